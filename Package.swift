@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "promptline",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "QueryCore", targets: ["QueryCore"]),
+        .library(name: "PromptSession", targets: ["PromptSession"]),
+        .executable(name: "promptline", targets: ["promptline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // The query core: OpenAI + Anthropic backends, no terminal, no files except spec loading.
+        .target(
+            name: "QueryCore",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Session state, commands, stats, transcripts: no terminal, no HTTP details.
+        .target(name: "PromptSession", dependencies: ["QueryCore"]),
+        .systemLibrary(
+            name: "CLibEdit",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
+        .target(name: "LineEditor", dependencies: ["CLibEdit"]),
+        .executableTarget(
+            name: "promptline",
+            dependencies: [
+                "QueryCore", "PromptSession", "LineEditor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // An HTTP/1.1 server on 127.0.0.1:0 that answers with scripted, possibly broken, replies.
+        // A library (not a test target) so every test target and the e2e helper executable share it.
+        .target(
+            name: "TestHTTPServer",
+            dependencies: [
+                "QueryCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(name: "promptline-test-server", dependencies: ["TestHTTPServer", "QueryCore"]),
+        .testTarget(name: "QueryCoreTests", dependencies: ["QueryCore", "TestHTTPServer"]),
+        .testTarget(name: "PromptSessionTests", dependencies: ["PromptSession", "QueryCore"]),
+    ]
+)

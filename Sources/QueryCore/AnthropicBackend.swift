@@ -1,0 +1,225 @@
+/// Anthropic Messages (`POST {base}/v1/messages`).
+struct AnthropicBackend: Backend {
+    var provider: Provider { .anthropic }
+
+    static let apiVersion = "2023-06-01"
+    static let defaultMaxTokens: Int64 = 4096
+    /// OpenAI options with no Anthropic meaning: refused by name rather than silently sent or dropped.
+    static let refusedOptions: Set<String> = [
+        "presence_penalty", "frequency_penalty", "seed", "response_format", "logprobs", "top_logprobs",
+        "n", "logit_bias", "reasoning_effort", "parallel_tool_calls", "stream_options",
+    ]
+
+    func authHeaders(apiKey: String?) -> [(String, String)] {
+        var h = [("anthropic-version", Self.apiVersion)]
+        if let apiKey, !apiKey.isEmpty { h.append(("x-api-key", apiKey)) }
+        return h
+    }
+
+    func makeRequest(_ request: QueryRequest, toolChoice: ToolChoiceStyle) throws -> (body: JSONObject, path: String, notes: [String]) {
+        var notes: [String] = []
+        let systemText = request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
+        var turns = request.messages.filter { $0.role != .system }
+        var sendSystem = !systemText.isEmpty
+        if turns.isEmpty && !systemText.isEmpty {
+            // The API needs a user message; AIDE moves a lone system prompt there, and so do we — openly.
+            turns = [.user(systemText)]
+            sendSystem = false
+            notes.append("the system prompt was sent as the user message (Anthropic needs one)")
+        }
+        var body: JSONObject = ["model": .string(request.model)]
+        if sendSystem { body["system"] = .string(systemText) }
+        body["messages"] = .array(Self.alternating(turns))
+        var maxTokens: JSONValue = .integer(Self.defaultMaxTokens)
+        var rest = JSONObject()
+        for (k, v) in request.options.sendable where k != "model" && k != "stream" {
+            if Self.refusedOptions.contains(k) {
+                throw QueryError.invalidRequest("option \(k) is OpenAI-only; Anthropic has no such parameter (:unset \(k))")
+            }
+            switch k {
+            case "max_tokens", "max_completion_tokens": maxTokens = v
+            case "stop":
+                if case .string = v { rest["stop_sequences"] = [v] } else { rest["stop_sequences"] = v }
+            default: rest[k] = v
+            }
+        }
+        body["max_tokens"] = maxTokens
+        for (k, v) in rest { body[k] = v }
+        if let spec = request.functionSpec {
+            body["tools"] = [spec.anthropicTool]
+            body["tool_choice"] = ["type": "tool", "name": .string(spec.name)]
+        }
+        if request.stream { body["stream"] = true }
+        return (body, "/v1/messages", notes)
+    }
+
+    /// Anthropic wants user and assistant turns to alternate: consecutive messages of one role are
+    /// merged into one message of content blocks; tool results travel as user content.
+    static func alternating(_ messages: [ChatMessage]) -> [JSONValue] {
+        var out: [(role: String, blocks: [JSONValue])] = []
+        for m in messages {
+            let role = m.role == .assistant ? "assistant" : "user"
+            var blocks: [JSONValue] = []
+            switch m.role {
+            case .tool:
+                blocks.append(["type": "tool_result", "tool_use_id": .string(m.toolCallID ?? "toolu_0"), "content": .string(m.content)])
+            case .assistant:
+                if !m.content.isEmpty { blocks.append(["type": "text", "text": .string(m.content)]) }
+                if let call = m.functionCall {
+                    blocks.append(["type": "tool_use", "id": .string(call.id ?? "toolu_0"), "name": .string(call.name), "input": call.arguments])
+                }
+            default:
+                blocks.append(["type": "text", "text": .string(m.content)])
+            }
+            if let last = out.last, last.role == role {
+                out[out.count - 1].blocks += blocks
+            } else {
+                out.append((role, blocks))
+            }
+        }
+        return out.map { turn in
+            // A lone text block is sent as a plain string, the form most examples use.
+            if turn.blocks.count == 1, turn.blocks[0]["type"] == "text", let t = turn.blocks[0]["text"] {
+                return ["role": .string(turn.role), "content": t]
+            }
+            return ["role": .string(turn.role), "content": .array(turn.blocks)]
+        }
+    }
+
+    func decode(_ body: [UInt8]) throws -> ResponseParts {
+        let v: JSONValue
+        do {
+            v = try JSONValue.parse(body)
+        } catch {
+            throw QueryError.malformedResponse(reason: "not JSON (\(error))", snippet: QueryError.snippet(String(decoding: body.prefix(300), as: UTF8.self), max: 160))
+        }
+        if v["type"] == "error" || v["error"].map({ $0 != .null }) == true {
+            throw QueryError.streamError(errorDetails(status: nil, body: body))
+        }
+        guard let content = v["content"]?.arrayValue else {
+            throw QueryError.malformedResponse(reason: "no \"content\" in the response", snippet: QueryError.snippet(v.serialized(), max: 160))
+        }
+        var parts = ResponseParts()
+        parts.info.id = v["id"]?.stringValue
+        parts.info.model = v["model"]?.stringValue
+        parts.info.finishReason = v["stop_reason"]?.stringValue
+        Self.readUsage(v["usage"], into: &parts)
+        var text = ""
+        for block in content {
+            switch block["type"]?.stringValue {
+            case "text": text += block["text"]?.stringValue ?? ""
+            case "tool_use":
+                let input = block["input"] ?? .object(JSONObject())
+                parts.toolCalls.append(RawToolCall(id: block["id"]?.stringValue, name: block["name"]?.stringValue ?? "", arguments: input.serialized(), parsed: input))
+            default: break
+            }
+        }
+        parts.text = text
+        return parts
+    }
+
+    static func readUsage(_ usage: JSONValue?, into parts: inout ResponseParts) {
+        guard let usage, case .object(let u) = usage else { return }
+        var merged = parts.info.usage?.objectValue ?? JSONObject()
+        for (k, v) in u { merged[k] = v }
+        parts.info.usage = .object(merged)
+        if let i = merged["input_tokens"]?.intValue { parts.inputTokens = i }
+        if let o = merged["output_tokens"]?.intValue { parts.outputTokens = o }
+    }
+
+    func makeAccumulator() -> any StreamAccumulator { AnthropicStreamAccumulator(backend: self) }
+
+    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails { genericErrorDetails(status: status, body: body) }
+}
+
+/// Folds Messages stream events: message_start, content_block_*, message_delta, message_stop.
+struct AnthropicStreamAccumulator: StreamAccumulator {
+    let backend: AnthropicBackend
+    var parts = ResponseParts()
+    /// Per content block index: its type and what has accumulated.
+    var blocks: [Int: (type: String, id: String?, name: String?, text: String, initialInput: JSONValue?)] = [:]
+    var order: [Int] = []
+    var toolIndex: [Int: Int] = [:]
+
+    init(backend: AnthropicBackend) { self.backend = backend }
+
+    mutating func handle(_ event: SSEEvent, emit: (QueryEvent) -> Void) throws -> Bool {
+        if event.isBareError {
+            throw QueryError.streamError(backend.errorDetails(status: nil, body: event.data))
+        }
+        let v: JSONValue
+        do {
+            v = try JSONValue.parse(event.data)
+        } catch {
+            throw QueryError.malformedResponse(reason: "a stream event is not JSON (\(error))", snippet: QueryError.snippet(event.dataString, max: 160))
+        }
+        let type = v["type"]?.stringValue ?? event.event ?? ""
+        switch type {
+        case "message_start":
+            let m = v["message"] ?? .null
+            parts.info.id = m["id"]?.stringValue
+            parts.info.model = m["model"]?.stringValue
+            AnthropicBackend.readUsage(m["usage"], into: &parts)
+        case "content_block_start":
+            let index = v["index"]?.intValue ?? 0
+            let cb = v["content_block"] ?? .null
+            let btype = cb["type"]?.stringValue ?? "text"
+            order.append(index)
+            blocks[index] = (btype, cb["id"]?.stringValue, cb["name"]?.stringValue, cb["text"]?.stringValue ?? "", cb["input"])
+            if btype == "tool_use" {
+                let n = toolIndex.count
+                toolIndex[index] = n
+                emit(.functionArguments(index: n, name: cb["name"]?.stringValue, fragment: ""))
+            } else if btype == "text", let t = cb["text"]?.stringValue, !t.isEmpty {
+                emit(.text(t))
+            }
+        case "content_block_delta":
+            let index = v["index"]?.intValue ?? 0
+            let d = v["delta"] ?? .null
+            if blocks[index] == nil {
+                order.append(index)
+                blocks[index] = (d["type"] == "input_json_delta" ? "tool_use" : "text", nil, nil, "", nil)
+            }
+            switch d["type"]?.stringValue {
+            case "text_delta":
+                let t = d["text"]?.stringValue ?? ""
+                blocks[index]!.text += t
+                if !t.isEmpty { emit(.text(t)) }
+            case "input_json_delta":
+                let f = d["partial_json"]?.stringValue ?? ""
+                blocks[index]!.text += f
+                if !f.isEmpty { emit(.functionArguments(index: toolIndex[index] ?? 0, name: nil, fragment: f)) }
+            default: break  // thinking_delta, signature_delta, …: not output
+            }
+        case "message_delta":
+            if let sr = v["delta"]?["stop_reason"]?.stringValue { parts.info.finishReason = sr }
+            AnthropicBackend.readUsage(v["usage"], into: &parts)
+        case "message_stop":
+            return true
+        case "error":
+            throw QueryError.streamError(backend.errorDetails(status: nil, body: event.data))
+        default:
+            break  // ping and future event types
+        }
+        return false
+    }
+
+    func finish(complete: Bool) throws -> ResponseParts {
+        if !complete {
+            throw QueryError.truncatedStream(reason: "no message_stop (\(order.count) content blocks received)")
+        }
+        var p = parts
+        var text = ""
+        for i in order {
+            guard let b = blocks[i] else { continue }
+            if b.type == "text" {
+                text += b.text
+            } else if b.type == "tool_use" {
+                let args = b.text.isEmpty ? (b.initialInput ?? .object(JSONObject())).serialized() : b.text
+                p.toolCalls.append(RawToolCall(id: b.id, name: b.name ?? "", arguments: args))
+            }
+        }
+        p.text = text
+        return p
+    }
+}

@@ -1,0 +1,119 @@
+/// Which wire protocol a ``QueryClient`` speaks.
+public enum Provider: String, Sendable, Equatable, CaseIterable {
+    case openAI = "openai"
+    case anthropic = "anthropic"
+
+    /// AIDE's rule, kept: a `claude-*` model is Anthropic's; anything else goes to an
+    /// OpenAI-compatible endpoint.
+    public static func forModel(_ model: String) -> Provider {
+        model.lowercased().hasPrefix("claude-") ? .anthropic : .openAI
+    }
+
+    public var defaultBaseURL: String {
+        switch self {
+        case .openAI: return "https://api.openai.com/v1"
+        case .anthropic: return "https://api.anthropic.com"
+        }
+    }
+
+    public var apiKeyEnvironmentVariable: String {
+        switch self {
+        case .openAI: return "OPENAI_API_KEY"
+        case .anthropic: return "ANTHROPIC_API_KEY"
+        }
+    }
+
+    public var baseURLEnvironmentVariable: String {
+        switch self {
+        case .openAI: return "OPENAI_BASE_URL"
+        case .anthropic: return "ANTHROPIC_BASE_URL"
+        }
+    }
+}
+
+/// A tool call as it came off the wire, arguments still text.
+struct RawToolCall: Sendable, Equatable {
+    var id: String?
+    var name: String
+    var arguments: String
+    /// Anthropic sends `input` as parsed JSON in non-streamed responses.
+    var parsed: JSONValue?
+}
+
+/// A response, decoded but not yet checked against the FunctionSpec.
+struct ResponseParts: Sendable {
+    var text = ""
+    var toolCalls: [RawToolCall] = []
+    var info = QueryInfo()
+    var inputTokens: Int?
+    var outputTokens: Int?
+}
+
+/// Folds a stream's events into ``ResponseParts``, reporting deltas as it goes.
+protocol StreamAccumulator {
+    /// Handles one SSE event. Returns true when the stream says it is complete.
+    mutating func handle(_ event: SSEEvent, emit: (QueryEvent) -> Void) throws -> Bool
+    /// The response so far; `complete` says whether the stream's end marker arrived.
+    func finish(complete: Bool) throws -> ResponseParts
+}
+
+/// What differs between the providers: the request body, the response and stream formats, and
+/// the error body.
+protocol Backend: Sendable {
+    var provider: Provider { get }
+    func makeRequest(_ request: QueryRequest, toolChoice: ToolChoiceStyle) throws -> (body: JSONObject, path: String, notes: [String])
+    func authHeaders(apiKey: String?) -> [(String, String)]
+    func decode(_ body: [UInt8]) throws -> ResponseParts
+    func makeAccumulator() -> any StreamAccumulator
+    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails
+}
+
+/// How a forced function is requested from an OpenAI-compatible server.
+public enum ToolChoiceStyle: String, Sendable, Equatable {
+    /// `tool_choice: "required"` with the one tool: equivalent to naming it on OpenAI, and the only
+    /// form llama.cpp's server honours (it reads `tool_choice` as a string). The default.
+    case required
+    /// `tool_choice: {"type":"function","function":{"name":…}}` (AIDE's form; ignored by llama.cpp).
+    case named
+}
+
+extension Backend {
+    /// The error object of a JSON error body (`{"error": {...}}`, or Anthropic's
+    /// `{"type":"error","error":{...}}`), or a snippet of a body that is not one.
+    func genericErrorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {
+        if let v = try? JSONValue.parse(body) {
+            let e = v["error"] ?? v
+            if case .object = e {
+                let message = e["message"]?.stringValue ?? e["detail"]?.stringValue ?? e.serialized()
+                let code: String?
+                switch e["code"] {
+                case .string(let s): code = s
+                case .integer(let i): code = String(i)
+                case .double(let d): code = String(d)
+                default: code = nil
+                }
+                return APIErrorDetails(status: status, message: message, type: e["type"]?.stringValue, code: code, param: e["param"]?.stringValue)
+            }
+            if case .string(let s) = e { return APIErrorDetails(status: status, message: s) }
+        }
+        let text = String(decoding: body.prefix(4096), as: UTF8.self)
+        let snippet = htmlSnippet(text)
+        return APIErrorDetails(
+            status: status, message: snippet.isEmpty ? "(empty body)" : "non-JSON body: \(snippet)", bodySnippet: snippet)
+    }
+
+    /// For an HTML page: its <title> (or the text without tags), shortened to one line.
+    func htmlSnippet(_ text: String) -> String {
+        var t = text
+        if let r1 = t.range(of: "<title>", options: .caseInsensitive),
+            let r2 = t.range(of: "</title>", options: .caseInsensitive, range: r1.upperBound..<t.endIndex)
+        {
+            t = String(t[r1.upperBound..<r2.lowerBound])
+        } else if t.contains("<") {
+            t = t.replacingOccurrences(of: "<[^>]*>", with: " ", options: .regularExpression)
+        }
+        return QueryError.snippet(t, max: 160)
+    }
+}
+
+import Foundation

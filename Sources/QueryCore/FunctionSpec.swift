@@ -1,0 +1,271 @@
+import Foundation
+import Yams
+
+/// A function the model is forced to call, described by a JSON Schema for its arguments.
+///
+/// Validated on creation, so a backend never sends a spec the API would reject:
+/// the name matches `^[a-zA-Z0-9_-]{1,64}$`, `parameters` is an object schema, its `properties`
+/// is an object of schemas and its `required` names only properties that exist.
+public struct FunctionSpec: Sendable, Equatable {
+    public let name: String
+    public let description: String
+    /// The JSON Schema of the arguments (`"type": "object"`).
+    public let parameters: JSONValue
+
+    /// - Throws: ``FunctionSpecError`` naming the field at fault.
+    public init(name: String, description: String = "", parameters: JSONValue) throws {
+        try FunctionSpec.validate(name: name, parameters: parameters)
+        self.name = name
+        self.description = description
+        self.parameters = parameters
+    }
+
+    static func validate(name: String, parameters: JSONValue) throws {
+        let validName =
+            !name.isEmpty && name.utf8.count <= 64
+            && name.utf8.allSatisfy { b in
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2D
+            }
+        guard validName else {
+            throw FunctionSpecError.invalid(
+                field: "name", reason: "\"\(name)\" must be 1-64 characters of a-z, A-Z, 0-9, _ or -")
+        }
+        guard case .object(let schema) = parameters else {
+            throw FunctionSpecError.invalid(field: "parameters", reason: "must be a JSON Schema object, got \(parameters.typeName)")
+        }
+        guard schema["type"] == .string("object") else {
+            let got = schema["type"].map { $0.serialized() } ?? "nothing"
+            throw FunctionSpecError.invalid(field: "parameters.type", reason: "must be \"object\", got \(got)")
+        }
+        var propertyNames: Set<String> = []
+        if let props = schema["properties"] {
+            guard case .object(let p) = props else {
+                throw FunctionSpecError.invalid(field: "parameters.properties", reason: "must be an object, got \(props.typeName)")
+            }
+            for (key, sub) in p {
+                switch sub {
+                case .object, .bool: break
+                default:
+                    throw FunctionSpecError.invalid(
+                        field: "parameters.properties.\(key)", reason: "must be a schema object, got \(sub.typeName)")
+                }
+                propertyNames.insert(key)
+            }
+        }
+        if let req = schema["required"] {
+            guard case .array(let names) = req else {
+                throw FunctionSpecError.invalid(field: "parameters.required", reason: "must be an array of names, got \(req.typeName)")
+            }
+            for (k, n) in names.enumerated() {
+                guard case .string(let s) = n else {
+                    throw FunctionSpecError.invalid(field: "parameters.required[\(k)]", reason: "must be a string, got \(n.typeName)")
+                }
+                guard propertyNames.contains(s) else {
+                    throw FunctionSpecError.invalid(
+                        field: "parameters.required[\(k)]", reason: "names \"\(s)\", which is not in properties")
+                }
+            }
+        }
+    }
+
+    /// Builds a spec from any of the shapes users paste:
+    /// AIDE's `{name, description, json_schema}`, plain `{name, description, parameters}`,
+    /// an OpenAI tool `{"type": "function", "function": {…}}`, an Anthropic tool
+    /// `{name, description, input_schema}`.
+    /// - Throws: ``FunctionSpecError``.
+    public init(json value: JSONValue) throws {
+        guard case .object(var obj) = value else {
+            throw FunctionSpecError.invalid(field: "(top level)", reason: "must be an object, got \(value.typeName)")
+        }
+        if obj["type"] == .string("function"), let inner = obj["function"] {
+            guard case .object(let f) = inner else {
+                throw FunctionSpecError.invalid(field: "function", reason: "must be an object, got \(inner.typeName)")
+            }
+            obj = f
+        }
+        guard let nameValue = obj["name"] else {
+            throw FunctionSpecError.invalid(field: "name", reason: "is missing")
+        }
+        guard case .string(let name) = nameValue else {
+            throw FunctionSpecError.invalid(field: "name", reason: "must be a string, got \(nameValue.typeName)")
+        }
+        var description = ""
+        if let d = obj["description"], d != .null {
+            guard case .string(let s) = d else {
+                throw FunctionSpecError.invalid(field: "description", reason: "must be a string, got \(d.typeName)")
+            }
+            description = s
+        }
+        let schemaKeys = ["parameters", "json_schema", "input_schema"]
+        let present = schemaKeys.filter { obj[$0] != nil }
+        guard let key = present.first else {
+            throw FunctionSpecError.invalid(
+                field: "parameters", reason: "is missing (expected one of parameters, json_schema, input_schema)")
+        }
+        if present.count > 1 {
+            throw FunctionSpecError.invalid(field: present[1], reason: "conflicts with \(key); give the schema once")
+        }
+        do {
+            try self.init(name: name, description: description, parameters: obj[key]!)
+        } catch FunctionSpecError.invalid(let field, let reason) where key != "parameters" {
+            throw FunctionSpecError.invalid(field: field.replacingOccurrences(of: "parameters", with: key), reason: reason)
+        }
+    }
+
+    /// Parses JSON, or YAML when the text is not JSON (YAML is a superset, but JSON's errors are clearer).
+    /// - Parameter yaml: force YAML (a `.yaml` / `.yml` file).
+    public init(text: String, yaml: Bool = false) throws {
+        let value: JSONValue
+        if !yaml {
+            do {
+                value = try JSONValue.parse(text)
+            } catch let e as JSONParseError {
+                throw FunctionSpecError.unreadable("not valid JSON: \(e)")
+            }
+        } else {
+            value = try YAMLToJSON.convert(text)
+        }
+        try self.init(json: value)
+    }
+
+    /// Loads a spec from a `.json`, `.yaml` or `.yml` file (other names: JSON first, then YAML).
+    /// - Throws: ``FunctionSpecError`` with the file named.
+    public init(contentsOf path: String) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw FunctionSpecError.file(path: path, reason: "cannot be read (\(FunctionSpec.shortReason(error)))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw FunctionSpecError.file(path: path, reason: "is not UTF-8 text")
+        }
+        let lower = path.lowercased()
+        let isYAML = lower.hasSuffix(".yaml") || lower.hasSuffix(".yml")
+        do {
+            if isYAML || lower.hasSuffix(".json") {
+                try self.init(text: text, yaml: isYAML)
+            } else if (try? JSONValue.parse(text)) != nil {
+                try self.init(text: text, yaml: false)
+            } else {
+                try self.init(text: text, yaml: true)
+            }
+        } catch let e as FunctionSpecError {
+            throw FunctionSpecError.file(path: path, reason: e.reasonText)
+        }
+    }
+
+    static func shortReason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain,
+            let code = POSIXErrorCode(rawValue: Int32(u.code))
+        {
+            return String(cString: strerror(code.rawValue))
+        }
+        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError { return "no such file" }
+        return ns.localizedDescription
+    }
+
+    /// OpenAI's tool form: `{"type":"function","function":{name, description, parameters}}`.
+    public var openAITool: JSONValue {
+        var f: JSONObject = ["name": .string(name)]
+        if !description.isEmpty { f["description"] = .string(description) }
+        f["parameters"] = parameters
+        return ["type": "function", "function": .object(f)]
+    }
+
+    /// Anthropic's tool form: `{name, description, input_schema}`.
+    public var anthropicTool: JSONValue {
+        var f: JSONObject = ["name": .string(name)]
+        if !description.isEmpty { f["description"] = .string(description) }
+        f["input_schema"] = parameters
+        return .object(f)
+    }
+
+    /// The spec as the plain `{name, description, parameters}` JSON that ``init(json:)`` reads back.
+    public var json: JSONValue {
+        ["name": .string(name), "description": .string(description), "parameters": parameters]
+    }
+}
+
+/// Why a FunctionSpec was refused.
+public enum FunctionSpecError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A field is missing or wrong; `field` is a dotted path such as `parameters.required[0]`.
+    case invalid(field: String, reason: String)
+    /// The text is neither JSON nor YAML.
+    case unreadable(String)
+    /// A file could not be used; `reason` says why.
+    case file(path: String, reason: String)
+
+    var reasonText: String {
+        switch self {
+        case .invalid(let field, let reason): return "\(field) \(reason)"
+        case .unreadable(let r): return r
+        case .file(_, let r): return r
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .invalid(let field, let reason): return "function spec: \(field) \(reason)"
+        case .unreadable(let r): return "function spec: \(r)"
+        case .file(let path, let r): return "function spec \(path): \(r)"
+        }
+    }
+}
+
+extension FunctionSpecError: LocalizedError {
+    public var errorDescription: String? { description }
+}
+
+/// YAML → JSONValue, keeping mapping order and YAML's scalar typing (ints, floats, bools, null).
+enum YAMLToJSON {
+    static func convert(_ text: String) throws -> JSONValue {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            throw FunctionSpecError.unreadable("not valid YAML: \(describe(e))")
+        } catch {
+            throw FunctionSpecError.unreadable("not valid YAML: \(error)")
+        }
+        guard let node else { throw FunctionSpecError.unreadable("the file is empty") }
+        return try value(node, depth: 0)
+    }
+
+    static func describe(_ e: YamlError) -> String {
+        let s = "\(e)".split(separator: "\n").map { String($0) }
+        return s.first ?? "\(e)"
+    }
+
+    static func value(_ node: Node, depth: Int) throws -> JSONValue {
+        if depth > 256 { throw FunctionSpecError.unreadable("YAML nested too deeply") }
+        switch node {
+        case .scalar(let s):
+            if s.style != .plain { return .string(s.string) }
+            if let tag = s.tag.description as String?, tag.hasSuffix(":str") { return .string(s.string) }
+            let t = s.string
+            if ["null", "Null", "NULL", "~", ""].contains(t) { return .null }
+            if ["true", "True", "TRUE"].contains(t) { return .bool(true) }
+            if ["false", "False", "FALSE"].contains(t) { return .bool(false) }
+            if let i = Int64(t) { return .integer(i) }
+            if t.first.map({ $0.isNumber || $0 == "-" || $0 == "+" || $0 == "." }) == true, let d = Double(t), d.isFinite {
+                return .double(d)
+            }
+            return .string(t)
+        case .sequence(let seq):
+            return .array(try seq.map { try value($0, depth: depth + 1) })
+        case .mapping(let map):
+            var o = JSONObject()
+            for (k, v) in map {
+                guard case .scalar(let ks) = k else {
+                    throw FunctionSpecError.unreadable("YAML mapping keys must be plain strings")
+                }
+                o[ks.string] = try value(v, depth: depth + 1)
+            }
+            return .object(o)
+        case .alias:
+            throw FunctionSpecError.unreadable("YAML aliases are not supported")
+        }
+    }
+}

@@ -1,0 +1,98 @@
+/// Case-insensitive HTTP header fields, in order.
+public struct HTTPHeaderFields: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+    public private(set) var fields: [(name: String, value: String)] = []
+
+    public init() {}
+    public init(_ fields: [(String, String)]) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public init(dictionaryLiteral elements: (String, String)...) { self.init(elements) }
+
+    /// The first value of `name`, compared case-insensitively.
+    public subscript(name: String) -> String? {
+        let lower = name.lowercased()
+        return fields.first { $0.name.lowercased() == lower }?.value
+    }
+
+    public mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+
+    public static func == (a: HTTPHeaderFields, b: HTTPHeaderFields) -> Bool {
+        a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+/// An HTTP request as the core builds it.
+public struct HTTPRequest: Sendable, Equatable {
+    public var method: String
+    public var url: String
+    public var headers: HTTPHeaderFields
+    public var body: [UInt8]
+
+    public init(method: String = "POST", url: String, headers: HTTPHeaderFields, body: [UInt8]) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A response whose body arrives in chunks.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPHeaderFields
+    public var body: HTTPBody
+
+    public init(status: Int, headers: HTTPHeaderFields, body: HTTPBody) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A response body: call `next()` until it returns nil. Read it from one task only.
+public final class HTTPBody: @unchecked Sendable {
+    private let nextChunk: () async throws -> [UInt8]?
+
+    public init(next: @escaping () async throws -> [UInt8]?) { self.nextChunk = next }
+
+    /// A body that is already in memory, delivered in one chunk.
+    public convenience init(bytes: [UInt8]) {
+        var sent = false
+        self.init {
+            if sent { return nil }
+            sent = true
+            return bytes
+        }
+    }
+
+    /// The next chunk, or nil at the end. Throws ``TransportError`` when the connection fails.
+    public func next() async throws -> [UInt8]? { try await nextChunk() }
+
+    /// Reads the rest of the body, at most `limit` bytes (more is an error).
+    public func collect(limit: Int = 64 << 20) async throws -> [UInt8] {
+        var all: [UInt8] = []
+        while let chunk = try await next() {
+            all.append(contentsOf: chunk)
+            if all.count > limit { throw TransportError(kind: .other, message: "response body larger than \(limit) bytes") }
+        }
+        return all
+    }
+}
+
+/// A failure of the connection itself (as opposed to an HTTP error status).
+public struct TransportError: Error, Sendable, Equatable {
+    public var kind: TransportErrorKind
+    public var message: String
+    public init(kind: TransportErrorKind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// The one seam between the core and the network: bytes in, a status, headers and body chunks out.
+///
+/// ``AsyncHTTPClientTransport`` is the real one. Implementations must stop at once when the
+/// calling task is cancelled, and report connection failures as ``TransportError``.
+public protocol HTTPTransport: Sendable {
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse
+}

@@ -1,0 +1,345 @@
+import Foundation
+import Logging
+
+/// promptline's version, sent in the `User-Agent` and written into transcripts.
+public enum PromptlineVersion {
+    public static let current = "0.1.0"
+}
+
+/// Sends prompts to an OpenAI-compatible or Anthropic endpoint with AIDE's `query()` semantics:
+/// null options dropped, a FunctionSpec forced and its arguments parsed and checked, transient
+/// failures retried with bounded backoff, usage and response info returned.
+///
+/// ```swift
+/// let client = QueryClient(provider: .openAI, baseURL: "http://127.0.0.1:8080/v1")
+/// let result = try await client.query(system: "Be brief.", user: "Hi", options: ["model": "gpt-4o-mini", "temperature": 0])
+/// print(result.output.text ?? "", result.inputTokens ?? -1)
+/// ```
+public struct QueryClient: Sendable {
+    public var provider: Provider
+    /// e.g. `https://api.openai.com/v1` (OpenAI: `/chat/completions` is appended) or
+    /// `https://api.anthropic.com` (Anthropic: `/v1/messages` is appended).
+    public var baseURL: String
+    /// Sent only as a header; never logged, never in an error.
+    public var apiKey: String?
+    /// Used when the options carry no `model`.
+    public var defaultModel: String?
+    public var transport: any HTTPTransport
+    public var retryPolicy: RetryPolicy
+    public var clock: any QueryClock
+    public var toolChoice: ToolChoiceStyle
+    /// Allow sending a key over plain http to a host that is not this machine.
+    public var allowInsecure: Bool
+    public var userAgent: String
+    public var logger: Logger
+
+    public init(
+        provider: Provider = .openAI,
+        baseURL: String? = nil,
+        apiKey: String? = nil,
+        defaultModel: String? = nil,
+        transport: any HTTPTransport = AsyncHTTPClientTransport(),
+        retryPolicy: RetryPolicy = RetryPolicy(),
+        clock: any QueryClock = SystemClock(),
+        toolChoice: ToolChoiceStyle = .required,
+        allowInsecure: Bool = false,
+        logger: Logger = Logger(label: "promptline.querycore", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.provider = provider
+        self.baseURL = baseURL ?? provider.defaultBaseURL
+        self.apiKey = apiKey
+        self.defaultModel = defaultModel
+        self.transport = transport
+        self.retryPolicy = retryPolicy
+        self.clock = clock
+        self.toolChoice = toolChoice
+        self.allowInsecure = allowInsecure
+        self.userAgent = "promptline/\(PromptlineVersion.current) (QueryCore; Swift)"
+        self.logger = logger
+    }
+
+    /// A client configured from `OPENAI_BASE_URL` / `OPENAI_API_KEY` (or the `ANTHROPIC_` pair).
+    public static func fromEnvironment(provider: Provider = .openAI, environment: [String: String] = ProcessInfo.processInfo.environment) -> QueryClient {
+        let base = environment[provider.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        let key = environment[provider.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        return QueryClient(provider: provider, baseURL: base, apiKey: key)
+    }
+
+    var backend: any Backend {
+        switch provider {
+        case .openAI: return OpenAIBackend()
+        case .anthropic: return AnthropicBackend()
+        }
+    }
+
+    // MARK: - The AIDE forms
+
+    /// AIDE's `query(system_message, user_message, func_spec, **model_kwargs)`, not streamed.
+    /// The system and user messages are sent only when non-empty.
+    /// - Returns: the output (text or the forced function's parsed arguments), timings, tokens, info.
+    /// - Throws: ``QueryError``.
+    public func query(system: String?, user: String?, functionSpec: FunctionSpec? = nil, options: QueryOptions = [:]) async throws -> QueryResult {
+        try await query(messages: QueryRequest.messages(system: system, user: user), functionSpec: functionSpec, options: options)
+    }
+
+    /// A multi-turn conversation, not streamed.
+    public func query(messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:]) async throws -> QueryResult {
+        try await run(makeRequest(messages: messages, functionSpec: functionSpec, options: options, stream: false)) { _ in }
+    }
+
+    /// The streamed form: text and argument deltas, retry notices, then `.completed(result)`.
+    /// Cancelling the consuming task (or dropping the stream) cancels the request.
+    public func stream(messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:]) -> AsyncThrowingStream<QueryEvent, Error> {
+        let request: QueryRequest
+        do {
+            request = try makeRequest(messages: messages, functionSpec: functionSpec, options: options, stream: true)
+        } catch {
+            return AsyncThrowingStream { $0.finish(throwing: error) }
+        }
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let result = try await self.run(request) { continuation.yield($0) }
+                    continuation.yield(.completed(result))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// Builds the request the other methods send: the model from `options["model"]` or
+    /// ``defaultModel``.
+    public func makeRequest(messages: [ChatMessage], functionSpec: FunctionSpec?, options: QueryOptions, stream: Bool) throws -> QueryRequest {
+        let model = options["model"]?.stringValue ?? defaultModel
+        guard let model, !model.isEmpty else {
+            throw QueryError.invalidRequest("no model: pass options[\"model\"] or set defaultModel")
+        }
+        var opts = options
+        opts["model"] = nil
+        return QueryRequest(model: model, messages: messages, functionSpec: functionSpec, options: opts, stream: stream)
+    }
+
+    /// The exact HTTP request that ``run(_:onEvent:)`` would send, key header included.
+    public func httpRequest(for request: QueryRequest) throws -> (request: HTTPRequest, notes: [String]) {
+        try checkSecurity()
+        let (body, path, notes) = try backend.makeRequest(request, toolChoice: toolChoice)
+        var headers = HTTPHeaderFields()
+        headers.add("Content-Type", "application/json")
+        headers.add("Accept", request.stream ? "text/event-stream" : "application/json")
+        headers.add("User-Agent", userAgent)
+        for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
+        let url = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) + path : baseURL + path
+        return (HTTPRequest(method: "POST", url: url, headers: headers, body: JSONValue.object(body).serializedBytes()), notes)
+    }
+
+    /// The JSON body ``run(_:onEvent:)`` would send (what a transcript records; holds no key).
+    public func requestBody(for request: QueryRequest) throws -> JSONValue {
+        .object(try backend.makeRequest(request, toolChoice: toolChoice).body)
+    }
+
+    func checkSecurity() throws {
+        guard let key = apiKey, !key.isEmpty, !allowInsecure else { return }
+        guard let url = URL(string: baseURL), let scheme = url.scheme?.lowercased() else {
+            throw QueryError.invalidRequest("base URL \"\(baseURL)\" is not a URL")
+        }
+        if scheme == "http" {
+            let host = (url.host ?? "").lowercased()
+            let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+            if !loopback {
+                throw QueryError.invalidRequest(
+                    "refusing to send the API key over plain http to \(host) (anyone on the path could read it); use https, or --allow-insecure if you mean it")
+            }
+        }
+    }
+
+    // MARK: - The machinery
+
+    /// Sends `request`, retrying transient failures, reporting events to `onEvent` as they happen.
+    /// - Throws: ``QueryError`` (``QueryError/cancelled`` when the task is cancelled).
+    public func run(_ request: QueryRequest, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
+        do {
+            return try await runUnredacted(request, onEvent: onEvent)
+        } catch let e as QueryError {
+            throw e.redacting(apiKey)
+        } catch is CancellationError {
+            throw QueryError.cancelled
+        }
+    }
+
+    private func runUnredacted(_ request: QueryRequest, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
+        let (http, notes) = try httpRequest(for: request)
+        let backend = self.backend
+        let start = clock.now()
+        var attempt = 1
+        var waited = 0.0
+        let maxAttempts = max(1, retryPolicy.maxAttempts)
+        while true {
+            if Task.isCancelled { throw QueryError.cancelled }
+            let attemptStart = clock.now()
+            var failure: QueryError
+            var serverDelay: Double?
+            var retryable: Bool
+            do {
+                var (parts, ttft) = try await attemptOnce(http, request: request, backend: backend, attemptStart: attemptStart, onEvent: onEvent)
+                parts.info.notes.insert(contentsOf: notes, at: 0)
+                let output = try Self.output(from: parts, functionSpec: request.functionSpec)
+                return QueryResult(
+                    output: output, requestTime: clock.now() - start, inputTokens: parts.inputTokens,
+                    outputTokens: parts.outputTokens, timeToFirstToken: ttft, retries: attempt - 1, info: parts.info)
+            } catch let f as AttemptFailure {
+                failure = f.error
+                serverDelay = f.serverDelay
+                retryable = f.retryable
+            } catch is CancellationError {
+                throw QueryError.cancelled
+            }
+            if Task.isCancelled { throw QueryError.cancelled }
+            guard retryable, attempt < maxAttempts else {
+                throw attempt > 1 ? QueryError.retriesExhausted(attempts: attempt, last: failure) : failure
+            }
+            let delay = serverDelay ?? retryPolicy.backoff(retry: attempt, random: clock.random())
+            guard waited + delay <= retryPolicy.maxTotalWait else {
+                throw attempt > 1 ? QueryError.retriesExhausted(attempts: attempt, last: failure) : failure
+            }
+            attempt += 1
+            logger.debug("retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "reason": "\(Self.reason(failure))"])
+            onEvent(.retrying(RetryNotice(attempt: attempt, maxAttempts: maxAttempts, delay: delay, reason: Self.reason(failure))))
+            do {
+                try await clock.sleep(seconds: delay)
+            } catch {
+                throw QueryError.cancelled
+            }
+            waited += delay
+        }
+    }
+
+    struct AttemptFailure: Error {
+        var error: QueryError
+        var retryable: Bool
+        var serverDelay: Double?
+    }
+
+    /// One HTTP exchange. Failures come out as ``AttemptFailure`` saying whether a retry is safe.
+    private func attemptOnce(_ http: HTTPRequest, request: QueryRequest, backend: any Backend, attemptStart: Double, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(http)
+        } catch let e as TransportError {
+            throw AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: true)
+        }
+        let requestID = response.headers["x-request-id"] ?? response.headers["request-id"]
+        if !(200..<300).contains(response.status) {
+            let body: [UInt8]
+            do {
+                body = try await response.body.collect(limit: 1 << 20)
+            } catch let e as TransportError {
+                body = Array("(body unreadable: \(e.message))".utf8)
+            }
+            var details = backend.errorDetails(status: response.status, body: body)
+            details.requestID = requestID
+            throw AttemptFailure(
+                error: .http(details), retryable: retryPolicy.shouldRetry(status: response.status, headers: response.headers),
+                serverDelay: retryPolicy.serverDelay(headers: response.headers, now: clock.wallNow()))
+        }
+        let contentType = response.headers["content-type"]?.lowercased() ?? ""
+        if !request.stream || contentType.contains("application/json") {
+            // Also the path for a server that ignores `stream: true` and answers with one JSON body.
+            let body: [UInt8]
+            do {
+                body = try await response.body.collect()
+            } catch let e as TransportError {
+                throw AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: true)
+            }
+            do {
+                let parts = try backend.decode(body)
+                if request.stream {
+                    if !parts.text.isEmpty { onEvent(.text(parts.text)) }
+                    return (parts, clock.now() - attemptStart)
+                }
+                return (parts, nil)
+            } catch let e as QueryError {
+                throw AttemptFailure(error: e, retryable: e.isTransient)
+            }
+        }
+        return try await readStream(response.body, backend: backend, attemptStart: attemptStart, onEvent: onEvent)
+    }
+
+    private func readStream(_ body: HTTPBody, backend: any Backend, attemptStart: Double, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
+        var parser = SSEParser()
+        var acc = backend.makeAccumulator()
+        var delivered = false
+        var complete = false
+        var ttft: Double?
+        let clock = self.clock
+        func emit(_ e: QueryEvent) {
+            if !delivered {
+                delivered = true
+                ttft = clock.now() - attemptStart
+            }
+            onEvent(e)
+        }
+        do {
+            while !complete, let chunk = try await body.next() {
+                try parser.feed(chunk) { event in
+                    if complete { return }
+                    if try acc.handle(event, emit: emit) { complete = true }
+                }
+            }
+            if !complete {
+                try parser.finish { event in
+                    if !complete, try acc.handle(event, emit: emit) { complete = true }
+                }
+            }
+            return (try acc.finish(complete: complete), ttft)
+        } catch let e as TransportError {
+            // Only a stream that has shown nothing yet may be sent again.
+            throw AttemptFailure(error: .transport(kind: e.kind, message: e.message + (delivered ? " (mid-stream)" : "")), retryable: !delivered)
+        } catch let e as QueryError {
+            throw AttemptFailure(error: e, retryable: !delivered && e.isTransient)
+        } catch let e as SSEParseError {
+            throw AttemptFailure(error: .malformedResponse(reason: "\(e)", snippet: ""), retryable: false)
+        }
+    }
+
+    /// The output a caller sees: text, or the forced function's checked arguments.
+    static func output(from parts: ResponseParts, functionSpec: FunctionSpec?) throws -> QueryOutput {
+        guard let spec = functionSpec else { return .text(parts.text) }
+        guard let call = parts.toolCalls.first else {
+            throw AttemptFailure(error: .noFunctionCall(expected: spec.name, content: parts.text), retryable: false)
+        }
+        guard call.name == spec.name else {
+            throw AttemptFailure(error: .wrongFunction(expected: spec.name, got: call.name, rawArguments: call.arguments), retryable: false)
+        }
+        let args: JSONValue
+        if let parsed = call.parsed {
+            args = parsed
+        } else {
+            do {
+                args = try JSONValue.parse(call.arguments)
+            } catch {
+                throw AttemptFailure(error: .invalidArguments(function: spec.name, raw: call.arguments, reason: "\(error)"), retryable: false)
+            }
+        }
+        guard case .object = args else {
+            throw AttemptFailure(error: .invalidArguments(function: spec.name, raw: call.arguments, reason: "expected a JSON object, got \(args.typeName)"), retryable: false)
+        }
+        return .functionCall(FunctionCall(id: call.id, name: call.name, arguments: args, rawArguments: call.arguments))
+    }
+
+    /// A short reason for a retry line: "429 rate limited", "503 service unavailable", "connection refused".
+    static func reason(_ e: QueryError) -> String {
+        switch e {
+        case .http(let d):
+            let s = d.status ?? 0
+            if s == 429 { return "429 rate limited" }
+            if s == 529 { return "529 overloaded" }
+            return "\(s) " + (QueryError.reasonPhrase(s)?.lowercased() ?? "server error")
+        case .transport(let kind, _): return kind.rawValue
+        case .streamError(let d): return d.type ?? "stream error"
+        default: return "\(e)"
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+
+/// What an API said about an error, from its JSON error body or a mid-stream error event.
+public struct APIErrorDetails: Sendable, Equatable {
+    /// HTTP status; nil for an error that arrived inside a 200 stream.
+    public var status: Int?
+    public var message: String
+    /// OpenAI `error.type` / Anthropic `error.type` (`overloaded_error`, …).
+    public var type: String?
+    /// OpenAI `error.code` — a string there, an integer from llama.cpp; kept as text.
+    public var code: String?
+    public var param: String?
+    /// The `x-request-id` / `request-id` response header, when present.
+    public var requestID: String?
+    /// For a body that was not a JSON error (an HTML proxy page): a short snippet of it.
+    public var bodySnippet: String?
+
+    public init(status: Int?, message: String, type: String? = nil, code: String? = nil, param: String? = nil, requestID: String? = nil, bodySnippet: String? = nil) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.requestID = requestID
+        self.bodySnippet = bodySnippet
+    }
+}
+
+/// Everything a query can fail with. Each case reads as one line for a user (`description`).
+public enum QueryError: Error, Sendable, Equatable {
+    /// The server answered with an error status.
+    case http(APIErrorDetails)
+    /// An error event inside a stream (OpenAI `data: {"error":…}`, llama.cpp `error:`, Anthropic `event: error`).
+    case streamError(APIErrorDetails)
+    /// No connection, a reset, or a timeout. `phase` says when: "connect", "before the response", "mid-stream".
+    case transport(kind: TransportErrorKind, message: String)
+    /// A FunctionSpec was forced, but the model answered without calling it. `content` is what it sent instead.
+    case noFunctionCall(expected: String, content: String)
+    /// The model called another function.
+    case wrongFunction(expected: String, got: String, rawArguments: String)
+    /// The arguments are not valid JSON (or not an object). `raw` is exactly what the model sent.
+    case invalidArguments(function: String, raw: String, reason: String)
+    /// A 2xx response that cannot be understood (not JSON, no choices, …).
+    case malformedResponse(reason: String, snippet: String)
+    /// The stream stopped before the response was complete.
+    case truncatedStream(reason: String)
+    /// The request cannot be sent as asked (an option the provider refuses, an insecure URL, …).
+    case invalidRequest(String)
+    /// Retries ran out; `last` is the final failure.
+    indirect case retriesExhausted(attempts: Int, last: QueryError)
+    /// The calling task was cancelled.
+    case cancelled
+
+    /// Whether the core retries this failure (before any body data arrived).
+    public var isTransient: Bool {
+        switch self {
+        case .http(let d):
+            guard let s = d.status else { return false }
+            return s == 408 || s == 409 || s == 429 || s >= 500
+        case .streamError(let d):
+            return ["overloaded_error", "rate_limit_error", "api_error", "server_error"].contains(d.type ?? "")
+        case .transport: return true
+        default: return false
+        }
+    }
+
+    /// The HTTP status behind the error, when there is one.
+    public var status: Int? {
+        switch self {
+        case .http(let d), .streamError(let d): return d.status
+        case .retriesExhausted(_, let last): return last.status
+        default: return nil
+        }
+    }
+}
+
+/// How a connection failed.
+public enum TransportErrorKind: String, Sendable, Equatable {
+    case connectFailed = "connection failed"
+    case connectTimeout = "connect timeout"
+    case readTimeout = "read timeout"
+    case connectionClosed = "connection closed"
+    case other = "network error"
+}
+
+extension QueryError: CustomStringConvertible, LocalizedError {
+    public var errorDescription: String? { description }
+
+    public var description: String {
+        switch self {
+        case .http(let d):
+            var s = "HTTP \(d.status.map(String.init) ?? "?")"
+            if let reason = d.status.flatMap(QueryError.reasonPhrase) { s += " \(reason)" }
+            s += ": \(d.message)"
+            if let t = d.type, !d.message.contains(t) { s += " (\(t))" }
+            if let c = d.code, c != d.type { s += " [code \(c)]" }
+            if let id = d.requestID { s += " request-id \(id)" }
+            if let hint = QueryError.hint(for: d.status) { s += " — \(hint)" }
+            return s
+        case .streamError(let d):
+            var s = "error in the stream: \(d.message)"
+            if let t = d.type { s += " (\(t))" }
+            return s
+        case .transport(let kind, let message):
+            return "\(kind.rawValue): \(message)"
+        case .noFunctionCall(let expected, let content):
+            return "the model did not call \(expected); it answered with text: \(QueryError.snippet(content, max: 300))"
+        case .wrongFunction(let expected, let got, let raw):
+            return "the model called \(got) instead of \(expected), with arguments \(QueryError.snippet(raw, max: 300))"
+        case .invalidArguments(let fn, let raw, let reason):
+            return "\(fn) arguments are not valid JSON (\(reason)): \(QueryError.snippet(raw, max: 300))"
+        case .malformedResponse(let reason, let snippet):
+            return "unreadable response: \(reason)" + (snippet.isEmpty ? "" : ": \(snippet)")
+        case .truncatedStream(let reason):
+            return "the stream ended early: \(reason)"
+        case .invalidRequest(let m):
+            return m
+        case .retriesExhausted(let attempts, let last):
+            return "\(last.description) (gave up after \(attempts) attempts)"
+        case .cancelled:
+            return "cancelled"
+        }
+    }
+
+    static func hint(for status: Int?) -> String? {
+        switch status {
+        case 401: return "check the API key (OPENAI_API_KEY / ANTHROPIC_API_KEY, or --api-key)"
+        case 403: return "the key is not allowed to do this; check its project and permissions"
+        case 404: return "check the model name (:model) and the base URL"
+        case 429: return "rate limited; wait and try again, or lower the request rate"
+        default: return nil
+        }
+    }
+
+    static func reasonPhrase(_ status: Int) -> String? {
+        switch status {
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 408: return "Request Timeout"
+        case 409: return "Conflict"
+        case 413: return "Payload Too Large"
+        case 422: return "Unprocessable Entity"
+        case 429: return "Too Many Requests"
+        case 500: return "Internal Server Error"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 529: return "Overloaded"
+        default: return nil
+        }
+    }
+
+    /// A one-line excerpt: control characters folded to spaces, at most `max` characters.
+    static func snippet(_ s: String, max: Int) -> String {
+        var out = ""
+        var lastSpace = false
+        for ch in s.unicodeScalars {
+            let isSpace = ch.value < 0x20 || ch.value == 0x7F || ch == " "
+            if isSpace {
+                if !lastSpace && !out.isEmpty { out.append(" ") }
+                lastSpace = true
+            } else {
+                out.unicodeScalars.append(ch)
+                lastSpace = false
+            }
+            if out.count >= max { return out + "…" }
+        }
+        return out.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The same error with every occurrence of `secret` replaced, so a server that echoes the key
+    /// back in its message cannot put it on the screen or in a transcript.
+    func redacting(_ secret: String?) -> QueryError {
+        guard let secret, secret.count >= 4 else { return self }
+        func r(_ s: String) -> String { s.replacingOccurrences(of: secret, with: "[redacted]") }
+        func rd(_ d: APIErrorDetails) -> APIErrorDetails {
+            var d = d
+            d.message = r(d.message)
+            d.bodySnippet = d.bodySnippet.map(r)
+            d.param = d.param.map(r)
+            return d
+        }
+        switch self {
+        case .http(let d): return .http(rd(d))
+        case .streamError(let d): return .streamError(rd(d))
+        case .transport(let k, let m): return .transport(kind: k, message: r(m))
+        case .malformedResponse(let reason, let snip): return .malformedResponse(reason: r(reason), snippet: r(snip))
+        case .invalidRequest(let m): return .invalidRequest(r(m))
+        case .retriesExhausted(let a, let last): return .retriesExhausted(attempts: a, last: last.redacting(secret))
+        default: return self
+        }
+    }
+}

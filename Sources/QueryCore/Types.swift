@@ -1,0 +1,171 @@
+/// One message of a conversation.
+public struct ChatMessage: Sendable, Equatable {
+    public enum Role: String, Sendable, Equatable, CaseIterable {
+        case system, user, assistant, tool
+    }
+
+    public var role: Role
+    /// The text of the message (empty for an assistant message that only calls a function).
+    public var content: String
+    /// For an assistant message that called a function: the call it made.
+    public var functionCall: FunctionCall?
+    /// For a tool message: the id of the call it answers.
+    public var toolCallID: String?
+
+    public init(role: Role, content: String, functionCall: FunctionCall? = nil, toolCallID: String? = nil) {
+        self.role = role
+        self.content = content
+        self.functionCall = functionCall
+        self.toolCallID = toolCallID
+    }
+
+    public static func system(_ text: String) -> ChatMessage { ChatMessage(role: .system, content: text) }
+    public static func user(_ text: String) -> ChatMessage { ChatMessage(role: .user, content: text) }
+    public static func assistant(_ text: String) -> ChatMessage { ChatMessage(role: .assistant, content: text) }
+}
+
+/// A function call the model made: its name and its arguments, parsed and as sent.
+public struct FunctionCall: Sendable, Equatable {
+    public var id: String?
+    public var name: String
+    /// The parsed arguments (a JSON object when the model honoured the schema's type).
+    public var arguments: JSONValue
+    /// The argument text exactly as the model sent it.
+    public var rawArguments: String
+
+    public init(id: String? = nil, name: String, arguments: JSONValue, rawArguments: String) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+        self.rawArguments = rawArguments
+    }
+}
+
+/// The sampling options (AIDE's `**model_kwargs`): an ordered map of name → JSON value.
+///
+/// Null values are dropped before sending (AIDE's `select_values(notnone, …)`); unknown keys pass
+/// through untouched, so local servers' `top_k`, `min_p`, … work.
+public struct QueryOptions: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
+    public private(set) var values = JSONObject()
+
+    public init() {}
+    public init(_ object: JSONObject) { values = object }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        for (k, v) in elements { values[k] = v }
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        get { values[key] }
+        set { values[key] = newValue }
+    }
+
+    /// What is sent: every key whose value is not null, in insertion order.
+    public var sendable: JSONObject { JSONObject(values.filter { $0.value != .null }.map { ($0.key, $0.value) }) }
+
+    public var keys: [String] { values.keys }
+    public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> { values.makeIterator() }
+}
+
+/// What the model produced: text, or a call of the forced function.
+public enum QueryOutput: Sendable, Equatable {
+    case text(String)
+    case functionCall(FunctionCall)
+
+    public var text: String? { if case .text(let t) = self { return t } else { return nil } }
+    public var functionCall: FunctionCall? { if case .functionCall(let f) = self { return f } else { return nil } }
+}
+
+/// Facts about a response other than its output.
+public struct QueryInfo: Sendable, Equatable {
+    public var model: String?
+    /// Unix seconds (OpenAI `created`).
+    public var created: Int64?
+    public var systemFingerprint: String?
+    /// OpenAI `finish_reason`, Anthropic `stop_reason`.
+    public var finishReason: String?
+    public var id: String?
+    /// The usage object exactly as the server sent it (details, cache fields, …).
+    public var usage: JSONValue?
+    /// Things the caller should know that are not errors, e.g. "the system prompt was sent as the
+    /// user message (the API needs one)".
+    public var notes: [String] = []
+
+    public init() {}
+}
+
+/// The result of one query (AIDE's `(output, req_time, in_tokens, out_tokens, info)`).
+public struct QueryResult: Sendable, Equatable {
+    public var output: QueryOutput
+    /// Seconds from the first attempt's start to the end of the response, backoff waits included.
+    public var requestTime: Double
+    /// Input tokens, when the server reported usage. Never a made-up 0.
+    public var inputTokens: Int?
+    /// Output tokens, when the server reported usage.
+    public var outputTokens: Int?
+    /// Seconds from the start of the successful attempt to the first output byte (streamed only).
+    public var timeToFirstToken: Double?
+    /// How many times the request was retried (0 when the first attempt succeeded).
+    public var retries: Int
+    public var info: QueryInfo
+
+    public init(
+        output: QueryOutput, requestTime: Double, inputTokens: Int?, outputTokens: Int?,
+        timeToFirstToken: Double?, retries: Int, info: QueryInfo
+    ) {
+        self.output = output
+        self.requestTime = requestTime
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.timeToFirstToken = timeToFirstToken
+        self.retries = retries
+        self.info = info
+    }
+}
+
+/// Why and when a request will be tried again.
+public struct RetryNotice: Sendable, Equatable {
+    /// The attempt that is about to start (2 for the first retry).
+    public var attempt: Int
+    public var maxAttempts: Int
+    /// Seconds until it starts.
+    public var delay: Double
+    /// What failed, e.g. "429 rate limited" or "connection refused".
+    public var reason: String
+}
+
+/// What a streamed query reports as it goes.
+public enum QueryEvent: Sendable, Equatable {
+    /// A piece of the text output.
+    case text(String)
+    /// A piece of a function call's arguments; `name` is set on the call's first piece.
+    case functionArguments(index: Int, name: String?, fragment: String)
+    /// The request failed in a way worth retrying and will be sent again after a wait.
+    case retrying(RetryNotice)
+    /// The last event of a successful query.
+    case completed(QueryResult)
+}
+
+/// The request the core was asked to send, before a backend turns it into HTTP.
+public struct QueryRequest: Sendable, Equatable {
+    public var model: String
+    public var messages: [ChatMessage]
+    public var functionSpec: FunctionSpec?
+    public var options: QueryOptions
+    public var stream: Bool
+
+    public init(model: String, messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:], stream: Bool = true) {
+        self.model = model
+        self.messages = messages
+        self.functionSpec = functionSpec
+        self.options = options
+        self.stream = stream
+    }
+
+    /// AIDE's `opt_messages_to_list`: a system and a user message, each only when non-empty.
+    public static func messages(system: String?, user: String?) -> [ChatMessage] {
+        var m: [ChatMessage] = []
+        if let system, !system.isEmpty { m.append(.system(system)) }
+        if let user, !user.isEmpty { m.append(.user(user)) }
+        return m
+    }
+}
