@@ -1,0 +1,147 @@
+/// How the conversation is sent.
+public enum SessionMode: String, Sendable, Equatable, CaseIterable {
+    /// Every turn carries the conversation so far.
+    case chat
+    /// Every turn sends exactly the system prompt and this message (AIDE's `query`).
+    case single
+}
+
+/// A parsed `:command`.
+public enum Command: Equatable, Sendable {
+    case help(String?)
+    case showSystem
+    case setSystem(String)
+    case loadSystem(path: String)
+    case clearSystem
+    case showOptions
+    case set(key: String, value: String)
+    case unset(key: String)
+    case showModel
+    case setModel(String)
+    case showFunction
+    case loadFunction(path: String)
+    case functionOff
+    case mode(SessionMode?)
+    case reset
+    case stats
+    case provider(String?)
+    case editor(String)
+    case save(path: String?, force: Bool)
+    case export(path: String)
+    case load(path: String)
+    case sessions
+    case quit
+}
+
+/// What one input line means.
+public enum Input: Equatable, Sendable {
+    /// Send this text as a user turn.
+    case turn(String)
+    case command(Command)
+    /// Nothing to do (a blank line).
+    case empty
+}
+
+/// One entry of `:help`.
+public struct CommandHelp: Sendable {
+    public var name: String
+    public var usage: String
+    public var summary: String
+    public var example: String
+}
+
+public enum CommandParser {
+    public static let help: [CommandHelp] = [
+        CommandHelp(name: "help", usage: ":help [command]", summary: "list commands, or explain one", example: ":help set"),
+        CommandHelp(name: "system", usage: ":system [text | @file | off]", summary: "show, set, load or clear the system prompt", example: ":system You are terse."),
+        CommandHelp(name: "set", usage: ":set [key value]", summary: "show the sampling options, or set one (typed: numbers, true/false, null, JSON)", example: ":set temperature 0.2"),
+        CommandHelp(name: "unset", usage: ":unset key", summary: "remove an option", example: ":unset temperature"),
+        CommandHelp(name: "model", usage: ":model [name]", summary: "show or set the model", example: ":model gpt-4o-mini"),
+        CommandHelp(name: "func", usage: ":func [file | off]", summary: "show, load (JSON/YAML) or drop the function every turn must call", example: ":func tools/review.yaml"),
+        CommandHelp(name: "mode", usage: ":mode [chat | single]", summary: "chat keeps the conversation; single sends system + this prompt only", example: ":mode single"),
+        CommandHelp(name: "reset", usage: ":reset", summary: "forget the conversation so far (settings stay)", example: ":reset"),
+        CommandHelp(name: "stats", usage: ":stats", summary: "tokens, latency and retries for the session and the last turn", example: ":stats"),
+        CommandHelp(name: "provider", usage: ":provider [openai | anthropic]", summary: "show or switch the API protocol", example: ":provider anthropic"),
+        CommandHelp(name: "save", usage: ":save [path]  (:save! path overwrites)", summary: "write the transcript (it is also autosaved after every turn)", example: ":save experiment.json"),
+        CommandHelp(name: "load", usage: ":load path", summary: "restore a saved session: settings, conversation, stats", example: ":load experiment.json"),
+        CommandHelp(name: "export", usage: ":export path.md", summary: "write the session as readable Markdown", example: ":export notes.md"),
+        CommandHelp(name: "sessions", usage: ":sessions", summary: "list recent autosaved sessions", example: ":sessions"),
+        CommandHelp(name: "set-editor", usage: ":set-editor emacs | vi", summary: "line-editing keys", example: ":set-editor vi"),
+        CommandHelp(name: "quit", usage: ":quit  (or :exit, Ctrl-D)", summary: "leave", example: ":quit"),
+    ]
+
+    /// Every command word, for completion.
+    public static var commandWords: [String] { help.map { ":" + $0.name } + [":exit"] }
+
+    /// Parses one line. A line starting with `:` is a command (`::text` sends `:text`).
+    /// - Throws: ``SessionError`` for an unknown command or wrong arguments.
+    public static func parse(_ line: String) throws -> Input {
+        if line.hasPrefix("::") { return .turn(String(line.dropFirst())) }
+        guard line.hasPrefix(":") else {
+            return line.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? .empty : .turn(line)
+        }
+        let body = line.dropFirst()
+        let name = String(body.prefix { !$0.isWhitespace })
+        let rest = body.dropFirst(name.count).trimmingCharacters(in: .whitespaces)
+        func noArgs(_ c: Command) throws -> Input {
+            guard rest.isEmpty else { throw SessionError(":\(name) takes no arguments") }
+            return .command(c)
+        }
+        switch name {
+        case "help", "h", "?": return .command(.help(rest.isEmpty ? nil : rest.trimmingCharacters(in: CharacterSet(charactersIn: ":"))))
+        case "system":
+            if rest.isEmpty { return .command(.showSystem) }
+            if rest == "off" { return .command(.clearSystem) }
+            if rest.hasPrefix("@") {
+                let path = String(rest.dropFirst()).trimmingCharacters(in: .whitespaces)
+                guard !path.isEmpty else { throw SessionError(":system @ needs a file name, e.g. :system @prompt.txt") }
+                return .command(.loadSystem(path: path))
+            }
+            return .command(.setSystem(rest))
+        case "set":
+            if rest.isEmpty { return .command(.showOptions) }
+            let key = String(rest.prefix { !$0.isWhitespace && $0 != "=" })
+            var value = rest.dropFirst(key.count).trimmingCharacters(in: .whitespaces)
+            if value.hasPrefix("=") { value = String(value.dropFirst()).trimmingCharacters(in: .whitespaces) }
+            guard !value.isEmpty else { throw SessionError(":set \(key) needs a value, e.g. :set \(key) 0.5 (or :unset \(key))") }
+            return .command(.set(key: key, value: value))
+        case "unset":
+            guard !rest.isEmpty, !rest.contains(" ") else { throw SessionError(":unset takes one key, e.g. :unset temperature") }
+            return .command(.unset(key: rest))
+        case "model": return .command(rest.isEmpty ? .showModel : .setModel(rest))
+        case "func":
+            if rest.isEmpty { return .command(.showFunction) }
+            if rest == "off" { return .command(.functionOff) }
+            return .command(.loadFunction(path: rest))
+        case "mode":
+            if rest.isEmpty { return .command(.mode(nil)) }
+            guard let m = SessionMode(rawValue: rest) else { throw SessionError(":mode takes chat or single, not \(rest)") }
+            return .command(.mode(m))
+        case "reset": return try noArgs(.reset)
+        case "stats": return try noArgs(.stats)
+        case "provider":
+            return .command(.provider(rest.isEmpty ? nil : rest))
+        case "set-editor":
+            guard rest == "vi" || rest == "emacs" else { throw SessionError(":set-editor takes emacs or vi") }
+            return .command(.editor(rest))
+        case "save", "save!":
+            if name == "save!" && rest.isEmpty { throw SessionError(":save! needs a path") }
+            return .command(.save(path: rest.isEmpty ? nil : rest, force: name == "save!"))
+        case "export":
+            guard !rest.isEmpty else { throw SessionError(":export needs a path, e.g. :export session.md") }
+            return .command(.export(path: rest))
+        case "load":
+            guard !rest.isEmpty else { throw SessionError(":load needs a path (:sessions lists autosaved ones)") }
+            return .command(.load(path: rest))
+        case "sessions": return try noArgs(.sessions)
+        case "quit", "exit", "q": return try noArgs(.quit)
+        case "": throw SessionError("a lone ':' is not a command; :help lists them (::text sends \":text\")")
+        default:
+            let near = commandWords.filter { $0.dropFirst().hasPrefix(name.prefix(2)) }
+            let hint = near.isEmpty ? ":help lists the commands" : "did you mean \(near.joined(separator: " or "))?"
+            throw SessionError("unknown command :\(name); \(hint) (::\(name) sends it as text)")
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,237 @@
+import Foundation
+import QueryCore
+
+/// A prompt-experimentation session: the settings every turn is sent with, the conversation so
+/// far, and the totals. It knows nothing of terminals or HTTP; the executable feeds it lines and
+/// query results.
+public final class Session {
+    public var provider: Provider
+    public var model: String
+    public var system: String?
+    public var options: QueryOptions
+    public var functionSpec: FunctionSpec?
+    /// Where the spec was loaded from, for `:func`.
+    public var functionSpecSource: String?
+    public var mode: SessionMode
+    /// The conversation so far (chat mode), without the system prompt.
+    public private(set) var history: [ChatMessage] = []
+    public var stats = SessionStats()
+    /// Models used in this session, for completion.
+    public private(set) var modelsUsed: [String] = []
+
+    public init(provider: Provider, model: String, system: String? = nil, options: QueryOptions = [:], functionSpec: FunctionSpec? = nil, mode: SessionMode = .chat) {
+        self.provider = provider
+        self.model = model
+        self.system = system
+        self.options = options
+        self.functionSpec = functionSpec
+        self.mode = mode
+        modelsUsed = [model]
+    }
+
+    /// What a command asks of the caller beyond the message it prints.
+    public enum Outcome: Equatable {
+        case message(String)
+        case quit
+        case editor(String)
+        case provider(Provider, String)
+        case stats(String)
+        /// A transcript command (:save, :load, :export, :sessions), which the caller carries out.
+        case transcript(Command)
+    }
+
+    /// Applies a command to the session. A failed command changes nothing.
+    /// - Throws: ``SessionError`` saying what was wrong and what to do.
+    public func apply(_ command: Command) throws -> Outcome {
+        switch command {
+        case .help(let name):
+            return .message(Self.helpText(name))
+        case .showSystem:
+            return .message(system.map { "system prompt (\($0.count) characters):\n\($0)" } ?? "no system prompt (:system <text> sets one)")
+        case .setSystem(let text):
+            system = text
+            return .message("system prompt set (\(text.count) characters)")
+        case .loadSystem(let path):
+            let text = try Self.readText(path, what: "system prompt")
+            system = text
+            return .message("system prompt loaded from \(path) (\(text.count) characters)")
+        case .clearSystem:
+            system = nil
+            return .message("system prompt cleared")
+        case .showOptions:
+            if options.keys.isEmpty { return .message("no options set (the server's defaults apply); :set <key> <value>") }
+            let w = options.keys.map(\.count).max() ?? 0
+            let lines = options.map { "  \($0.key.padding(toLength: w, withPad: " ", startingAt: 0))  \($0.value.serialized())\($0.value == .null ? "  (not sent)" : "")" }
+            return .message(lines.joined(separator: "\n"))
+        case .set(let key, let raw):
+            let value = try OptionValues.parse(raw)
+            let note = try OptionValues.check(key, value)
+            if provider == .anthropic, let refused = Self.anthropicRefused(key) { throw SessionError(refused) }
+            options[key] = value
+            var msg = "\(key) = \(value.serialized())"
+            if value == .null { msg += " (null: not sent)" }
+            if let note { msg += " — note: \(note)" }
+            return .message(msg)
+        case .unset(let key):
+            guard options[key] != nil else { throw SessionError("\(key) is not set; :set lists what is") }
+            options[key] = nil
+            return .message("\(key) unset")
+        case .showModel:
+            return .message("model \(model) (\(provider.rawValue))")
+        case .setModel(let name):
+            guard !name.contains(where: \.isWhitespace) else { throw SessionError("a model name has no spaces: \(name)") }
+            model = name
+            if !modelsUsed.contains(name) { modelsUsed.append(name) }
+            let inferred = Provider.forModel(name)
+            if name.lowercased().hasPrefix("claude-") && provider != .anthropic {
+                return .provider(inferred, "model \(name); switching to the anthropic provider")
+            }
+            return .message("model \(name)")
+        case .showFunction:
+            guard let spec = functionSpec else { return .message("no function loaded (:func <file> loads one)") }
+            return .message("function \(spec.name)\(functionSpecSource.map { " from \($0)" } ?? "") — forced on every turn\n\(spec.json.serialized(pretty: true))")
+        case .loadFunction(let path):
+            let spec: FunctionSpec
+            do {
+                spec = try FunctionSpec(contentsOf: Self.expand(path))
+            } catch let e as FunctionSpecError {
+                throw SessionError("\(e.description); the previous function \(functionSpec.map { "(\($0.name)) stays" } ?? "setting stays (none)")")
+            }
+            functionSpec = spec
+            functionSpecSource = path
+            return .message("function \(spec.name) loaded from \(path); every turn must call it (:func off to stop)")
+        case .functionOff:
+            guard let spec = functionSpec else { return .message("no function was loaded") }
+            functionSpec = nil
+            functionSpecSource = nil
+            return .message("function \(spec.name) dropped; turns answer with text again")
+        case .mode(let m):
+            guard let m else { return .message("mode \(mode.rawValue)") }
+            mode = m
+            return .message("mode \(m.rawValue)" + (m == .single ? " (each turn sends only the system prompt and that prompt)" : " (turns carry the conversation)"))
+        case .reset:
+            let n = history.count
+            history = []
+            return .message("conversation cleared (\(n) messages); settings and stats stay")
+        case .stats:
+            return .stats(stats.report())
+        case .provider(let name):
+            guard let name else { return .message("provider \(provider.rawValue) (model \(model))") }
+            guard let p = Provider(rawValue: name.lowercased()) else { throw SessionError("provider must be openai or anthropic, not \(name)") }
+            if p == .anthropic, let bad = options.keys.first(where: { Self.anthropicRefused($0) != nil }) {
+                throw SessionError("option \(bad) is OpenAI-only; :unset \(bad) before switching to anthropic")
+            }
+            return .provider(p, "provider \(p.rawValue)")
+        case .editor(let mode):
+            return .editor(mode)
+        case .save, .export, .load, .sessions:
+            return .transcript(command)
+        case .quit:
+            return .quit
+        }
+    }
+
+    static func anthropicRefused(_ key: String) -> String? {
+        let refused: Set<String> = ["presence_penalty", "frequency_penalty", "seed", "response_format", "logprobs", "top_logprobs", "n", "reasoning_effort", "parallel_tool_calls"]
+        return refused.contains(key) ? "\(key) is OpenAI-only; the anthropic provider refuses it (:provider openai to use it)" : nil
+    }
+
+    /// The messages a turn with `prompt` sends.
+    public func messages(for prompt: String) -> [ChatMessage] {
+        var m: [ChatMessage] = []
+        if let system, !system.isEmpty { m.append(.system(system)) }
+        if mode == .chat { m += history }
+        m.append(.user(prompt))
+        return m
+    }
+
+    /// The options a turn sends, the model among them (AIDE's `model_kwargs`).
+    public var queryOptions: QueryOptions {
+        var o = options
+        o["model"] = .string(model)
+        return o
+    }
+
+    /// Records a completed turn: its metrics, and in chat mode the exchange.
+    public func recordSuccess(prompt: String, result: QueryResult) {
+        stats.record(TurnMetrics(latency: result.requestTime, timeToFirstToken: result.timeToFirstToken, inputTokens: result.inputTokens, outputTokens: result.outputTokens, retries: result.retries))
+        guard mode == .chat else { return }
+        history.append(.user(prompt))
+        switch result.output {
+        case .text(let t):
+            history.append(.assistant(t))
+        case .functionCall(let call):
+            history += Self.functionCallMessages(call, index: history.count)
+        }
+    }
+
+    /// The messages that stand for a function call in the conversation. The call is shown, not
+    /// run: the tool message says so, which keeps the history valid for both APIs (a tool call
+    /// must be answered before the next user turn).
+    public static func functionCallMessages(_ call: FunctionCall, index: Int) -> [ChatMessage] {
+        var c = call
+        if c.id == nil { c.id = "call_\(index)" }
+        return [
+            ChatMessage(role: .assistant, content: "", functionCall: c),
+            ChatMessage(role: .tool, content: "not executed: promptline shows function calls without running them", toolCallID: c.id),
+        ]
+    }
+
+    /// Takes over everything another session holds (a transcript restored into a scratch session
+    /// is adopted only once it restored completely, so a bad file leaves this one untouched).
+    public func adopt(_ other: Session) {
+        provider = other.provider
+        model = other.model
+        system = other.system
+        options = other.options
+        functionSpec = other.functionSpec
+        functionSpecSource = other.functionSpecSource
+        mode = other.mode
+        history = other.history
+        stats = other.stats
+        for m in other.modelsUsed where !modelsUsed.contains(m) { modelsUsed.append(m) }
+    }
+
+    /// Replaces the conversation and the totals (when a transcript is loaded).
+    public func replace(history: [ChatMessage], stats: SessionStats) {
+        self.history = history
+        self.stats = stats
+        if !modelsUsed.contains(model) { modelsUsed.append(model) }
+    }
+
+    /// Records a failed or cancelled turn: counted, but not added to the conversation.
+    public func recordFailure(retries: Int, latency: Double?, cancelled: Bool) {
+        stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, failed: !cancelled, cancelled: cancelled))
+    }
+
+    public static func helpText(_ name: String?) -> String {
+        if let name {
+            guard let h = CommandParser.help.first(where: { $0.name == name || (name == "exit" && $0.name == "quit") }) else {
+                return "no command :\(name); :help lists them"
+            }
+            return "\(h.usage)\n  \(h.summary)\n  example: \(h.example)"
+        }
+        let w = CommandParser.help.map(\.usage.count).max() ?? 0
+        var lines = CommandParser.help.map { "  \($0.usage.padding(toLength: w, withPad: " ", startingAt: 0))  \($0.summary)   e.g. \($0.example)" }
+        lines.append("A plain line is a prompt. \"\"\" on its own line starts and ends a multi-line prompt. ::text sends \":text\".")
+        lines.append("Ctrl-C cancels a turn in flight; at the prompt, Ctrl-C twice or Ctrl-D leaves.")
+        return lines.joined(separator: "\n")
+    }
+
+    public static func expand(_ path: String) -> String {
+        if path == "~" || path.hasPrefix("~/") { return NSHomeDirectory() + path.dropFirst() }
+        return path
+    }
+
+    static func readText(_ path: String, what: String) throws -> String {
+        let p = expand(path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw SessionError("\(what) file \(path): no such file") }
+        guard !isDir.boolValue else { throw SessionError("\(what) file \(path) is a folder") }
+        guard let data = FileManager.default.contents(atPath: p) else { throw SessionError("\(what) file \(path) cannot be read (permissions?)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw SessionError("\(what) file \(path) is not UTF-8 text") }
+        var t = text
+        while t.hasSuffix("\n") { t.removeLast() }
+        return t
+    }
+}

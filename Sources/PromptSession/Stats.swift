@@ -1,0 +1,115 @@
+import Foundation
+
+/// What one turn cost.
+public struct TurnMetrics: Sendable, Equatable {
+    public var latency: Double?
+    public var timeToFirstToken: Double?
+    public var inputTokens: Int?
+    public var outputTokens: Int?
+    /// Retries taken (requests sent = retries + 1).
+    public var retries: Int
+    public var failed: Bool
+    public var cancelled: Bool
+
+    public init(latency: Double?, timeToFirstToken: Double?, inputTokens: Int?, outputTokens: Int?, retries: Int, failed: Bool = false, cancelled: Bool = false) {
+        self.latency = latency
+        self.timeToFirstToken = timeToFirstToken
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.retries = retries
+        self.failed = failed
+        self.cancelled = cancelled
+    }
+}
+
+/// Totals for `:stats`. Unknown usage stays unknown: a turn whose server sent no usage is
+/// counted as such, never as 0 tokens.
+public struct SessionStats: Sendable, Equatable {
+    public private(set) var turns: [TurnMetrics] = []
+
+    public init() {}
+
+    public mutating func record(_ m: TurnMetrics) { turns.append(m) }
+    public mutating func reset() { turns = [] }
+
+    public var turnCount: Int { turns.count }
+    public var requests: Int { turns.reduce(0) { $0 + $1.retries + 1 } }
+    public var retries: Int { turns.reduce(0) { $0 + $1.retries } }
+    public var errors: Int { turns.filter { $0.failed }.count }
+    public var cancelled: Int { turns.filter { $0.cancelled }.count }
+
+    /// Sum of the known values and how many completed turns had none.
+    func tokenSum(_ key: KeyPath<TurnMetrics, Int?>) -> (sum: Int, unknown: Int) {
+        var sum = 0
+        var unknown = 0
+        for t in turns where !t.failed && !t.cancelled {
+            if let v = t[keyPath: key] { sum += v } else { unknown += 1 }
+        }
+        return (sum, unknown)
+    }
+
+    public var inputTokens: (sum: Int, unknown: Int) { tokenSum(\.inputTokens) }
+    public var outputTokens: (sum: Int, unknown: Int) { tokenSum(\.outputTokens) }
+
+    var latencies: [Double] { turns.compactMap { $0.failed || $0.cancelled ? nil : $0.latency } }
+
+    /// The nearest-rank percentile of `values` (p in 0...100).
+    static func percentile(_ values: [Double], _ p: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let s = values.sorted()
+        let rank = Int((p / 100 * Double(s.count)).rounded(.up))
+        return s[max(0, min(s.count - 1, rank - 1))]
+    }
+
+    /// The `:stats` table, one line per figure.
+    public func report() -> String {
+        var lines: [String] = []
+        func tok(_ t: (sum: Int, unknown: Int)) -> String {
+            if t.unknown == 0 { return "\(t.sum)" }
+            if t.sum == 0 && t.unknown > 0 { return "unknown" }
+            return "\(t.sum) + unknown (\(t.unknown) turn\(t.unknown == 1 ? "" : "s") without usage)"
+        }
+        let inp = inputTokens, out = outputTokens
+        let lat = latencies
+        let ttfts = turns.compactMap { $0.failed || $0.cancelled ? nil : $0.timeToFirstToken }
+        lines.append("session")
+        lines.append("  turns \(turnCount)   requests \(requests)   retries \(retries)   errors \(errors)   cancelled \(cancelled)")
+        let total: String = (inp.unknown == 0 && out.unknown == 0) ? "\(inp.sum + out.sum)" : (inp.sum + out.sum > 0 ? "\(inp.sum + out.sum) + unknown" : "unknown")
+        lines.append("  tokens in \(tok(inp))   out \(tok(out))   total \(total)")
+        if lat.isEmpty {
+            lines.append("  latency –")
+        } else {
+            let mean = lat.reduce(0, +) / Double(lat.count)
+            lines.append(
+                "  latency total \(s(lat.reduce(0, +)))   mean \(s(mean))   p50 \(s(Self.percentile(lat, 50)!))   p95 \(s(Self.percentile(lat, 95)!))   max \(s(lat.max()!))")
+        }
+        lines.append("  time to first token mean " + (ttfts.isEmpty ? "–" : s(ttfts.reduce(0, +) / Double(ttfts.count))))
+        lines.append("  output tokens/s " + rate(turns.filter { !$0.failed && !$0.cancelled }))
+        lines.append("last turn")
+        if let last = turns.last {
+            var status = "ok"
+            if last.failed { status = "failed" }
+            if last.cancelled { status = "cancelled" }
+            lines.append("  \(status)   latency \(last.latency.map(s) ?? "–")   ttft \(last.timeToFirstToken.map(s) ?? "–")   retries \(last.retries)")
+            lines.append("  tokens in \(last.inputTokens.map(String.init) ?? "unknown")   out \(last.outputTokens.map(String.init) ?? "unknown")   output tokens/s \(rate([last]))")
+        } else {
+            lines.append("  –")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Output tokens per second of generation (latency minus time to first token when streamed).
+    func rate(_ ts: [TurnMetrics]) -> String {
+        var tokens = 0
+        var seconds = 0.0
+        for t in ts {
+            guard let o = t.outputTokens, let l = t.latency else { continue }
+            tokens += o
+            seconds += max(0.000_001, l - (t.timeToFirstToken ?? 0))
+        }
+        guard seconds > 0, tokens > 0 else { return "unknown" }
+        return String(format: "%.1f", Double(tokens) / seconds)
+    }
+
+    func s(_ v: Double) -> String { v < 10 ? String(format: "%.2f s", v) : String(format: "%.1f s", v) }
+}

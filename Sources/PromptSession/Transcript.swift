@@ -1,0 +1,239 @@
+import Foundation
+import QueryCore
+
+/// A session's record: every settings change and every turn with the exact request sent, in order.
+/// Saved as versioned JSON (see docs/transcript-format.md); never holds an API key.
+public struct Transcript: Equatable {
+    public static let format = "promptline-transcript"
+    public static let version = 1
+
+    public var id: String
+    public var created: Date
+    public var updated: Date
+    public var provider: String
+    public var baseURL: String
+    public var model: String
+    /// Settings changes and turns, in the order they happened.
+    public var events: [JSONValue] = []
+
+    public init(id: String = Transcript.newID(), created: Date = Date(), provider: String, baseURL: String, model: String) {
+        self.id = id
+        self.created = created
+        self.updated = created
+        self.provider = provider
+        self.baseURL = baseURL
+        self.model = model
+    }
+
+    public static func newID() -> String {
+        String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(8))
+    }
+
+    public var turnCount: Int { events.filter { $0["type"] == "turn" }.count }
+    public var firstPrompt: String? { events.first { $0["type"] == "turn" }?["prompt"]?.stringValue }
+
+    static func iso(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: d)
+    }
+
+    static func parseISO(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: s) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: s)
+    }
+
+    /// The settings in force, as a transcript records them.
+    static func settings(of s: Session) -> JSONObject {
+        var o: JSONObject = ["provider": .string(s.provider.rawValue), "model": .string(s.model), "mode": .string(s.mode.rawValue)]
+        o["system"] = s.system.map { .string($0) } ?? .null
+        o["options"] = .object(s.options.values)
+        o["function"] = s.functionSpec?.json ?? .null
+        return o
+    }
+
+    /// Records the session's settings if they differ from the last recorded ones.
+    public mutating func noteSettings(_ s: Session, at date: Date = Date()) {
+        let current = Self.settings(of: s)
+        let last = events.last { $0["type"] == "settings" }
+        if let last, var lo = last.objectValue {
+            lo["type"] = nil
+            lo["at"] = nil
+            if lo == current { return }
+        }
+        var e: JSONObject = ["type": "settings", "at": .string(Self.iso(date))]
+        for (k, v) in current { e[k] = v }
+        events.append(.object(e))
+        updated = date
+        model = s.model
+        provider = s.provider.rawValue
+    }
+
+    /// Records a turn: the exact request body, the outcome and its figures.
+    public mutating func noteTurn(prompt: String, request: JSONValue, outcome: TurnOutcome, at date: Date = Date()) {
+        var e: JSONObject = ["type": "turn", "at": .string(Self.iso(date)), "prompt": .string(prompt), "request": request]
+        switch outcome {
+        case .success(let r):
+            switch r.output {
+            case .text(let t): e["output"] = ["text": .string(t)]
+            case .functionCall(let c):
+                e["output"] = ["function": ["name": .string(c.name), "arguments": c.arguments, "raw": .string(c.rawArguments), "id": c.id.map { .string($0) } ?? .null]]
+            }
+            e["finish_reason"] = r.info.finishReason.map { .string($0) } ?? .null
+            e["input_tokens"] = r.inputTokens.map { .integer(Int64($0)) } ?? .null
+            e["output_tokens"] = r.outputTokens.map { .integer(Int64($0)) } ?? .null
+            e["usage"] = r.info.usage ?? .null
+            e["request_time"] = .double(r.requestTime)
+            e["time_to_first_token"] = r.timeToFirstToken.map { .double($0) } ?? .null
+            e["retries"] = .integer(Int64(r.retries))
+            var info: JSONObject = [:]
+            info["id"] = r.info.id.map { .string($0) } ?? .null
+            info["model"] = r.info.model.map { .string($0) } ?? .null
+            info["created"] = r.info.created.map { .integer($0) } ?? .null
+            info["system_fingerprint"] = r.info.systemFingerprint.map { .string($0) } ?? .null
+            if !r.info.notes.isEmpty { info["notes"] = .array(r.info.notes.map { .string($0) }) }
+            e["info"] = .object(info)
+        case .failure(let message, let retries, let latency):
+            e["output"] = ["error": .string(message)]
+            e["retries"] = .integer(Int64(retries))
+            e["request_time"] = latency.map { .double($0) } ?? .null
+        case .cancelled(let retries, let latency):
+            e["output"] = ["cancelled": true]
+            e["retries"] = .integer(Int64(retries))
+            e["request_time"] = latency.map { .double($0) } ?? .null
+        }
+        events.append(.object(e))
+        updated = date
+    }
+
+    /// Records `:reset` (the conversation restarts after it).
+    public mutating func noteReset(at date: Date = Date()) {
+        events.append(["type": "reset", "at": .string(Self.iso(date))])
+        updated = date
+    }
+
+    public enum TurnOutcome {
+        case success(QueryResult)
+        case failure(message: String, retries: Int, latency: Double?)
+        case cancelled(retries: Int, latency: Double?)
+    }
+
+    /// The whole transcript as JSON, with the session's stats totals.
+    public func json(stats: SessionStats) -> JSONValue {
+        var o: JSONObject = [
+            "format": .string(Self.format), "version": .integer(Int64(Self.version)),
+            "tool": ["name": "promptline", "version": .string(PromptlineVersion.current)],
+            "id": .string(id), "created": .string(Self.iso(created)), "updated": .string(Self.iso(updated)),
+            "provider": .string(provider), "base_url": .string(baseURL), "model": .string(model),
+        ]
+        o["events"] = .array(events)
+        let i = stats.inputTokens, out = stats.outputTokens
+        o["stats"] = [
+            "turns": .integer(Int64(stats.turnCount)), "requests": .integer(Int64(stats.requests)), "retries": .integer(Int64(stats.retries)),
+            "errors": .integer(Int64(stats.errors)), "cancelled": .integer(Int64(stats.cancelled)),
+            "input_tokens": .integer(Int64(i.sum)), "output_tokens": .integer(Int64(out.sum)),
+            "turns_without_usage": .integer(Int64(max(i.unknown, out.unknown))),
+        ]
+        return .object(o)
+    }
+
+    /// Reads a transcript, checking everything a resumed session relies on.
+    /// - Throws: ``SessionError`` naming the problem.
+    public static func parse(_ bytes: [UInt8]) throws -> Transcript {
+        let v: JSONValue
+        do {
+            v = try JSONValue.parse(bytes)
+        } catch {
+            throw SessionError(bytes.isEmpty ? "the file is empty" : "not JSON (\(error)) — truncated or not a transcript")
+        }
+        guard v["format"] == .string(format) else { throw SessionError("not a promptline transcript (no \"format\": \"\(format)\")") }
+        guard let ver = v["version"]?.intValue else { throw SessionError("no version number") }
+        guard ver == version else { throw SessionError("transcript version \(ver) is not supported (this promptline reads version \(version))") }
+        func str(_ k: String) throws -> String {
+            guard let s = v[k]?.stringValue else { throw SessionError("\"\(k)\" is missing or not a string") }
+            return s
+        }
+        guard let created = parseISO(try str("created")), let updated = parseISO(try str("updated")) else {
+            throw SessionError("\"created\"/\"updated\" are not ISO 8601 times")
+        }
+        var t = Transcript(id: try str("id"), created: created, provider: try str("provider"), baseURL: try str("base_url"), model: try str("model"))
+        t.updated = updated
+        guard let events = v["events"]?.arrayValue else { throw SessionError("\"events\" is missing or not an array") }
+        for (i, e) in events.enumerated() {
+            guard let type = e["type"]?.stringValue, ["settings", "turn", "reset"].contains(type) else {
+                throw SessionError("events[\(i)] has no known \"type\" (settings, turn or reset)")
+            }
+            if type == "turn" {
+                guard e["prompt"]?.stringValue != nil, case .object = e["output"] ?? .null else {
+                    throw SessionError("events[\(i)] (a turn) needs \"prompt\" and \"output\"")
+                }
+            }
+            if type == "settings" {
+                guard Provider(rawValue: e["provider"]?.stringValue ?? "") != nil, e["model"]?.stringValue != nil,
+                    SessionMode(rawValue: e["mode"]?.stringValue ?? "") != nil, case .object = e["options"] ?? .null
+                else {
+                    throw SessionError("events[\(i)] (settings) needs provider, model, mode and options")
+                }
+                if let f = e["function"], f != .null {
+                    do { _ = try FunctionSpec(json: f) } catch { throw SessionError("events[\(i)].function: \(error)") }
+                }
+            }
+        }
+        t.events = events
+        return t
+    }
+
+    /// Replays the transcript into `session`: the last settings, the conversation since the last
+    /// reset (successful turns only, as the live session keeps it), and the stats.
+    public func restore(into session: Session) throws {
+        guard let s = events.last(where: { $0["type"] == "settings" }) else { throw SessionError("no settings recorded") }
+        session.provider = Provider(rawValue: s["provider"]!.stringValue!)!
+        session.model = s["model"]!.stringValue!
+        session.mode = SessionMode(rawValue: s["mode"]!.stringValue!)!
+        session.system = s["system"]?.stringValue
+        session.options = QueryOptions(s["options"]?.objectValue ?? JSONObject())
+        if let f = s["function"], f != .null {
+            session.functionSpec = try FunctionSpec(json: f)
+            session.functionSpecSource = "the transcript"
+        } else {
+            session.functionSpec = nil
+            session.functionSpecSource = nil
+        }
+        session.replace(history: [], stats: SessionStats())
+        var stats = SessionStats()
+        var history: [ChatMessage] = []
+        var mode = session.mode
+        for e in events {
+            switch e["type"]?.stringValue {
+            case "reset":
+                history = []
+            case "settings":
+                mode = SessionMode(rawValue: e["mode"]?.stringValue ?? "chat") ?? .chat
+            case "turn":
+                let out = e["output"] ?? .null
+                let retries = e["retries"]?.intValue ?? 0
+                let latency = e["request_time"]?.doubleValue
+                if out["cancelled"] == true {
+                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, cancelled: true))
+                } else if out["error"] != nil {
+                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, failed: true))
+                } else {
+                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: e["time_to_first_token"]?.doubleValue, inputTokens: e["input_tokens"]?.intValue, outputTokens: e["output_tokens"]?.intValue, retries: retries))
+                    guard mode == .chat, let prompt = e["prompt"]?.stringValue else { continue }
+                    history.append(.user(prompt))
+                    if let t = out["text"]?.stringValue {
+                        history.append(.assistant(t))
+                    } else if let f = out["function"] {
+                        let call = FunctionCall(id: f["id"]?.stringValue, name: f["name"]?.stringValue ?? "", arguments: f["arguments"] ?? [:], rawArguments: f["raw"]?.stringValue ?? "")
+                        history += Session.functionCallMessages(call, index: history.count)
+                    }
+                }
+            default: break
+            }
+        }
+        session.replace(history: history, stats: stats)
+    }
+}

@@ -1,0 +1,220 @@
+import ArgumentParser
+import Foundation
+import LineEditor
+import PromptSession
+import QueryCore
+
+@main
+struct Promptline: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "promptline",
+        abstract: "A terminal REPL for prompt experimentation against OpenAI-compatible and Anthropic APIs.",
+        discussion: """
+            Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, NO_COLOR.
+            With stdin not a terminal, lines (prompts and :commands) are read from it and the exit
+            status is 1 if any turn failed:  printf ':set temperature 0\\nhello\\n:stats\\n' | promptline
+            """,
+        version: PromptlineVersion.current)
+
+    @Option(help: "Model name (default: gpt-4o-mini; claude-sonnet-4-5 for anthropic; gemma3-270m with --local).")
+    var model: String?
+
+    @Option(name: .customLong("base-url"), help: "API base URL (default: OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the provider's).")
+    var baseURL: String?
+
+    @Option(help: ArgumentHelp("System prompt, or @FILE to read it from a file.", valueName: "TEXT|@FILE"))
+    var system: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("A sampling option, repeatable (as :set).", valueName: "key=value"))
+    var sets: [String] = []
+
+    @Option(name: .customLong("func"), help: ArgumentHelp("A FunctionSpec file (JSON or YAML) to force on every turn.", valueName: "FILE"))
+    var functionFile: String?
+
+    @Option(help: "chat (keep the conversation) or single (system + this prompt only).")
+    var mode: String = "chat"
+
+    @Option(help: "openai or anthropic (default: anthropic for claude-* models, else openai).")
+    var provider: String?
+
+    @Flag(help: "Use the bundled local llama.cpp server (started if needed).")
+    var local = false
+
+    @Option(help: ArgumentHelp("Continue a saved session: a transcript path, or last for the most recent autosave.", valueName: "path|last"))
+    var resume: String?
+
+    @Flag(help: "vi line-editing keys (default: emacs).")
+    var vi = false
+
+    @Flag(name: .customLong("no-stream"), help: "Wait for whole responses instead of streaming.")
+    var noStream = false
+
+    @Flag(name: .customLong("allow-insecure"), help: "Allow sending an API key over plain http to a non-loopback host.")
+    var allowInsecure = false
+
+    @Option(name: .customLong("max-attempts"), help: "Attempts per request, the first included (default 6).")
+    var maxAttempts: Int?
+
+    @Option(name: .customLong("read-timeout"), help: "Seconds to wait for more response bytes before giving up (default 120).")
+    var readTimeout: Double?
+
+    func validate() throws {
+        guard SessionMode(rawValue: mode) != nil else { throw ValidationError("--mode must be chat or single") }
+        if let p = provider, Provider(rawValue: p.lowercased()) == nil { throw ValidationError("--provider must be openai or anthropic") }
+        if let m = maxAttempts, m < 1 { throw ValidationError("--max-attempts must be at least 1") }
+        if let t = readTimeout, t <= 0 { throw ValidationError("--read-timeout must be positive") }
+    }
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let err = Output(fd: STDERR_FILENO)
+        var localURL: String?
+        if local {
+            do {
+                localURL = try LocalServer.baseURL(startIfNeeded: true)
+            } catch {
+                err.error("\(error)")
+                throw ExitCode(2)
+            }
+        }
+        let chosenProvider: Provider =
+            provider.flatMap { Provider(rawValue: $0.lowercased()) }
+            ?? model.map(Provider.forModel) ?? .openAI
+        let modelName = model ?? (local ? "gemma3-270m" : (chosenProvider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini"))
+
+        let retry = RetryPolicy(maxAttempts: maxAttempts ?? 6)
+        let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: readTimeout ?? 120)
+        let baseFlag = baseURL
+        let allowInsecure = self.allowInsecure
+        let makeClient: (Provider) throws -> QueryClient = { p in
+            var base = baseFlag ?? env[p.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+            if let localURL, baseFlag == nil {
+                // llama-server speaks both: /v1/chat/completions and /v1/messages.
+                base = p == .openAI ? localURL : String(localURL.dropLast(3))
+            }
+            let key = env[p.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+            return QueryClient(
+                provider: p, baseURL: base, apiKey: localURL != nil && baseFlag == nil ? nil : key, defaultModel: modelName, transport: transport,
+                retryPolicy: retry, allowInsecure: allowInsecure)
+        }
+        let client = try makeClient(chosenProvider)
+
+        let session = Session(provider: chosenProvider, model: modelName, mode: SessionMode(rawValue: mode)!)
+        var startupCommands: [Command] = []
+        if let s = system {
+            startupCommands.append(s.hasPrefix("@") ? .loadSystem(path: String(s.dropFirst())) : .setSystem(s))
+        }
+        for kv in sets {
+            guard let eq = kv.firstIndex(of: "=") else {
+                err.error("--set takes key=value, got \(kv)")
+                throw ExitCode(2)
+            }
+            startupCommands.append(.set(key: String(kv[..<eq]), value: String(kv[kv.index(after: eq)...])))
+        }
+        if let f = functionFile { startupCommands.append(.loadFunction(path: f)) }
+        for c in startupCommands {
+            do {
+                if case .message(let m) = try session.apply(c), m.contains("note:") { err.line(m) }
+            } catch {
+                err.error("\(error)")
+                throw ExitCode(2)
+            }
+        }
+
+        let editor = LineEditor(configuration: .init(programName: "promptline", historyPath: Paths.history, historySize: 1000, mode: vi ? .vi : .emacs))
+        LineEditor.installInterruptHandler()
+        let interactive = editor.isInteractive
+        InterruptHub.shared.start(fd: LineEditor.interruptFileDescriptor) {
+            // Ctrl-C while no turn runs and no line is being edited (reading a pipe): leave.
+            if !interactive { Foundation.exit(130) }
+        }
+        let store = TranscriptStore(directory: TranscriptStore.defaultDirectory())
+        let repl = REPL(session: session, client: client, makeClient: makeClient, editor: editor, stream: !noStream, store: store)
+        if let resume {
+            let path: String
+            if resume == "last" {
+                guard let last = store.recent(limit: 1).first else {
+                    err.error("--resume last: no saved sessions in \(store.directory)")
+                    throw ExitCode(2)
+                }
+                path = last.path
+            } else {
+                path = Session.expand(resume)
+            }
+            do {
+                try repl.resume(path)
+            } catch {
+                err.error("\(error)")
+                throw ExitCode(2)
+            }
+            err.dim("resumed \(path): \(repl.transcript.turnCount) turns, \(session.history.count) messages in the conversation")
+        }
+        if interactive {
+            let out = Output()
+            out.dim("promptline \(PromptlineVersion.current) · \(chosenProvider.rawValue):\(modelName) at \(client.baseURL) · :help for commands, Ctrl-D to quit")
+        }
+        let status = await repl.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// Where promptline keeps its files (XDG base directories).
+enum Paths {
+    static var env: [String: String] { ProcessInfo.processInfo.environment }
+    static func xdg(_ variable: String, _ fallback: String) -> String {
+        if let v = env[variable], v.hasPrefix("/") { return v }
+        return NSHomeDirectory() + "/" + fallback
+    }
+    static var history: String { xdg("XDG_STATE_HOME", ".local/state") + "/promptline/history" }
+}
+
+/// The local llama.cpp server managed by scripts/local-llm.
+enum LocalServer {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    static var stateFile: String {
+        let cache = ProcessInfo.processInfo.environment["PROMPTLINE_CACHE"] ?? NSHomeDirectory() + "/.cache/promptline"
+        return cache + "/run/local-llm.env"
+    }
+
+    /// The running server's base URL (`http://127.0.0.1:PORT/v1`), starting it when asked.
+    static func baseURL(startIfNeeded: Bool) throws -> String {
+        if let url = running() { return url }
+        guard startIfNeeded else { throw Failure(description: "the local server is not running (scripts/local-llm start)") }
+        guard let script = findScript() else {
+            throw Failure(description: "cannot find scripts/local-llm to start the local server; set PROMPTLINE_LOCAL_LLM to its path")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script, "start"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0, let url = running() else {
+            throw Failure(description: "the local server did not start (exit \(p.terminationStatus)); see the lines above")
+        }
+        return url
+    }
+
+    static func running() -> String? {
+        guard let text = try? String(contentsOfFile: stateFile, encoding: .utf8) else { return nil }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            if let eq = line.firstIndex(of: "=") { values[String(line[..<eq])] = String(line[line.index(after: eq)...]) }
+        }
+        guard let url = values["URL"], let pid = values["PID"].flatMap({ pid_t($0) }), kill(pid, 0) == 0 else { return nil }
+        return url
+    }
+
+    static func findScript() -> String? {
+        if let p = ProcessInfo.processInfo.environment["PROMPTLINE_LOCAL_LLM"], FileManager.default.isExecutableFile(atPath: p) { return p }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<8 {
+            let candidate = dir.appendingPathComponent("scripts/local-llm").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+}

@@ -1,0 +1,381 @@
+import Foundation
+import LineEditor
+import PromptSession
+import QueryCore
+
+/// Cancels the turn in flight when Ctrl-C arrives. The C handler writes a byte to a pipe; a
+/// thread reads it and cancels the task registered here.
+final class InterruptHub: @unchecked Sendable {
+    static let shared = InterruptHub()
+    private let lock = NSLock()
+    private var cancelCurrent: (() -> Void)?
+    private var idleHandler: (() -> Void)?
+
+    func start(fd: Int32, whenIdle: @escaping () -> Void) {
+        idleHandler = whenIdle
+        let t = Thread {
+            var byte: UInt8 = 0
+            while true {
+                let n = read(fd, &byte, 1)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                InterruptHub.shared.fire()
+            }
+        }
+        t.name = "promptline-interrupts"
+        t.start()
+    }
+
+    private func fire() {
+        let action: (() -> Void)? = lock.withLock { cancelCurrent ?? idleHandler }
+        action?()
+    }
+
+    /// Runs `body` with `cancel` registered as the Ctrl-C action.
+    func whileRunning<T>(cancel: @escaping () -> Void, _ body: () async -> T) async -> T {
+        lock.withLock { cancelCurrent = cancel }
+        defer { lock.withLock { cancelCurrent = nil } }
+        return await body()
+    }
+}
+
+/// The read–eval–print loop: a line is a command or a turn; a turn goes through the query core
+/// and its events go to the renderer and the session's stats.
+final class REPL {
+    let session: Session
+    var client: QueryClient
+    let makeClient: (Provider) throws -> QueryClient
+    let out: Output
+    let err: Output
+    let editor: LineEditor
+    let stream: Bool
+    private(set) var failedTurns = 0
+    var transcript: Transcript
+    let store: TranscriptStore
+    /// Where the transcript is autosaved; nil until the first turn (an empty session leaves no file).
+    private(set) var autosavePath: String?
+
+    init(session: Session, client: QueryClient, makeClient: @escaping (Provider) throws -> QueryClient, editor: LineEditor, stream: Bool, store: TranscriptStore) {
+        self.session = session
+        self.client = client
+        self.makeClient = makeClient
+        self.editor = editor
+        self.stream = stream
+        self.store = store
+        out = Output()
+        err = Output(fd: STDERR_FILENO)
+        transcript = Transcript(provider: session.provider.rawValue, baseURL: client.baseURL, model: session.model)
+        transcript.noteSettings(session)
+    }
+
+    /// Continues a saved session: its settings, conversation, stats and transcript.
+    func resume(_ path: String) throws {
+        let loaded = try TranscriptStore.load(path)
+        let scratch = Session(provider: session.provider, model: session.model)
+        do {
+            try loaded.restore(into: scratch)
+        } catch let e as SessionError {
+            throw SessionError("\(path): \(e.message)")
+        }
+        if scratch.provider != session.provider || client.provider != scratch.provider {
+            client = try makeClient(scratch.provider)
+        }
+        session.adopt(scratch)
+        transcript = loaded
+        transcript.baseURL = client.baseURL
+        autosavePath = path.hasPrefix(store.directory + "/") ? path : store.autosavePath(for: loaded)
+        transcript.noteSettings(session)
+        autosave()
+    }
+
+    /// Writes the transcript to its autosave path once it holds a turn. A failure is reported, never fatal.
+    func autosave() {
+        guard transcript.turnCount > 0 else { return }
+        let path = autosavePath ?? store.autosavePath(for: transcript)
+        do {
+            try AtomicFile.makeDirectory(store.directory)
+            try AtomicFile.write(TranscriptStore.encode(transcript, stats: session.stats), to: path)
+            autosavePath = path
+        } catch {
+            err.error("autosave failed: \(error) — :save <path> writes it elsewhere")
+        }
+    }
+
+    func transcriptCommand(_ c: Command) throws {
+        switch c {
+        case .save(let path, let force):
+            guard let path else {
+                if transcript.turnCount == 0 { out.line("nothing to save yet: no turns"); return }
+                autosave()
+                if let p = autosavePath { out.line("saved \(p)") }
+                return
+            }
+            let p = Session.expand(path)
+            try TranscriptStore.save(transcript, stats: session.stats, to: p, force: force)
+            out.line("saved \(p) (\(transcript.turnCount) turns)")
+        case .export(let path):
+            let p = Session.expand(path)
+            try AtomicFile.write(Array(TranscriptStore.markdown(transcript, stats: session.stats).utf8), to: p)
+            out.line("exported \(p)")
+        case .load(let path):
+            try resume(Session.expand(path))
+            out.line("loaded \(path): \(transcript.turnCount) turns, model \(session.model), \(session.history.count) messages in the conversation")
+        case .sessions:
+            let recent = store.recent()
+            if recent.isEmpty { out.line("no saved sessions in \(store.directory)"); return }
+            let f = DateFormatter()
+            f.dateFormat = "yyyy-MM-dd HH:mm"
+            for (path, t) in recent {
+                let first = (t.firstPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
+                out.line("\(f.string(from: t.updated))  \(t.model)  \(t.turnCount) turns  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(path)")
+            }
+        default:
+            break
+        }
+    }
+
+    var prompt: String {
+        let p = "\(session.provider.rawValue):\(session.model)\(session.functionSpec.map { " ƒ\($0.name)" } ?? "")\(session.mode == .single ? " single" : "")"
+        return out.color ? "\u{1B}[2m\(p)\u{1B}[0m › " : "\(p) › "
+    }
+
+    /// Runs until :quit, Ctrl-D or end of input. Returns the exit status.
+    func run() async -> Int32 {
+        editor.completer = { [unowned self] before in Completion.candidates(for: before, session: self.session) }
+        var pendingInterrupt = false
+        while true {
+            let result = editor.readLine(prompt: prompt)
+            switch result {
+            case .eof:
+                if editor.isInteractive { out.finishLine() }
+                return finish()
+            case .interrupted:
+                if pendingInterrupt { out.finishLine(); return finish() }
+                pendingInterrupt = true
+                out.finishLine()
+                out.dim("(Ctrl-C again or Ctrl-D to quit; :help for commands)")
+                continue
+            case .line(let raw):
+                pendingInterrupt = false
+                var line = raw
+                if line.trimmingCharacters(in: .whitespaces) == "\"\"\"" {
+                    guard let block = readBlock() else { continue }
+                    line = block
+                    if !block.isEmpty { remember("\"\"\"\n" + block + "\n\"\"\"") }
+                    if await handleTurn(block) == false { return finish() }
+                    continue
+                }
+                if !line.isEmpty { remember(line) }
+                if await handle(line) == false { return finish() }
+            }
+        }
+    }
+
+    /// Says where the transcript is, and gives the exit status.
+    func finish() -> Int32 {
+        if let p = autosavePath { (editor.isInteractive ? out : err).dim("transcript: \(p)") }
+        return exitStatus
+    }
+
+    var exitStatus: Int32 { failedTurns > 0 && !editor.isInteractive ? 1 : 0 }
+
+    func remember(_ line: String) {
+        // A line holding the key (pasted by mistake) never reaches the history file.
+        if let key = client.apiKey, !key.isEmpty, line.contains(key) { return }
+        editor.addHistory(line)
+    }
+
+    /// Reads the lines of a `"""` block. nil when Ctrl-C abandoned it.
+    func readBlock() -> String? {
+        var lines: [String] = []
+        while true {
+            switch editor.readLine(prompt: "… ") {
+            case .line(let l):
+                if l.trimmingCharacters(in: .whitespaces) == "\"\"\"" { return lines.joined(separator: "\n") }
+                lines.append(l)
+            case .eof:
+                return lines.joined(separator: "\n")
+            case .interrupted:
+                out.finishLine()
+                out.dim("(block abandoned)")
+                return nil
+            }
+        }
+    }
+
+    /// Handles one line. Returns false to leave.
+    func handle(_ line: String) async -> Bool {
+        let input: Input
+        do {
+            input = try CommandParser.parse(line)
+        } catch {
+            err.error("\(error)")
+            return true
+        }
+        switch input {
+        case .empty: return true
+        case .turn(let text): return await handleTurn(text)
+        case .command(let c): return apply(c)
+        }
+    }
+
+    func handleTurn(_ text: String) async -> Bool {
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return true }
+        await runTurn(text)
+        return true
+    }
+
+    func apply(_ command: Command) -> Bool {
+        do {
+            switch try session.apply(command) {
+            case .message(let m): out.line(m)
+            case .stats(let s): out.line(s)
+            case .quit: return false
+            case .editor(let mode):
+                editor.setMode(mode == "vi" ? .vi : .emacs)
+                out.line("editor keys: \(mode)")
+            case .provider(let p, let message):
+                let newClient = try makeClient(p)
+                client = newClient
+                session.provider = p
+                out.line(message + " — \(newClient.baseURL)")
+            case .transcript(let c):
+                try transcriptCommand(c)
+            }
+            if command == .reset { transcript.noteReset() }
+            let before = transcript.events.count
+            transcript.noteSettings(session)
+            if transcript.events.count != before || command == .reset { autosave() }
+        } catch {
+            err.error("\(error)")
+        }
+        return true
+    }
+
+    /// Sends one turn and shows it. The session records it; a failed or cancelled turn is counted
+    /// but not added to the conversation.
+    func runTurn(_ prompt: String) async {
+        let request: QueryRequest
+        let body: JSONValue
+        do {
+            request = try client.makeRequest(messages: session.messages(for: prompt), functionSpec: session.functionSpec, options: session.queryOptions, stream: stream)
+            body = try client.requestBody(for: request)
+        } catch {
+            err.error("\(error)")
+            failedTurns += 1
+            return
+        }
+        let renderer = TurnRenderer(out: out)
+        let client = self.client
+        let started = Date()
+        var retries = 0
+        let counter = RetryCounter()
+        renderer.start()
+        let task = Task { () -> Result<QueryResult, Error> in
+            do {
+                return .success(try await client.run(request) { event in
+                    if case .retrying = event { counter.increment() }
+                    renderer.handle(event)
+                })
+            } catch {
+                return .failure(error)
+            }
+        }
+        let outcome = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }) { await task.value }
+        renderer.stop()
+        retries = counter.value
+        switch outcome {
+        case .success(let result):
+            renderer.showResult(result)
+            session.recordSuccess(prompt: prompt, result: result)
+            transcript.noteTurn(prompt: prompt, request: body, outcome: .success(result))
+            out.dim(TurnRenderer.statusLine(result, model: session.model))
+        case .failure(let error):
+            out.finishLine()
+            let cancelled = (error as? QueryError) == .cancelled
+            let latency = Date().timeIntervalSince(started)
+            session.recordFailure(retries: retries, latency: latency, cancelled: cancelled)
+            if cancelled {
+                out.dim("cancelled")
+                transcript.noteTurn(prompt: prompt, request: body, outcome: .cancelled(retries: retries, latency: latency))
+            } else {
+                failedTurns += 1
+                let message = Self.explain(error)
+                err.error(message)
+                transcript.noteTurn(prompt: prompt, request: body, outcome: .failure(message: message, retries: retries, latency: latency))
+            }
+        }
+        autosave()
+    }
+
+    static func explain(_ error: Error) -> String {
+        guard let q = error as? QueryError else { return "\(error)" }
+        switch q {
+        case .transport(.connectFailed, let m), .retriesExhausted(_, .transport(.connectFailed, let m)):
+            return "\(m) — is the server running? (check --base-url / OPENAI_BASE_URL, or use --local)" + (q.isRetriesExhausted ? " (gave up after retries)" : "")
+        default:
+            return q.description
+        }
+    }
+}
+
+extension QueryError {
+    var isRetriesExhausted: Bool { if case .retriesExhausted = self { return true } else { return false } }
+}
+
+final class RetryCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func increment() { lock.withLock { n += 1 } }
+    var value: Int { lock.withLock { n } }
+}
+
+/// Tab completion: command names, `:set` keys, models used, file paths.
+enum Completion {
+    static func candidates(for before: String, session: Session) -> [String] {
+        guard before.hasPrefix(":") else { return [] }
+        let words = before.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        if words.count == 1 { return CommandParser.commandWords.filter { $0.hasPrefix(before) } }
+        let cmd = words[0]
+        let current = words.last ?? ""
+        switch cmd {
+        case ":set", ":unset":
+            guard words.count == 2 else { return [] }
+            let keys = Array(Set(OptionValues.knownKeys + session.options.keys)).sorted()
+            return keys.filter { $0.hasPrefix(current) }
+        case ":model":
+            return session.modelsUsed.filter { $0.hasPrefix(current) }
+        case ":mode": return ["chat", "single"].filter { $0.hasPrefix(current) }
+        case ":provider": return ["openai", "anthropic"].filter { $0.hasPrefix(current) }
+        case ":set-editor": return ["emacs", "vi"].filter { $0.hasPrefix(current) }
+        case ":help": return CommandParser.help.map(\.name).filter { $0.hasPrefix(current) }
+        case ":func", ":save", ":load", ":export":
+            return paths(current)
+        case ":system":
+            guard current.hasPrefix("@") else { return [] }
+            return paths(String(current.dropFirst())).map { "@" + $0 }
+        default:
+            return []
+        }
+    }
+
+    static func paths(_ partial: String) -> [String] {
+        let expanded = partial.hasPrefix("~/") ? NSHomeDirectory() + partial.dropFirst() : partial
+        let dir: String
+        let prefix: String
+        if let slash = expanded.lastIndex(of: "/") {
+            dir = String(expanded[...slash])
+            prefix = String(expanded[expanded.index(after: slash)...])
+        } else {
+            dir = ""
+            prefix = expanded
+        }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
+        let shownDir = partial.hasPrefix("~/") ? "~/" + dir.dropFirst(NSHomeDirectory().count + 1) : dir
+        return names.filter { $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
+            var isDir: ObjCBool = false
+            FileManager.default.fileExists(atPath: dir + name, isDirectory: &isDir)
+            return shownDir + name + (isDir.boolValue ? "/" : "")
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("promptline: under construction")

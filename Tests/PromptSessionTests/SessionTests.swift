@@ -1,0 +1,171 @@
+import Foundation
+import PromptSession
+import QueryCore
+import XCTest
+
+final class CommandParserTests: XCTestCase {
+    func parse(_ s: String) throws -> Input { try CommandParser.parse(s) }
+
+    func testEveryCommand() throws {
+        XCTAssertEqual(try parse("hello there"), .turn("hello there"))
+        XCTAssertEqual(try parse("   "), .empty)
+        XCTAssertEqual(try parse("::set x"), .turn(":set x"))
+        XCTAssertEqual(try parse(":help"), .command(.help(nil)))
+        XCTAssertEqual(try parse(":help :set"), .command(.help("set")))
+        XCTAssertEqual(try parse(":system"), .command(.showSystem))
+        XCTAssertEqual(try parse(":system  Be terse. "), .command(.setSystem("Be terse.")))
+        XCTAssertEqual(try parse(":system @p.txt"), .command(.loadSystem(path: "p.txt")))
+        XCTAssertEqual(try parse(":system off"), .command(.clearSystem))
+        XCTAssertEqual(try parse(":set"), .command(.showOptions))
+        XCTAssertEqual(try parse(":set temperature 0.2"), .command(.set(key: "temperature", value: "0.2")))
+        XCTAssertEqual(try parse(":set stop=[\"a\", \"b\"]"), .command(.set(key: "stop", value: "[\"a\", \"b\"]")))
+        XCTAssertEqual(try parse(":unset temperature"), .command(.unset(key: "temperature")))
+        XCTAssertEqual(try parse(":model"), .command(.showModel))
+        XCTAssertEqual(try parse(":model gpt-4o"), .command(.setModel("gpt-4o")))
+        XCTAssertEqual(try parse(":func"), .command(.showFunction))
+        XCTAssertEqual(try parse(":func off"), .command(.functionOff))
+        XCTAssertEqual(try parse(":func a.yaml"), .command(.loadFunction(path: "a.yaml")))
+        XCTAssertEqual(try parse(":mode"), .command(.mode(nil)))
+        XCTAssertEqual(try parse(":mode single"), .command(.mode(.single)))
+        XCTAssertEqual(try parse(":reset"), .command(.reset))
+        XCTAssertEqual(try parse(":stats"), .command(.stats))
+        XCTAssertEqual(try parse(":provider anthropic"), .command(.provider("anthropic")))
+        XCTAssertEqual(try parse(":set-editor vi"), .command(.editor("vi")))
+        XCTAssertEqual(try parse(":quit"), .command(.quit))
+        XCTAssertEqual(try parse(":exit"), .command(.quit))
+    }
+
+    func testErrorsSayWhatToDo() {
+        let cases: [(String, String)] = [
+            (":sett x", "unknown command :sett"), (":stat", "did you mean"), (":", "lone ':'"), (":set temperature", "needs a value"),
+            (":unset", "one key"), (":mode fast", "chat or single"), (":stats now", "no arguments"), (":system @", "file name"),
+            (":set-editor nano", "emacs or vi"),
+        ]
+        for (line, expected) in cases {
+            XCTAssertThrowsError(try parse(line), line) { e in
+                XCTAssert("\(e)".contains(expected), "\(line): \(e)")
+            }
+        }
+    }
+}
+
+final class OptionValueTests: XCTestCase {
+    func testTyping() throws {
+        XCTAssertEqual(try OptionValues.parse("0.5"), .double(0.5))
+        XCTAssertEqual(try OptionValues.parse("42"), .integer(42))
+        XCTAssertEqual(try OptionValues.parse("-3"), .integer(-3))
+        XCTAssertEqual(try OptionValues.parse("1e3"), .double(1000))
+        XCTAssertEqual(try OptionValues.parse("true"), .bool(true))
+        XCTAssertEqual(try OptionValues.parse("null"), .null)
+        XCTAssertEqual(try OptionValues.parse("[\"a\",1]"), ["a", 1])
+        XCTAssertEqual(try OptionValues.parse("{\"type\":\"json_object\"}"), ["type": "json_object"])
+        XCTAssertEqual(try OptionValues.parse("\"42\""), .string("42"))
+        XCTAssertEqual(try OptionValues.parse("hello world"), .string("hello world"))
+        XCTAssertEqual(try OptionValues.parse("nan"), .string("nan"))
+        XCTAssertEqual(try OptionValues.parse("inf"), .string("inf"))
+        XCTAssertThrowsError(try OptionValues.parse("[1,"))
+        XCTAssertThrowsError(try OptionValues.parse("{bad}"))
+    }
+
+    func testKnownKeysAreChecked() throws {
+        let bad: [(String, JSONValue)] = [
+            ("temperature", 2.5), ("temperature", "hot"), ("top_p", 1.1), ("max_tokens", 0), ("max_tokens", 1.5),
+            ("max_completion_tokens", -1), ("presence_penalty", 3), ("frequency_penalty", -2.1), ("seed", 1.5),
+            ("stop", ["a", "b", "c", "d", "e"]), ("stop", 5), ("n", 0), ("response_format", "json"),
+            ("response_format", ["type": "yaml"]), ("reasoning_effort", "max"), ("logprobs", "yes"),
+            ("top_logprobs", 21), ("parallel_tool_calls", 1), ("model", "x"), ("stream", true),
+        ]
+        for (k, v) in bad { XCTAssertThrowsError(try OptionValues.check(k, v), "\(k)=\(v)") }
+        let good: [(String, JSONValue)] = [
+            ("temperature", 0), ("temperature", 2), ("top_p", 0.9), ("max_tokens", 64), ("presence_penalty", -2), ("seed", 7),
+            ("stop", "END"), ("stop", ["a", "b"]), ("n", 2), ("response_format", ["type": "json_object"]), ("reasoning_effort", "low"),
+            ("logprobs", true), ("top_logprobs", 20), ("parallel_tool_calls", false), ("temperature", nil),
+        ]
+        for (k, v) in good { XCTAssertNil(try OptionValues.check(k, v), "\(k)=\(v)") }
+        XCTAssertEqual(try OptionValues.check("mirostat", 2), "mirostat is not a key promptline knows; it is sent unchecked")
+    }
+}
+
+final class SessionTests: XCTestCase {
+    func testSetKeepsOldValueOnError() throws {
+        let s = Session(provider: .openAI, model: "m")
+        _ = try s.apply(.set(key: "temperature", value: "0.3"))
+        XCTAssertThrowsError(try s.apply(.set(key: "temperature", value: "7")))
+        XCTAssertEqual(s.options["temperature"], 0.3)
+        guard case .message(let m) = try s.apply(.set(key: "mirostat", value: "2")) else { return XCTFail() }
+        XCTAssert(m.contains("unchecked"))
+        guard case .message(let shown) = try s.apply(.showOptions) else { return XCTFail() }
+        XCTAssert(shown.contains("temperature") && shown.contains("0.3") && shown.contains("mirostat"), shown)
+        _ = try s.apply(.unset(key: "mirostat"))
+        XCTAssertNil(s.options["mirostat"])
+        XCTAssertThrowsError(try s.apply(.unset(key: "mirostat")))
+    }
+
+    func testFunctionLoadingKeepsPreviousOnBadFile() throws {
+        let dir = NSTemporaryDirectory() + "pl-sess-\(UUID())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "name: f\nparameters: {type: object}\n".write(toFile: dir + "/ok.yaml", atomically: true, encoding: .utf8)
+        try "{\"name\": \"g\", \"parameters\": {\"type\": \"array\"}}".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        let s = Session(provider: .openAI, model: "m")
+        _ = try s.apply(.loadFunction(path: dir + "/ok.yaml"))
+        XCTAssertEqual(s.functionSpec?.name, "f")
+        XCTAssertThrowsError(try s.apply(.loadFunction(path: dir + "/bad.json"))) { e in
+            XCTAssert("\(e)".contains("parameters.type") && "\(e)".contains("(f) stays"), "\(e)")
+        }
+        XCTAssertThrowsError(try s.apply(.loadFunction(path: dir + "/none.json")))
+        XCTAssertEqual(s.functionSpec?.name, "f")
+        _ = try s.apply(.functionOff)
+        XCTAssertNil(s.functionSpec)
+    }
+
+    func testSystemFromFileAndModes() throws {
+        let path = NSTemporaryDirectory() + "pl-sys-\(UUID()).txt"
+        try "You are terse.\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let s = Session(provider: .openAI, model: "m")
+        _ = try s.apply(.loadSystem(path: path))
+        XCTAssertEqual(s.system, "You are terse.")
+        XCTAssertThrowsError(try s.apply(.loadSystem(path: path + ".missing")))
+        XCTAssertEqual(s.system, "You are terse.")
+        let r = QueryResult(output: .text("A1"), requestTime: 1, inputTokens: 3, outputTokens: 2, timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
+        s.recordSuccess(prompt: "Q1", result: r)
+        XCTAssertEqual(s.messages(for: "Q2"), [.system("You are terse."), .user("Q1"), .assistant("A1"), .user("Q2")])
+        s.recordFailure(retries: 1, latency: 0.5, cancelled: true)
+        XCTAssertEqual(s.messages(for: "Q2").count, 4, "a cancelled turn is not in the history")
+        _ = try s.apply(.mode(.single))
+        XCTAssertEqual(s.messages(for: "Q2"), [.system("You are terse."), .user("Q2")])
+        _ = try s.apply(.mode(.chat))
+        _ = try s.apply(.reset)
+        _ = try s.apply(.clearSystem)
+        XCTAssertEqual(s.messages(for: "Q3"), [.user("Q3")])
+    }
+
+    func testFunctionCallHistoryStaysValid() {
+        let s = Session(provider: .openAI, model: "m")
+        let call = FunctionCall(id: nil, name: "f", arguments: ["a": 1], rawArguments: "{\"a\":1}")
+        s.recordSuccess(prompt: "Q", result: QueryResult(output: .functionCall(call), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil, retries: 0, info: QueryInfo()))
+        let m = s.messages(for: "next")
+        XCTAssertEqual(m.map(\.role), [.user, .assistant, .tool, .user])
+        XCTAssertEqual(m[1].functionCall?.id, m[2].toolCallID)
+    }
+
+    func testStatsSumsAndUnknownUsage() {
+        var st = SessionStats()
+        st.record(TurnMetrics(latency: 1.0, timeToFirstToken: 0.2, inputTokens: 10, outputTokens: 5, retries: 1))
+        st.record(TurnMetrics(latency: 3.0, timeToFirstToken: 0.4, inputTokens: 20, outputTokens: 7, retries: 0))
+        st.record(TurnMetrics(latency: 0.5, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 2, failed: true))
+        XCTAssertEqual(st.requests, 6)
+        XCTAssertEqual(st.retries, 3)
+        XCTAssertEqual(st.errors, 1)
+        XCTAssertEqual(st.inputTokens.sum, 30)
+        XCTAssertEqual(st.outputTokens.sum, 12)
+        let r = st.report()
+        XCTAssert(r.contains("tokens in 30   out 12   total 42"), r)
+        XCTAssert(r.contains("p50 1.00 s") && r.contains("p95 3.00 s") && r.contains("max 3.00 s"), r)
+        st.record(TurnMetrics(latency: 1, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 0))
+        let r2 = st.report()
+        XCTAssert(r2.contains("30 + unknown (1 turn without usage)"), r2)
+        XCTAssert(r2.contains("tokens in unknown   out unknown"), r2)
+    }
+}

@@ -1,0 +1,307 @@
+"""The promptline REPL end to end: the built binary in a pseudo-terminal against the scriptable
+test server."""
+import json
+import os
+import re
+import stat
+import time
+
+import pexpect
+
+from conftest import KEY, run_piped, spawn
+
+PROMPT = "› "
+
+
+def start(bin_dir, server, home, *extra, key=None):
+    env = dict(home)
+    if key:
+        env["OPENAI_API_KEY"] = key
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model", *extra], env)
+    child.expect_exact(PROMPT)
+    return child
+
+
+def chunk(delta, finish=None):
+    return json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+
+def usage(p, c):
+    return json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
+                       "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}})
+
+
+def test_prompt_streams_text_and_status_line(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendline("hello there")
+    child.expect_exact("echo: hello there")
+    child.expect(r"echo-model · [0-9.]+ s · ttft [0-9.]+ s · tokens \d+ in / 3 out · 0 retries")
+    child.expect_exact(PROMPT)
+    body = server.bodies()[-1]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert body["messages"] == [{"role": "user", "content": "hello there"}]
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+
+
+def test_set_changes_the_request_and_bad_values_keep_the_old_one(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendline(":set temperature 0.3")
+    child.expect_exact("temperature = 0.3")
+    child.sendline(":set temperature 5")
+    child.expect_exact("temperature must be a number from 0 to 2")
+    child.sendline(":set top_k 40")
+    child.expect_exact("sent unchecked")
+    child.sendline(":set stop [\"END\"]")
+    child.sendline(":set max_tokens null")
+    child.expect_exact("not sent")
+    child.sendline("hi")
+    child.expect_exact("echo: hi")
+    child.expect_exact(PROMPT)
+    body = server.bodies()[-1]
+    assert body["temperature"] == 0.3
+    assert body["top_k"] == 40
+    assert body["stop"] == ["END"]
+    assert "max_tokens" not in body
+    child.sendline(":set")
+    child.expect(r"temperature\s+0\.3")
+    child.sendline(":quit")
+
+
+def test_func_forces_a_call_and_shows_parsed_arguments(bin_dir, server, home, tmp_path):
+    spec = tmp_path / "review.yaml"
+    spec.write_text("name: submit_review\ndescription: Submit\nparameters:\n  type: object\n  properties:\n"
+                    "    score: {type: integer}\n    summary: {type: string}\n  required: [score, summary]\n")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "parameters": {"type": "object", "required": ["nope"]}}')
+    child = start(bin_dir, server, home)
+    child.sendline(f":func {spec}")
+    child.expect_exact("function submit_review loaded")
+    child.sendline(f":func {bad}")
+    child.expect_exact("parameters.required[0]")
+    child.expect_exact("(submit_review) stays")
+    child.sendline("review this")
+    child.expect_exact("→ submit_review")
+    child.expect_exact('"score": 42')
+    child.expect_exact('"summary": "sample"')
+    child.expect_exact(PROMPT)
+    body = server.bodies()[-1]
+    assert body["tool_choice"] == "required"
+    assert body["tools"][0]["function"]["name"] == "submit_review"
+    # The model answers with text instead: one clear line with what it sent.
+    server.enqueue({"sse": [chunk({"content": "I refuse"}), chunk({}, "stop"), "[DONE]"]})
+    child.sendline("again")
+    child.expect_exact("did not call submit_review; it answered with text: I refuse")
+    child.expect_exact(PROMPT)
+    child.sendline(":quit")
+
+
+def test_stats_equal_the_sum_of_the_usage_the_server_sent(bin_dir, server, home):
+    server.enqueue(
+        {"sse": [chunk({"content": "one"}), chunk({}, "stop"), usage(11, 3), "[DONE]"]},
+        {"sse": [chunk({"content": "two"}), chunk({}, "stop"), usage(7, 2), "[DONE]"]},
+        {"status": 429, "headers": {"retry-after": "0.1"}, "json": {"error": {"message": "slow"}}},
+        {"sse": [chunk({"content": "three"}), chunk({}, "stop"), usage(5, 1), "[DONE]"]},
+    )
+    child = start(bin_dir, server, home)
+    for word in ["one", "two", "three"]:
+        child.sendline(f"say {word}")
+        child.expect_exact(word)
+        child.expect_exact(PROMPT)
+    child.sendline(":stats")
+    child.expect_exact("turns 3   requests 4   retries 1   errors 0")
+    child.expect_exact("tokens in 23   out 6   total 29")
+    child.expect(r"latency total [0-9.]+ s   mean [0-9.]+ s   p50 [0-9.]+ s   p95 [0-9.]+ s   max")
+    child.expect_exact("last turn")
+    child.expect_exact("tokens in 5   out 1")
+    child.sendline(":quit")
+
+
+def test_retry_line_is_shown(bin_dir, server, home):
+    server.enqueue({"status": 503, "headers": {"retry-after": "1"}, "json": {"error": {"message": "busy"}}})
+    child = start(bin_dir, server, home)
+    child.sendline("hi")
+    child.expect(r"retrying in 1\.0 s \(503 service unavailable, attempt 2/6\)")
+    child.expect_exact("echo: hi")
+    child.sendline(":quit")
+
+
+def test_ctrl_c_mid_stream_cancels_fast_and_the_next_turn_works(bin_dir, server, home):
+    pieces = [chunk({"content": f"tok{i} "}) for i in range(100)]
+    server.enqueue({"sse": pieces + [chunk({}, "stop"), "[DONE]"], "delay_ms": 200})
+    child = start(bin_dir, server, home)
+    child.sendline("stream slowly")
+    child.expect_exact("tok1 ")
+    t0 = time.monotonic()
+    child.sendintr()
+    child.expect_exact("cancelled")
+    assert time.monotonic() - t0 < 1.0
+    child.expect_exact(PROMPT)
+    child.sendline("next")
+    child.expect_exact("echo: next")
+    child.expect_exact(PROMPT)
+    # The cancelled exchange is not in the conversation.
+    assert server.bodies()[-1]["messages"] == [{"role": "user", "content": "next"}]
+    child.sendline(":stats")
+    child.expect_exact("cancelled 1")
+    child.sendline(":quit")
+
+
+def test_ctrl_c_at_the_prompt_hints_then_twice_leaves(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendintr()
+    child.expect_exact("Ctrl-C again or Ctrl-D to quit")
+    child.expect_exact(PROMPT)
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_ctrl_d_leaves(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+
+
+def test_history_persists_across_runs_with_mode_0600(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendline("remember this line")
+    child.expect_exact("echo: remember this line")
+    child.expect_exact(PROMPT)
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    hist = os.path.join(home["XDG_STATE_HOME"], "promptline", "history")
+    assert stat.S_IMODE(os.stat(hist).st_mode) == 0o600
+    child = start(bin_dir, server, home)
+    child.send("\x1b[A")  # up arrow
+    child.send("\r")
+    child.expect_exact(":quit")  # the last entry first
+    child.expect(pexpect.EOF)
+    child = start(bin_dir, server, home)
+    child.send("\x1b[A\x1b[A\r")
+    child.expect_exact("echo: remember this line")
+    child.sendline(":quit")
+
+
+def test_tab_completes_commands(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.send(":st\t")
+    child.send("\r")
+    child.expect_exact("turns 0")
+    child.send(":set temp\t0.5\r")
+    child.expect_exact("temperature = 0.5")
+    child.sendline(":quit")
+
+
+def test_utf8_prompt_arrives_intact(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendline("héllo 🌍 wörld")
+    child.expect_exact("echo: héllo 🌍 wörld")
+    child.expect_exact(PROMPT)
+    assert server.bodies()[-1]["messages"][-1]["content"] == "héllo 🌍 wörld"
+    child.sendline(":quit")
+
+
+def test_multiline_block_and_bracketed_paste_are_one_prompt(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendline('"""')
+    child.sendline("line one")
+    child.sendline("line two")
+    child.sendline('"""')
+    child.expect_exact("echo: line one\r\nline two")
+    child.expect_exact(PROMPT)
+    assert server.bodies()[-1]["messages"][-1]["content"] == "line one\nline two"
+    child.send("\x1b[200~pasted a\npasted b\x1b[201~")
+    child.send("\r")
+    child.expect_exact("pasted b")
+    child.expect_exact(PROMPT)
+    assert server.bodies()[-1]["messages"][-1]["content"] == "pasted a\npasted b"
+    child.sendline(":quit")
+
+
+def test_errors_are_one_clear_line_and_the_repl_goes_on(bin_dir, server, home):
+    server.enqueue({"status": 401, "json": {"error": {"message": f"Incorrect API key provided: {KEY}", "type": "invalid_request_error", "code": "invalid_api_key"}}})
+    server.enqueue({"status": 502, "body": "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", "content_type": "text/html"})
+    child = start(bin_dir, server, home, "--max-attempts", "1", key=KEY)
+    child.sendline("hi")
+    child.expect(r"error: HTTP 401 Unauthorized: Incorrect API key provided: \[redacted\].*check the API key")
+    child.expect_exact(PROMPT)
+    child.sendline("hi")
+    child.expect_exact("HTTP 502 Bad Gateway: non-JSON body: 502 Bad Gateway")
+    child.expect_exact(PROMPT)
+    child.sendline("hi")
+    child.expect_exact("echo: hi")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    assert KEY not in child.before
+
+
+def test_unknown_command_and_help(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendline(":sytem hi")
+    child.expect_exact("unknown command :sytem")
+    child.sendline(":help")
+    for c in [":system", ":set", ":func", ":mode", ":stats", ":quit"]:
+        child.expect_exact(c)
+    child.sendline(":help func")
+    child.expect_exact("example: :func")
+    child.sendline("::literal colon")
+    child.expect_exact("echo: :literal colon")
+    child.sendline(":quit")
+
+
+def test_no_color_and_piped_output_are_plain(bin_dir, server, home):
+    env = dict(home, NO_COLOR="1")
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], env)
+    child.expect_exact(PROMPT)
+    child.sendline("hi")
+    child.expect_exact(PROMPT)
+    assert "\x1b[2m" not in child.before
+    child.sendline(":quit")
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], home, "hi\n")
+    assert "\x1b" not in r.stdout
+
+
+def test_piped_stdin_is_scriptable_and_exit_status_reports_failures(bin_dir, server, home):
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], home, ":set temperature 0\nhello\n:stats\n")
+    assert r.returncode == 0, r.stderr
+    assert "temperature = 0" in r.stdout
+    assert "echo: hello" in r.stdout
+    assert "turns 1" in r.stdout
+    server.enqueue({"status": 400, "json": {"error": {"message": "bad request here"}}})
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], home, "hello\nagain\n")
+    assert r.returncode == 1
+    assert "bad request here" in r.stderr
+    assert "echo: again" in r.stdout
+
+
+def test_hostile_escape_sequences_are_neutralised_on_a_tty(bin_dir, server, home):
+    evil = "A\x1b]52;c;ZXZpbA==\x07B\x1b[2J\x1b]0;pwned\x07C\x07D"
+    text = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                       "choices": [{"index": 0, "delta": {"content": evil}, "finish_reason": None}]})
+    server.enqueue({"sse": [text, chunk({}, "stop"), "[DONE]"], "chunk_size": 3})
+    child = start(bin_dir, server, home)
+    child.sendline("x")
+    child.expect_exact("AB")
+    child.expect_exact(PROMPT)
+    seen = child.before
+    assert "\x1b]52" not in seen and "\x1b[2J" not in seen and "pwned" not in seen
+    assert "C^GD" in seen
+    child.sendline(":quit")
+
+
+def test_flags_system_set_func_mode(bin_dir, server, home, tmp_path):
+    sysfile = tmp_path / "sys.txt"
+    sysfile.write_text("You are a test.\n")
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m", "--system", f"@{sysfile}", "--set", "temperature=0.1",
+                            "--mode", "single"], home, "first\nsecond\n")
+    assert r.returncode == 0, r.stderr
+    b = server.bodies()[-1]
+    assert b["messages"] == [{"role": "system", "content": "You are a test."}, {"role": "user", "content": "second"}]
+    assert b["temperature"] == 0.1
+    r = run_piped(bin_dir, ["--set", "temperature=9", "--base-url", server.url + "/v1"], home, "")
+    assert r.returncode != 0 and "temperature must be" in r.stderr
+    r = run_piped(bin_dir, ["--version"], home, "")
+    assert re.match(r"\d+\.\d+\.\d+", r.stdout.strip())
