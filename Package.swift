@@ -33,7 +33,9 @@ let package = Package(
             pkgConfig: "libedit",
             providers: [.apt(["libedit-dev"])]
         ),
-        .target(name: "LineEditor", dependencies: ["CLibEdit"]),
+        // SIGINT self-pipe handler and terminal helpers, in C (signal handlers must be).
+        .target(name: "CTerminal"),
+        .target(name: "LineEditor", dependencies: ["CLibEdit", "CTerminal"]),
         .executableTarget(
             name: "promptline",
             dependencies: [

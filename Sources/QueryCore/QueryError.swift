@@ -124,7 +124,7 @@ extension QueryError: CustomStringConvertible, LocalizedError {
 
     static func hint(for status: Int?) -> String? {
         switch status {
-        case 401: return "check the API key (OPENAI_API_KEY / ANTHROPIC_API_KEY, or --api-key)"
+        case 401: return "check the API key (OPENAI_API_KEY or ANTHROPIC_API_KEY)"
         case 403: return "the key is not allowed to do this; check its project and permissions"
         case 404: return "check the model name (:model) and the base URL"
         case 429: return "rate limited; wait and try again, or lower the request rate"

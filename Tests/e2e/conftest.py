@@ -80,8 +80,8 @@ def home(tmp_path):
     return env
 
 
-def spawn(bin_dir, args, env, **kw):
-    child = pexpect.spawn(str(bin_dir / "promptline"), args, env=env, encoding="utf-8", dimensions=(40, 160), timeout=10, **kw)
+def spawn(bin_dir, args, env, timeout=10):
+    child = pexpect.spawn(str(bin_dir / "promptline"), args, env=env, encoding="utf-8", dimensions=(40, 160), timeout=timeout)
     return child
 
 

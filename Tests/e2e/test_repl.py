@@ -52,7 +52,9 @@ def test_set_changes_the_request_and_bad_values_keep_the_old_one(bin_dir, server
     child.sendline(":set temperature 5")
     child.expect_exact("temperature must be a number from 0 to 2")
     child.sendline(":set top_k 40")
-    child.expect_exact("sent unchecked")
+    child.expect_exact("top_k = 40")
+    child.sendline(":set mirostat 2")
+    child.expect_exact("mirostat is not a key promptline knows; it is sent unchecked")
     child.sendline(":set stop [\"END\"]")
     child.sendline(":set max_tokens null")
     child.expect_exact("not sent")
@@ -62,6 +64,7 @@ def test_set_changes_the_request_and_bad_values_keep_the_old_one(bin_dir, server
     body = server.bodies()[-1]
     assert body["temperature"] == 0.3
     assert body["top_k"] == 40
+    assert body["mirostat"] == 2
     assert body["stop"] == ["END"]
     assert "max_tokens" not in body
     child.sendline(":set")
@@ -226,7 +229,7 @@ def test_errors_are_one_clear_line_and_the_repl_goes_on(bin_dir, server, home):
     server.enqueue({"status": 502, "body": "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", "content_type": "text/html"})
     child = start(bin_dir, server, home, "--max-attempts", "1", key=KEY)
     child.sendline("hi")
-    child.expect(r"error: HTTP 401 Unauthorized: Incorrect API key provided: \[redacted\].*check the API key")
+    child.expect(r"HTTP 401 Unauthorized: Incorrect API key provided: \[redacted\].*check the API key")
     child.expect_exact(PROMPT)
     child.sendline("hi")
     child.expect_exact("HTTP 502 Bad Gateway: non-JSON body: 502 Bad Gateway")

@@ -1,0 +1,337 @@
+import CLibEdit
+import CTerminal
+import Foundation
+
+public enum EditorMode: String, Sendable { case emacs, vi }
+
+public enum ReadResult: Equatable, Sendable { case line(String), eof, interrupted }
+
+/// Line editing on a terminal through libedit; plain line reading when stdin (or stdout) is not
+/// a terminal or `TERM=dumb`.
+///
+/// Interactive `readLine` always returns with the cursor at the start of a fresh line (libedit
+/// echoes the newline of an accepted line; Ctrl-C and Ctrl-D get one printed here).
+/// One instance, used from one thread at a time.
+public final class LineEditor {
+    public struct Configuration {
+        public var programName: String
+        public var historyPath: String?
+        public var historySize: Int
+        public var mode: EditorMode
+
+        public init(programName: String = "promptline", historyPath: String? = nil, historySize: Int = 1000, mode: EditorMode = .emacs) {
+            self.programName = programName
+            self.historyPath = historyPath
+            self.historySize = historySize
+            self.mode = mode
+        }
+    }
+
+    public let configuration: Configuration
+    public private(set) var mode: EditorMode
+    /// Tab: gets the text left of the cursor, returns replacements for its last word (the text
+    /// after the last whitespace).
+    public var completer: ((_ lineBeforeCursor: String) -> [String])?
+
+    private var el: OpaquePointer?       // EditLine *; nil in plain mode
+    private var hist: OpaquePointer?     // History *
+    private var promptBuffer: UnsafeMutablePointer<CChar>?   // what the prompt callback hands libedit
+    private var plain = PlainReader()
+
+    public var isInteractive: Bool { el != nil }
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+        mode = configuration.mode
+        // Before el_init, or libedit drops every non-ASCII character.
+        setlocale(LC_CTYPE, "")
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        guard ct_isatty(STDIN_FILENO) == 1, ct_isatty(STDOUT_FILENO) == 1, term != "dumb",
+              let el = le_init(configuration.programName) else { return }
+        self.el = el
+        le_set_clientdata(el, Unmanaged.passUnretained(self).toOpaque())
+        le_set_prompt(el, { el in
+            guard let el, let editor = LineEditor.from(el) else { return nil }
+            return editor.promptBuffer
+        }, 1)
+        le_set_signal(el, 1)
+        le_add_function(el, "promptline-complete", "Complete the word before the cursor", { el, _ in
+            guard let el, let editor = LineEditor.from(el) else { return UInt8(CC_ERROR) }
+            return editor.complete(el)
+        })
+        le_add_function(el, "promptline-paste", "Insert a bracketed paste verbatim", { el, _ in
+            guard let el else { return UInt8(CC_ERROR) }
+            return LineEditor.insertPaste(el)
+        })
+        // A stray paste-end marker (e.g. after Ctrl-C mid-paste) is swallowed silently.
+        le_add_function(el, "promptline-ignore", "Ignore this key sequence", { _, _ in UInt8(CC_NORM) })
+
+        if let h = history_init() {
+            hist = h
+            le_history_setsize(h, Int32(clamping: configuration.historySize))
+            le_history_setunique(h, 1)
+            le_set_hist(el, h)
+            if let path = configuration.historyPath, FileManager.default.fileExists(atPath: path) {
+                le_history_load(h, path)
+            }
+        }
+        setMode(configuration.mode)
+    }
+
+    deinit {
+        if let el { el_end(el) }   // also puts the tty back in cooked mode
+        if let hist { history_end(hist) }
+        free(promptBuffer)
+    }
+
+    fileprivate static func from(_ el: OpaquePointer) -> LineEditor? {
+        le_get_clientdata(el).map { Unmanaged<LineEditor>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    // MARK: - Reading
+
+    public func readLine(prompt: String) -> ReadResult {
+        guard let el else { return plain.readLine(prompt: prompt) }
+        free(promptBuffer)
+        promptBuffer = strdup(Self.markEscapes(prompt))
+
+        // Without our handler libedit would re-raise SIGINT into SIG_DFL and kill the process.
+        ct_sigint_ensure_installed()
+        ct_sigint_push_reader()   // Ctrl-C handled on another thread is forwarded here
+        ct_bracketed_paste(STDOUT_FILENO, 1)
+        var count: Int32 = 0
+        let raw = el_gets(el, &count)
+        let savedErrno = errno
+        ct_bracketed_paste(STDOUT_FILENO, 0)
+        ct_sigint_pop_reader()
+
+        guard let raw, count > 0 else {
+            el_reset(el)            // cooked tty, empty line buffer: ready to prompt again
+            Self.writeOut("\n")     // leave the half-typed line (or the ^D) on screen
+            return count == -1 && savedErrno == EINTR ? .interrupted : .eof
+        }
+        var line = String(cString: raw)
+        if line.hasSuffix("\n") { line.removeLast() }
+        return .line(line)
+    }
+
+    /// Wraps ANSI escape sequences in \u{1} so libedit prints them without counting their width.
+    static func markEscapes(_ prompt: String) -> String {
+        guard prompt.contains("\u{1B}") else { return prompt }
+        var out = String.UnicodeScalarView()
+        var scalars = prompt.unicodeScalars.makeIterator()
+        while let c = scalars.next() {
+            guard c == "\u{1B}" else { out.append(c); continue }
+            out.append("\u{1}"); out.append(c)
+            // CSI: ESC [ params… final byte in @…~ ; other escapes: ESC + one character.
+            if let n = scalars.next() {
+                out.append(n)
+                if n == "[" {
+                    while let p = scalars.next() {
+                        out.append(p)
+                        if (0x40...0x7E).contains(p.value) { break }
+                    }
+                }
+            }
+            out.append("\u{1}")
+        }
+        return String(out)
+    }
+
+    // MARK: - History
+
+    /// Adds a line to the history (consecutive duplicates are dropped) and saves the history
+    /// file. Does nothing in plain mode, so piped input never lands in the history.
+    public func addHistory(_ line: String) {
+        guard let hist, el != nil, !line.isEmpty else { return }
+        le_history_enter(hist, line)
+        guard let path = configuration.historyPath else { return }
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
+        // Create it 0600 first so the lines are never readable by others, even for a moment.
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        le_history_save(hist, path)
+        chmod(path, 0o600)
+    }
+
+    // MARK: - Mode and key bindings
+
+    public func setMode(_ mode: EditorMode) {
+        self.mode = mode
+        guard let el else { return }
+        le_set_editor(el, mode.rawValue)   // resets the keymaps, so bind again
+        le_bind(el, "^I", "promptline-complete", 0)
+        for alternate: Int32 in [0, 1] {   // vi: insert and command keymaps
+            le_bind(el, "\u{1B}[200~", "promptline-paste", alternate)
+            le_bind(el, "\u{1B}[201~", "promptline-ignore", alternate)
+        }
+    }
+
+    // MARK: - Bracketed paste
+
+    /// Bound to ESC[200~: reads everything up to ESC[201~ raw and inserts it as text, newlines
+    /// included, so a multi-line paste becomes one line result.
+    private static func insertPaste(_ el: OpaquePointer) -> UInt8 {
+        let end: [wchar_t] = [0x1B, 0x5B, 0x32, 0x30, 0x31, 0x7E]   // ESC [ 2 0 1 ~
+        var text: [wchar_t] = []
+        var c: wchar_t = 0
+        while el_wgetc(el, &c) == 1 {   // stops early on EOF or Ctrl-C (EINTR)
+            text.append(c)
+            if text.count >= end.count, text.suffix(end.count).elementsEqual(end) {
+                text.removeLast(end.count)
+                break
+            }
+        }
+        // Terminals send CR for pasted line breaks: make them \n (CRLF → one \n).
+        var cleaned: [wchar_t] = []
+        cleaned.reserveCapacity(text.count + 1)
+        for (i, ch) in text.enumerated() {
+            if ch == 0x0D {
+                if i + 1 < text.count, text[i + 1] == 0x0A { continue }
+                cleaned.append(0x0A)
+            } else if ch != 0 {
+                cleaned.append(ch)
+            }
+        }
+        guard !cleaned.isEmpty else { return UInt8(CC_NORM) }
+        cleaned.append(0)
+        return el_winsertstr(el, cleaned) == 0 ? UInt8(CC_REFRESH) : UInt8(CC_ERROR)
+    }
+
+    // MARK: - Completion
+
+    private func complete(_ el: OpaquePointer) -> UInt8 {
+        guard let completer else { return UInt8(CC_ERROR) }
+        let info = el_line(el).pointee
+        let bytes = UnsafeRawBufferPointer(start: info.buffer, count: info.cursor - info.buffer)
+        let before = String(decoding: bytes, as: UTF8.self)
+        let word = String(before.reversed().prefix { !$0.isWhitespace }.reversed())
+        let candidates = completer(before)
+        guard let first = candidates.first else { return UInt8(CC_ERROR) }   // beep
+
+        let replacement = candidates.count == 1 ? first : Self.commonPrefix(candidates)
+        if replacement.count > word.count || (candidates.count == 1 && replacement != word) {
+            // el_deletestr counts characters as libedit stores them: Unicode scalars.
+            el_deletestr(el, Int32(word.unicodeScalars.count))
+            el_insertstr(el, replacement)
+            return UInt8(CC_REFRESH)
+        }
+        if candidates.count == 1 { return UInt8(CC_NORM) }
+        // Nothing more to insert: list the candidates below the line and draw the prompt again.
+        le_write_out(el, "\n" + Self.columns(candidates, width: Self.terminalWidth() ?? 80))
+        return UInt8(CC_REDISPLAY)
+    }
+
+    static func commonPrefix(_ strings: [String]) -> String {
+        guard var prefix = strings.first.map(Array.init) else { return "" }
+        for s in strings.dropFirst() {
+            let chars = Array(s)
+            var n = 0
+            while n < prefix.count, n < chars.count, prefix[n] == chars[n] { n += 1 }
+            prefix.removeSubrange(n...)
+        }
+        return String(prefix)
+    }
+
+    /// `ls`-style: down the columns, then across; every row ends with a newline.
+    static func columns(_ items: [String], width: Int) -> String {
+        let colWidth = (items.map(\.count).max() ?? 0) + 2
+        let cols = max(1, width / colWidth)
+        let rows = (items.count + cols - 1) / cols
+        var out = ""
+        for r in 0..<rows {
+            var line = ""
+            for c in 0..<cols {
+                let i = c * rows + r
+                guard i < items.count else { break }
+                let item = items[i]
+                let isLast = (c + 1) * rows + r >= items.count
+                line += isLast ? item : item + String(repeating: " ", count: colWidth - item.count)
+            }
+            out += line + "\n"
+        }
+        return out
+    }
+
+    // MARK: - Interrupts and terminal
+
+    /// Installs the SIGINT handler (no SA_RESTART) and makes the calling thread the one a
+    /// Ctrl-C is forwarded to. `readLine` also registers its own thread while it blocks.
+    public static func installInterruptHandler() {
+        ct_sigint_install()
+    }
+
+    /// Read end of the self-pipe: one byte per Ctrl-C, for cancelling work in flight.
+    /// -1 before `installInterruptHandler()`.
+    public static var interruptFileDescriptor: Int32 { ct_sigint_fd() }
+
+    /// Ctrl-Cs seen since the handler was installed (or the last reset).
+    public static var interruptCount: Int { Int(ct_sigint_count()) }
+    public static func resetInterruptCount() { ct_sigint_reset_count() }
+
+    /// Columns of the terminal on stdout (or stderr, stdin); nil when none is a terminal.
+    public static func terminalWidth() -> Int? {
+        for fd in [STDOUT_FILENO, STDERR_FILENO, STDIN_FILENO] {
+            let w = ct_terminal_width(fd)
+            if w > 0 { return Int(w) }
+        }
+        return nil
+    }
+
+    static func writeOut(_ s: String, fd: Int32 = STDOUT_FILENO) {
+        var s = s
+        s.withUTF8 { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+}
+
+/// Lines from stdin without libedit: raw read(2) into a buffer, so a Ctrl-C (EINTR) can be told
+/// from end of input — getline() cannot tell them apart.
+private struct PlainReader {
+    private var buffer: [UInt8] = []
+    private var atEOF = false
+
+    mutating func readLine(prompt: String) -> ReadResult {
+        // A prompt only helps someone typing (e.g. TERM=dumb in an Emacs shell buffer).
+        if !prompt.isEmpty, ct_isatty(STDIN_FILENO) == 1, ct_isatty(STDOUT_FILENO) == 1 {
+            LineEditor.writeOut(prompt)
+        }
+        ct_sigint_push_reader()
+        defer { ct_sigint_pop_reader() }
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let nl = buffer.firstIndex(of: 0x0A) {
+                var line = Array(buffer[..<nl])
+                buffer.removeSubrange(...nl)
+                if line.last == 0x0D { line.removeLast() }
+                return .line(String(decoding: line, as: UTF8.self))
+            }
+            if atEOF {
+                guard !buffer.isEmpty else { return .eof }
+                defer { buffer.removeAll() }   // a last line without a newline
+                return .line(String(decoding: buffer, as: UTF8.self))
+            }
+            let n = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if n > 0 {
+                buffer.append(contentsOf: chunk[..<n])
+            } else if n == 0 {
+                atEOF = true
+            } else if errno == EINTR {
+                return .interrupted   // bytes already buffered stay for the next call
+            } else {
+                atEOF = true
+            }
+        }
+    }
+}
