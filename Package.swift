@@ -55,6 +55,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "promptline-test-server", dependencies: ["TestHTTPServer", "QueryCore"]),
+        // The in-process benchmarks behind scripts/bench.
+        .executableTarget(name: "promptline-bench", dependencies: ["TestHTTPServer", "QueryCore", "PromptSession"]),
         .testTarget(name: "QueryCoreTests", dependencies: ["QueryCore", "TestHTTPServer"]),
         .testTarget(name: "PromptSessionTests", dependencies: ["PromptSession", "QueryCore"]),
     ]

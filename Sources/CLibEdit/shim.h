@@ -30,6 +30,8 @@ static inline int le_bind(EditLine *el, const char *key, const char *command, in
     return alternate ? el_set(el, EL_BIND, "-a", key, command, NULL)
                      : el_set(el, EL_BIND, key, command, NULL);
 }
+/* Replaces libedit's read-a-character function (EL_GETCFN). */
+static inline int le_set_getcfn(EditLine *el, el_rfunc_t fn) { return el_set(el, EL_GETCFN, fn); }
 static inline int le_set_clientdata(EditLine *el, void *data) { return el_set(el, EL_CLIENTDATA, data); }
 static inline void *le_get_clientdata(EditLine *el) {
     void *data = NULL;

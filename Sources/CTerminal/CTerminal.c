@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -12,11 +13,16 @@
 /* 0 = no reader. glibc's pthread_t is an unsigned long and never 0 for a live thread. */
 static _Atomic(pthread_t) reader_thread = (pthread_t)0;
 static pthread_t saved_reader = (pthread_t)0;      /* push/pop: only touched by the reader itself */
-static atomic_int forwarded_pending = 0;           /* a pthread_kill'ed copy is on its way */
+static _Atomic(pthread_t) forward_target = (pthread_t)0;   /* thread a forwarded copy is on its way to */
 static atomic_ulong sigint_count = 0;
-static int pipe_fds[2] = {-1, -1};
+static int public_pipe[2] = {-1, -1};              /* for the application (cancel work in flight) */
+static int wake_pipe[2] = {-1, -1};                /* for ct_wait_input only */
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
 static int installed = 0;
+
+static void put_byte(int fd, char byte) {
+    if (fd >= 0) (void)!write(fd, &byte, 1);   /* non-blocking: a full pipe just drops it */
+}
 
 /* Runs on whatever thread the kernel picked (any thread not blocking SIGINT). Only
    async-signal-safe calls: atomics, write, pthread_kill, pthread_self. */
@@ -26,37 +32,62 @@ static void on_sigint(int signo) {
     pthread_t reader = atomic_load(&reader_thread);
     int on_reader = reader != (pthread_t)0 && pthread_equal(self, reader);
 
-    /* The copy we forwarded ourselves: it exists only to interrupt the reader's read(). */
-    if (on_reader && atomic_exchange(&forwarded_pending, 0)) { errno = saved_errno; return; }
+    /* The copy we forwarded ourselves: it exists only to interrupt a blocking read(). Matched by
+       target, not by "is the reader": the reader may have finished its read and moved on. */
+    pthread_t target = atomic_load(&forward_target);
+    if (target != (pthread_t)0 && pthread_equal(self, target) &&
+        atomic_compare_exchange_strong(&forward_target, &target, (pthread_t)0)) {
+        errno = saved_errno;
+        return;
+    }
 
     atomic_fetch_add(&sigint_count, 1);
-    if (pipe_fds[1] >= 0) {
-        char byte = 'I';
-        (void)!write(pipe_fds[1], &byte, 1);   /* non-blocking: a full pipe just drops the byte */
-    }
-    /* The reader is blocked in read() (el_gets): it only gets EINTR if the signal is handled on
-       its own thread, so hand it over. */
+    put_byte(public_pipe[1], 'I');
+    put_byte(wake_pipe[1], 'I');
+    /* A blocking read() only fails with EINTR if the signal is handled on its own thread. */
     if (reader != (pthread_t)0 && !on_reader) {
-        atomic_store(&forwarded_pending, 1);
-        if (pthread_kill(reader, signo) != 0) atomic_store(&forwarded_pending, 0);
+        atomic_store(&forward_target, reader);
+        if (pthread_kill(reader, signo) != 0) atomic_store(&forward_target, (pthread_t)0);
     }
     errno = saved_errno;
 }
 
+static void on_sigwinch(int signo) {
+    (void)signo;
+    int saved_errno = errno;
+    put_byte(wake_pipe[1], 'W');
+    errno = saved_errno;
+}
+
+static int make_pipe(int fds[2]) {
+    if (pipe(fds) != 0) { fds[0] = fds[1] = -1; return -1; }
+    for (int i = 0; i < 2; i++) fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+    return 0;
+}
+
 static int install_locked(void) {
     if (installed) return 0;
-    if (pipe(pipe_fds) != 0) { pipe_fds[0] = pipe_fds[1] = -1; return -1; }
-    for (int i = 0; i < 2; i++) fcntl(pipe_fds[i], F_SETFD, FD_CLOEXEC);
-    fcntl(pipe_fds[1], F_SETFL, fcntl(pipe_fds[1], F_GETFL) | O_NONBLOCK);
+    if (make_pipe(public_pipe) != 0 || make_pipe(wake_pipe) != 0) return -1;
+    fcntl(wake_pipe[0], F_SETFL, fcntl(wake_pipe[0], F_GETFL) | O_NONBLOCK);   /* drained, never waited on */
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_sigint;
     sa.sa_flags = 0;   /* no SA_RESTART: a blocking read must fail with EINTR */
     if (sigaction(SIGINT, &sa, NULL) != 0) return -1;
 
-    /* Make sure this thread can receive it (a DispatchSource may have blocked it). */
+    /* Resizes wake ct_wait_input. Only if nobody else handles SIGWINCH; SA_RESTART so other
+       threads' syscalls don't see EINTR (poll is never restarted, so the reader still wakes). */
+    struct sigaction old;
+    if (sigaction(SIGWINCH, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+        sa.sa_handler = on_sigwinch;
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGWINCH, &sa, NULL);
+    }
+
+    /* Make sure this thread can receive SIGINT (a DispatchSource may have blocked it). */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -91,9 +122,50 @@ void ct_sigint_pop_reader(void) {
     saved_reader = (pthread_t)0;
 }
 
-int ct_sigint_fd(void) { return pipe_fds[0]; }
+void ct_sigint_reclaim(void) {
+    struct sigaction cur;
+    if (!installed || sigaction(SIGINT, NULL, &cur) != 0 || cur.sa_handler == on_sigint) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+}
+
+int ct_sigint_fd(void) { return public_pipe[0]; }
 unsigned long ct_sigint_count(void) { return atomic_load(&sigint_count); }
 void ct_sigint_reset_count(void) { atomic_store(&sigint_count, 0); }
+
+/* Empties the wake pipe; returns what it held: 'I' if any interrupt, else 'W' if any resize. */
+static char drain_wake(void) {
+    char buf[64], seen = 0;
+    ssize_t n;
+    if (wake_pipe[0] < 0) return 0;
+    while ((n = read(wake_pipe[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] == 'I' || (buf[i] == 'W' && seen != 'I')) seen = buf[i];
+    return seen;
+}
+
+void ct_wait_reset(void) { (void)drain_wake(); }
+void ct_wait_repost_interrupt(void) { put_byte(wake_pipe[1], 'I'); }
+
+int ct_wait_input(int fd) {
+    for (;;) {
+        struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake_pipe[0], .events = POLLIN}};
+        int n = poll(p, wake_pipe[0] >= 0 ? 2 : 1, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;   /* the handler wrote to the wake pipe first */
+            return CT_WAIT_ERROR;
+        }
+        if (wake_pipe[0] >= 0 && (p[1].revents & POLLIN)) {
+            char seen = drain_wake();
+            if (seen == 'I') return CT_WAIT_INTERRUPTED;
+            if (seen == 'W') return CT_WAIT_RESIZED;
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) return CT_WAIT_READY;
+    }
+}
 
 int ct_isatty(int fd) { return isatty(fd); }
 

@@ -36,13 +36,17 @@ public final class LineEditor {
     private var el: OpaquePointer?       // EditLine *; nil in plain mode
     private var hist: OpaquePointer?     // History *
     private var promptBuffer: UnsafeMutablePointer<CChar>?   // what the prompt callback hands libedit
-    private var plain = PlainReader()
+    private var plain: PlainReader
+    /// Where characters are read from: the terminal reopened non-blocking (see `openInput`).
+    private let inputFD: Int32
 
     public var isInteractive: Bool { el != nil }
 
     public init(configuration: Configuration) {
         self.configuration = configuration
         mode = configuration.mode
+        inputFD = Self.openInput()
+        plain = PlainReader(fd: inputFD)
         // Before el_init, or libedit drops every non-ASCII character.
         setlocale(LC_CTYPE, "")
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
@@ -55,6 +59,10 @@ public final class LineEditor {
             return editor.promptBuffer
         }, 1)
         le_set_signal(el, 1)
+        le_set_getcfn(el, { el, out in
+            guard let el, let out, let editor = LineEditor.from(el) else { return -1 }
+            return editor.readChar(el, into: out)
+        })
         le_add_function(el, "promptline-complete", "Complete the word before the cursor", { el, _ in
             guard let el, let editor = LineEditor.from(el) else { return UInt8(CC_ERROR) }
             return editor.complete(el)
@@ -82,6 +90,17 @@ public final class LineEditor {
         if let el { el_end(el) }   // also puts the tty back in cooked mode
         if let hist { history_end(hist) }
         free(promptBuffer)
+        if inputFD != STDIN_FILENO { close(inputFD) }
+    }
+
+    /// A terminal on stdin is reopened by name with O_NONBLOCK: a description of our own, so the
+    /// flag does not leak to the shell sharing stdin. Reads must not block after poll() said
+    /// "readable": a Ctrl-C flushes the tty's input queue in between, and a blocking read would
+    /// then hang with the interrupt already spent. Pipes and files keep fd 0.
+    private static func openInput() -> Int32 {
+        guard ct_isatty(STDIN_FILENO) == 1, let name = ttyname(STDIN_FILENO) else { return STDIN_FILENO }
+        let fd = open(name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        return fd >= 0 ? fd : STDIN_FILENO
     }
 
     fileprivate static func from(_ el: OpaquePointer) -> LineEditor? {
@@ -97,7 +116,8 @@ public final class LineEditor {
 
         // Without our handler libedit would re-raise SIGINT into SIG_DFL and kill the process.
         ct_sigint_ensure_installed()
-        ct_sigint_push_reader()   // Ctrl-C handled on another thread is forwarded here
+        ct_wait_reset()           // a Ctrl-C from before the prompt belonged to earlier work
+        ct_sigint_push_reader()
         ct_bracketed_paste(STDOUT_FILENO, 1)
         var count: Int32 = 0
         let raw = el_gets(el, &count)
@@ -171,6 +191,59 @@ public final class LineEditor {
         }
     }
 
+    // MARK: - Reading characters
+
+    /// libedit's read-a-character hook (EL_GETCFN), replacing its blocking read(). It waits on
+    /// stdin and on CTerminal's wake pipe, so a Ctrl-C that arrives while libedit is busy between
+    /// two reads still ends el_gets; with the built-in read the EINTR would hit nothing and the
+    /// Ctrl-C would be lost (seen through a pty when ^C follows typed text closely).
+    /// Returns 1 with a character, 0 at end of input, -1 with errno set (EINTR for Ctrl-C).
+    private func readChar(_ el: OpaquePointer, into out: UnsafeMutablePointer<wchar_t>) -> Int32 {
+        out.pointee = 0
+        // el_gets has just installed libedit's signal handlers (EL_SIGNAL). Keep them for
+        // TSTP/CONT/TERM/HUP/WINCH (tty restored), but take SIGINT back: libedit's handler
+        // re-raises with kill(0, SIGINT), which also hits a parent script in our process group,
+        // and the wake pipe already ends el_gets. el_gets' exit restores what it saved: ours.
+        ct_sigint_reclaim()
+        var pending: [CChar] = []   // bytes of a multibyte character read so far
+        while true {
+            switch ct_wait_input(inputFD) {
+            case Int32(CT_WAIT_INTERRUPTED):
+                errno = EINTR
+                return -1
+            case Int32(CT_WAIT_RESIZED):
+                el_resize(el)
+                continue
+            case Int32(CT_WAIT_READY):
+                break
+            default:
+                return -1
+            }
+            var byte: CChar = 0
+            let n = read(inputFD, &byte, 1)
+            if n == 0 { return 0 }
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }   // EAGAIN: input flushed by ^C
+                return -1
+            }
+            pending.append(byte)
+            while !pending.isEmpty {
+                var state = mbstate_t()
+                var wc: wchar_t = 0
+                let r = pending.withUnsafeBufferPointer { mbrtowc(&wc, $0.baseAddress, $0.count, &state) }
+                if r == -2 {           // incomplete character: read another byte
+                    if pending.count >= 16 { errno = EILSEQ; return -1 }
+                    break
+                } else if r == -1 {    // invalid: as libedit, keep only the last byte and retry it
+                    pending = pending.count > 1 ? [pending[pending.count - 1]] : []
+                } else {
+                    out.pointee = wc
+                    return 1
+                }
+            }
+        }
+    }
+
     // MARK: - Bracketed paste
 
     /// Bound to ESC[200~: reads everything up to ESC[201~ raw and inserts it as text, newlines
@@ -179,7 +252,14 @@ public final class LineEditor {
         let end: [wchar_t] = [0x1B, 0x5B, 0x32, 0x30, 0x31, 0x7E]   // ESC [ 2 0 1 ~
         var text: [wchar_t] = []
         var c: wchar_t = 0
-        while el_wgetc(el, &c) == 1 {   // stops early on EOF or Ctrl-C (EINTR)
+        while true {
+            let r = el_wgetc(el, &c)
+            if r != 1 {
+                // Ctrl-C mid-paste: a bound function cannot end el_gets, so hand the interrupt
+                // back to the next read, which does (the half paste is dropped with the line).
+                if r == -1 && errno == EINTR { ct_wait_repost_interrupt() }
+                break
+            }
             text.append(c)
             if text.count >= end.count, text.suffix(end.count).elementsEqual(end) {
                 text.removeLast(end.count)
@@ -213,14 +293,20 @@ public final class LineEditor {
         let candidates = completer(before)
         guard let first = candidates.first else { return UInt8(CC_ERROR) }   // beep
 
-        let replacement = candidates.count == 1 ? first : Self.commonPrefix(candidates)
-        if replacement.count > word.count || (candidates.count == 1 && replacement != word) {
+        if candidates.count == 1 {
+            // A unique completion is finished with a space, so the next word can follow at once
+            // (a folder keeps its trailing slash instead, to go on into it).
+            el_deletestr(el, Int32(word.unicodeScalars.count))
+            el_insertstr(el, first.hasSuffix("/") ? first : first + " ")
+            return UInt8(CC_REFRESH)
+        }
+        let replacement = Self.commonPrefix(candidates)
+        if replacement.count > word.count {
             // el_deletestr counts characters as libedit stores them: Unicode scalars.
             el_deletestr(el, Int32(word.unicodeScalars.count))
             el_insertstr(el, replacement)
             return UInt8(CC_REFRESH)
         }
-        if candidates.count == 1 { return UInt8(CC_NORM) }
         // Nothing more to insert: list the candidates below the line and draw the prompt again.
         le_write_out(el, "\n" + Self.columns(candidates, width: Self.terminalWidth() ?? 80))
         return UInt8(CC_REDISPLAY)
@@ -296,11 +382,14 @@ public final class LineEditor {
     }
 }
 
-/// Lines from stdin without libedit: raw read(2) into a buffer, so a Ctrl-C (EINTR) can be told
-/// from end of input — getline() cannot tell them apart.
+/// Lines from stdin without libedit. Not getline(): it cannot tell a Ctrl-C from end of input.
+/// Buffered read(2) after waiting on stdin and the wake pipe, so a Ctrl-C is never missed.
 private struct PlainReader {
+    let fd: Int32
     private var buffer: [UInt8] = []
     private var atEOF = false
+
+    init(fd: Int32) { self.fd = fd }
 
     mutating func readLine(prompt: String) -> ReadResult {
         // A prompt only helps someone typing (e.g. TERM=dumb in an Emacs shell buffer).
@@ -309,6 +398,7 @@ private struct PlainReader {
         }
         ct_sigint_push_reader()
         defer { ct_sigint_pop_reader() }
+        if buffer.firstIndex(of: 0x0A) == nil && !atEOF { ct_wait_reset() }
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             if let nl = buffer.firstIndex(of: 0x0A) {
@@ -322,13 +412,18 @@ private struct PlainReader {
                 defer { buffer.removeAll() }   // a last line without a newline
                 return .line(String(decoding: buffer, as: UTF8.self))
             }
-            let n = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            switch ct_wait_input(fd) {
+            case Int32(CT_WAIT_INTERRUPTED): return .interrupted   // buffered bytes stay for the next call
+            case Int32(CT_WAIT_RESIZED): continue
+            default: break   // ready, or an error the read below reports
+            }
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 buffer.append(contentsOf: chunk[..<n])
             } else if n == 0 {
                 atEOF = true
-            } else if errno == EINTR {
-                return .interrupted   // bytes already buffered stay for the next call
+            } else if errno == EINTR || errno == EAGAIN {
+                continue   // the wait above reports a Ctrl-C
             } else {
                 atEOF = true
             }

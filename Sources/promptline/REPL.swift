@@ -52,7 +52,7 @@ final class REPL {
     private(set) var failedTurns = 0
     var transcript: Transcript
     let store: TranscriptStore
-    /// Where the transcript is autosaved; nil until the first turn (an empty session leaves no file).
+    /// Where the transcript is autosaved; nil until the first turn or settings change.
     private(set) var autosavePath: String?
 
     init(session: Session, client: QueryClient, makeClient: @escaping (Provider) throws -> QueryClient, editor: LineEditor, stream: Bool, store: TranscriptStore) {
@@ -88,9 +88,10 @@ final class REPL {
         autosave()
     }
 
-    /// Writes the transcript to its autosave path once it holds a turn. A failure is reported, never fatal.
+    /// Writes the transcript to its autosave path once it holds more than the starting settings
+    /// (a session that only started leaves no file). A failure is reported, never fatal.
     func autosave() {
-        guard transcript.turnCount > 0 else { return }
+        guard transcript.turnCount > 0 || transcript.events.count > 1 else { return }
         let path = autosavePath ?? store.autosavePath(for: transcript)
         do {
             try AtomicFile.makeDirectory(store.directory)
@@ -105,9 +106,8 @@ final class REPL {
         switch c {
         case .save(let path, let force):
             guard let path else {
-                if transcript.turnCount == 0 { out.line("nothing to save yet: no turns"); return }
                 autosave()
-                if let p = autosavePath { out.line("saved \(p)") }
+                out.line(autosavePath.map { "saved \($0)" } ?? "nothing to save yet: no turns and no settings changes")
                 return
             }
             let p = Session.expand(path)
@@ -374,7 +374,7 @@ enum Completion {
         let shownDir = partial.hasPrefix("~/") ? "~/" + dir.dropFirst(NSHomeDirectory().count + 1) : dir
         return names.filter { $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
             var isDir: ObjCBool = false
-            FileManager.default.fileExists(atPath: dir + name, isDirectory: &isDir)
+            _ = FileManager.default.fileExists(atPath: dir + name, isDirectory: &isDir)
             return shownDir + name + (isDir.boolValue ? "/" : "")
         }
     }

@@ -31,6 +31,12 @@ final class CommandParserTests: XCTestCase {
         XCTAssertEqual(try parse(":stats"), .command(.stats))
         XCTAssertEqual(try parse(":provider anthropic"), .command(.provider("anthropic")))
         XCTAssertEqual(try parse(":set-editor vi"), .command(.editor("vi")))
+        XCTAssertEqual(try parse(":save"), .command(.save(path: nil, force: false)))
+        XCTAssertEqual(try parse(":save a.json"), .command(.save(path: "a.json", force: false)))
+        XCTAssertEqual(try parse(":save! a.json"), .command(.save(path: "a.json", force: true)))
+        XCTAssertEqual(try parse(":load a.json"), .command(.load(path: "a.json")))
+        XCTAssertEqual(try parse(":export a.md"), .command(.export(path: "a.md")))
+        XCTAssertEqual(try parse(":sessions"), .command(.sessions))
         XCTAssertEqual(try parse(":quit"), .command(.quit))
         XCTAssertEqual(try parse(":exit"), .command(.quit))
     }
@@ -39,7 +45,8 @@ final class CommandParserTests: XCTestCase {
         let cases: [(String, String)] = [
             (":sett x", "unknown command :sett"), (":stat", "did you mean"), (":", "lone ':'"), (":set temperature", "needs a value"),
             (":unset", "one key"), (":mode fast", "chat or single"), (":stats now", "no arguments"), (":system @", "file name"),
-            (":set-editor nano", "emacs or vi"),
+            (":set-editor nano", "emacs or vi"), (":save!", "needs a path"), (":load", "needs a path"), (":export", "needs a path"),
+            (":sessions x", "no arguments"),
         ]
         for (line, expected) in cases {
             XCTAssertThrowsError(try parse(line), line) { e in

@@ -308,3 +308,45 @@ def test_flags_system_set_func_mode(bin_dir, server, home, tmp_path):
     assert r.returncode != 0 and "temperature must be" in r.stderr
     r = run_piped(bin_dir, ["--version"], home, "")
     assert re.match(r"\d+\.\d+\.\d+", r.stdout.strip())
+
+
+def test_anthropic_provider_end_to_end(bin_dir, server, home, tmp_path):
+    spec = tmp_path / "tool.json"
+    spec.write_text(json.dumps({"name": "grade", "description": "Grade", "input_schema": {"type": "object", "properties": {"grade": {"type": "string"}}, "required": ["grade"]}}))
+    env = dict(home, ANTHROPIC_API_KEY="ant-e2e-key")
+    child = spawn(bin_dir, ["--provider", "anthropic", "--base-url", server.url, "--model", "claude-test"], env)
+    child.expect_exact("anthropic:claude-test")
+    child.expect_exact(PROMPT)
+    child.sendline(":system Be brief.")
+    child.sendline("hello anthropic")
+    child.expect_exact("echo: hello anthropic")
+    child.expect_exact(PROMPT)
+    req = server.requests()[-1]
+    assert req["uri"] == "/v1/messages"
+    assert req["headers"]["x-api-key"] == "ant-e2e-key"
+    assert req["headers"]["anthropic-version"] == "2023-06-01"
+    body = json.loads(req["body"])
+    assert body["system"] == "Be brief." and body["max_tokens"] == 4096 and body["stream"] is True
+    child.sendline(f":func {spec}")
+    child.expect_exact("function grade loaded")
+    child.sendline("grade it")
+    child.expect_exact("→ grade")
+    child.expect_exact('"grade": "sample"')
+    child.expect_exact(PROMPT)
+    body = server.bodies()[-1]
+    assert body["tool_choice"] == {"type": "tool", "name": "grade"}
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+    child.sendline(":set seed 3")
+    child.expect_exact("seed is OpenAI-only")
+    child.sendline(":stats")
+    child.expect_exact("turns 2   requests 2")
+    child.sendline(":provider openai")
+    child.expect_exact("provider openai")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+
+
+def test_claude_model_selects_anthropic(bin_dir, server, home):
+    r = run_piped(bin_dir, ["--base-url", server.url, "--model", "claude-3-test"], home, "hi\n")
+    assert r.returncode == 0, r.stderr
+    assert server.requests()[-1]["uri"] == "/v1/messages"

@@ -1,0 +1,163 @@
+"""The benchmark driver: each figure is a median over repeated runs, with min and max; compared
+sides run in the same invocation, interleaved where it matters."""
+import json
+import os
+import pathlib
+import pty
+import resource
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = pathlib.Path(sys.argv[1])
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+results = []
+
+
+def record(name, unit, samples, budget=None, **extra):
+    s = sorted(samples)
+    r = {"name": name, "unit": unit, "runs": len(s), "median": statistics.median(s), "min": s[0], "max": s[-1], **extra}
+    if budget is not None:
+        r["budget"] = budget
+    results.append(r)
+
+
+def env():
+    e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    tmp = tempfile.mkdtemp(prefix="pl-bench-")
+    e.update(XDG_STATE_HOME=tmp + "/state", XDG_DATA_HOME=tmp + "/data", TERM="xterm-256color", LANG="C.UTF-8")
+    return e
+
+
+def time_to_prompt(args):
+    """exec → the prompt on a pseudo-terminal, in ms; and the peak RSS there (kB)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(str(BIN / "promptline"), ["promptline", *args], env())
+    t0 = time.perf_counter()
+    buf = b""
+    while b"\xe2\x80\xba " not in buf:
+        r, _, _ = select.select([fd], [], [], 10)
+        if not r:
+            break
+        buf += os.read(fd, 4096)
+    ms = (time.perf_counter() - t0) * 1000
+    rss = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1])
+    os.write(fd, b"\x04")
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return ms, rss
+
+
+def run_bench(*args):
+    out = subprocess.run([str(BIN / "promptline-bench"), *args], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        results.append(json.loads(line))
+
+
+def child_peak_rss(cmd, stdin_text, e):
+    """Peak RSS (kB) of one child process, read from wait4's rusage."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+    p.stdin.write(stdin_text.encode())
+    p.stdin.close()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return ru.ru_maxrss, p.returncode
+
+
+def start_server(e):
+    proc = subprocess.Popen([str(BIN / "promptline-test-server")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=e)
+    port = int(proc.stdout.readline().split()[1])
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def main():
+    quick = "--quick" in sys.argv
+    e = env()
+    server, url = start_server(e)
+    try:
+        # 1. Cold start.
+        version = []
+        for _ in range(10 if quick else 30):
+            t0 = time.perf_counter()
+            subprocess.run([str(BIN / "promptline"), "--version"], capture_output=True, check=True)
+            version.append((time.perf_counter() - t0) * 1000)
+        record("start.version_exit", "ms", version)
+        prompts, idle_rss = [], []
+        for _ in range(5 if quick else 15):
+            ms, rss = time_to_prompt(["--base-url", url + "/v1", "--model", "m"])
+            prompts.append(ms)
+            idle_rss.append(rss)
+        record("start.to_prompt_tty", "ms", prompts, budget=30)
+        try:
+            subprocess.run([sys.executable, "-c", "import openai"], check=True, capture_output=True)
+            py = []
+            for _ in range(10 if quick else 30):
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-c", "import openai"], check=True)
+                py.append((time.perf_counter() - t0) * 1000)
+            record("start.python_import_openai", "ms", py, ratio_to_promptline_version=statistics.median(py) / statistics.median(version))
+        except subprocess.CalledProcessError:
+            results.append({"name": "start.python_import_openai", "skipped": "the openai package is not installed"})
+
+        # 2. Per-turn overhead, 3. streaming, transcript scale (in-process, release).
+        run_bench("turns", "300" if quick else "1000")
+        run_bench("stream", "20000" if quick else "100000")
+        run_bench("transcript", "1000" if quick else "10000")
+
+        # 3b. The REPL renderer writing to /dev/null: one turn streaming N chunks.
+        n = 20000 if quick else 100000
+        chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}]})
+        raw = "".join(f"data: {chunk}\n\n" for _ in range(n)) + 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+        times = []
+        for _ in range(3):
+            req = json.dumps({"raw_sse": raw, "chunk_size": 4096}).encode()
+            import urllib.request
+            urllib.request.urlopen(urllib.request.Request(url + "/_control/enqueue", data=req, method="POST"), timeout=30).read()
+            t0 = time.perf_counter()
+            subprocess.run([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m"], input=b"go\n", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e, check=True)
+            times.append(time.perf_counter() - t0)
+        mb = len(raw) / 1e6
+        record("stream.repl_to_devnull", "MB/s", [mb / t for t in times], chunks=n, chunks_per_s=n / statistics.median(times))
+
+        # 4. Memory.
+        record("memory.idle_at_prompt", "MB", [r / 1024 for r in idle_rss], budget=30)
+        turns = 300 if quick else 1000
+        rss, rc = child_peak_rss([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m", "--mode", "single"], "".join(f"prompt {i}\n" for i in range(turns)), e)
+        record("memory.after_session", "MB", [rss / 1024], turns=turns, exit=rc)
+        tpath = tempfile.mktemp(suffix=".json")
+        big = 2000 if quick else 10000
+        subprocess.run([str(BIN / "promptline-bench"), "write-transcript", str(big), tpath], check=True)
+        rss, rc = child_peak_rss([str(BIN / "promptline"), "--resume", tpath, "--base-url", url + "/v1"], ":quit\n", e)
+        record("memory.load_transcript", "MB", [rss / 1024], turns=big, bytes=os.path.getsize(tpath), exit=rc)
+    finally:
+        server.stdin.close()
+        server.wait()
+
+    out = ROOT / ".bench"
+    out.mkdir(exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"{'benchmark':32} {'median':>12} {'min':>12} {'max':>12}  unit   budget / notes")
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['name']:32} {'–':>12}  skipped: {r['skipped']}")
+            continue
+        notes = []
+        if "budget" in r:
+            notes.append(f"budget {r['budget']}")
+        for k in ("p50_added", "p99_added", "p50", "p99", "chunks_per_s", "ratio_to_promptline_version", "turns", "bytes"):
+            if k in r:
+                v = r[k]
+                notes.append(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}")
+        print(f"{r['name']:32} {r['median']:12.3f} {r['min']:12.3f} {r['max']:12.3f}  {r['unit']:6} {', '.join(notes)}")
+    print(f"\nwritten: {out / 'results.json'}")
+
+
+main()
