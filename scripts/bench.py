@@ -4,7 +4,6 @@ import json
 import os
 import pathlib
 import pty
-import resource
 import select
 import statistics
 import subprocess
@@ -50,6 +49,9 @@ def time_to_prompt(args):
         for line in f:
             if line.startswith("VmHWM:"):
                 rss = int(line.split()[1])
+    # A ^D typed ahead of libedit's switch to raw mode is eaten by the line discipline; a person
+    # is never that fast, so wait a moment as pexpect does.
+    time.sleep(0.05)
     os.write(fd, b"\x04")
     os.waitpid(pid, 0)
     os.close(fd)
@@ -62,14 +64,27 @@ def run_bench(*args):
         results.append(json.loads(line))
 
 
-def child_peak_rss(cmd, stdin_text, e):
-    """Peak RSS (kB) of one child process, read from wait4's rusage."""
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+def peak_rss_when(cmd, stdin_text, e, ready):
+    """Peak RSS (kB, VmHWM) of a promptline process once `ready(output so far)` holds; its stdin
+    stays open until then, so the figure is read from the live process."""
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=e)
     p.stdin.write(stdin_text.encode())
+    p.stdin.flush()
+    out = b""
+    deadline = time.time() + 300
+    while not ready(out) and time.time() < deadline:
+        r, _, _ = select.select([p.stdout], [], [], 1)
+        if r:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+    with open(f"/proc/{p.pid}/status") as f:
+        hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
     p.stdin.close()
-    _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return ru.ru_maxrss, p.returncode
+    p.stdout.read()
+    p.wait()
+    return hwm, p.returncode
 
 
 def start_server(e):
@@ -130,12 +145,14 @@ def main():
         # 4. Memory.
         record("memory.idle_at_prompt", "MB", [r / 1024 for r in idle_rss], budget=30)
         turns = 300 if quick else 1000
-        rss, rc = child_peak_rss([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m", "--mode", "single"], "".join(f"prompt {i}\n" for i in range(turns)), e)
+        last = f"echo: prompt {turns - 1}\n".encode()
+        rss, rc = peak_rss_when([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m", "--mode", "single"],
+                                "".join(f"prompt {i}\n" for i in range(turns)), e, lambda out: last in out)
         record("memory.after_session", "MB", [rss / 1024], turns=turns, exit=rc)
         tpath = tempfile.mktemp(suffix=".json")
         big = 2000 if quick else 10000
         subprocess.run([str(BIN / "promptline-bench"), "write-transcript", str(big), tpath], check=True)
-        rss, rc = child_peak_rss([str(BIN / "promptline"), "--resume", tpath, "--base-url", url + "/v1"], ":quit\n", e)
+        rss, rc = peak_rss_when([str(BIN / "promptline"), "--resume", tpath, "--base-url", url + "/v1"], "", e, lambda out: b"resumed" in out)
         record("memory.load_transcript", "MB", [rss / 1024], turns=big, bytes=os.path.getsize(tpath), exit=rc)
     finally:
         server.stdin.close()
