@@ -93,7 +93,7 @@ private struct JSONParser {
             guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw error("expected ':' after an object key") }
             i += 1
             skipWhitespace()
-            obj[key] = try parseValue(depth: depth)
+            obj.appendParsed(key, try parseValue(depth: depth))
             skipWhitespace()
             guard i < buf.count else { throw error("unexpected end of JSON in an object") }
             if buf[i] == UInt8(ascii: ",") { i += 1; continue }

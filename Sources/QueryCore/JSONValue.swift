@@ -16,9 +16,15 @@ public enum JSONValue: Sendable, Equatable, Hashable {
 }
 
 /// A JSON object that remembers the order its keys were inserted in.
+///
+/// Stored as an array of pairs, searched linearly: the objects the core decodes per stream chunk
+/// have a handful of keys, where a scan beats hashing and saves a dictionary allocation per
+/// object (the profile of the streaming path showed those allocations first). Large objects get
+/// a key index, built on demand.
 public struct JSONObject: Sendable, Equatable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
-    public private(set) var keys: [String] = []
-    private var storage: [String: JSONValue] = [:]
+    private var pairs: [(key: String, value: JSONValue)] = []
+    private var index: [String: Int]?
+    private static let indexThreshold = 16
 
     public init() {}
 
@@ -30,36 +36,85 @@ public struct JSONObject: Sendable, Equatable, Hashable, Sequence, ExpressibleBy
         for (k, v) in pairs { self[k] = v }
     }
 
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
+    public var keys: [String] { pairs.map(\.key) }
+    public var count: Int { pairs.count }
+    public var isEmpty: Bool { pairs.isEmpty }
+
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        for i in pairs.indices where pairs[i].key == key { return i }
+        return nil
+    }
+
+    private mutating func rebuildIndex() {
+        if pairs.count > Self.indexThreshold {
+            var d = [String: Int](minimumCapacity: pairs.count)
+            for (i, p) in pairs.enumerated() { d[p.key] = i }
+            index = d
+        } else {
+            index = nil
+        }
+    }
 
     /// Reading gives the value or nil; writing nil removes the key; writing a new key appends it.
     public subscript(key: String) -> JSONValue? {
-        get { storage[key] }
+        get { position(of: key).map { pairs[$0].value } }
         set {
-            if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+            if let i = position(of: key) {
+                if let newValue {
+                    pairs[i].value = newValue
+                } else {
+                    pairs.remove(at: i)
+                    rebuildIndex()
+                }
+            } else if let newValue {
+                pairs.append((key, newValue))
+                if index != nil {
+                    index![key] = pairs.count - 1
+                } else if pairs.count > Self.indexThreshold {
+                    rebuildIndex()
+                }
             }
         }
     }
 
-    public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> {
-        var i = 0
-        return AnyIterator {
-            guard i < keys.count else { return nil }
-            defer { i += 1 }
-            return (keys[i], storage[keys[i]]!)
+    /// Appends a pair whose key the caller knows is new (the parser checks duplicates itself).
+    mutating func appendParsed(_ key: String, _ value: JSONValue) {
+        if pairs.count < 8, index == nil {
+            // RFC 8259 leaves duplicate keys open; like most parsers, the last one wins.
+            for i in pairs.indices where pairs[i].key == key {
+                pairs[i].value = value
+                return
+            }
+            pairs.append((key, value))
+        } else {
+            self[key] = value
         }
+    }
+
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> {
+        pairs.makeIterator()
     }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         // Key order does not change what an object means.
-        a.storage == b.storage
+        guard a.pairs.count == b.pairs.count else { return false }
+        for p in a.pairs where b[p.key] != p.value { return false }
+        return true
     }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(storage) }
+    public func hash(into hasher: inout Hasher) {
+        // Order-independent, to agree with ==.
+        var combined = 0
+        for p in pairs {
+            var h = Hasher()
+            h.combine(p.key)
+            h.combine(p.value)
+            combined ^= h.finalize()
+        }
+        hasher.combine(pairs.count)
+        hasher.combine(combined)
+    }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,

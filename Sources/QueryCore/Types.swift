@@ -63,7 +63,7 @@ public struct QueryOptions: Sendable, Equatable, Sequence, ExpressibleByDictiona
     public var sendable: JSONObject { JSONObject(values.filter { $0.value != .null }.map { ($0.key, $0.value) }) }
 
     public var keys: [String] { values.keys }
-    public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> { values.makeIterator() }
+    public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> { AnyIterator(values.makeIterator()) }
 }
 
 /// What the model produced: text, or a call of the forced function.

@@ -222,6 +222,10 @@ let n = args.count > 2 ? Int(args[2]) ?? 1000 : 1000
 switch args.count > 1 ? args[1] : "" {
 case "turns": try await benchTurns(n)
 case "stream": try await benchStream(n)
+case "stream-core":
+    // One pass of the in-memory streaming path, for profiling (valgrind --tool=callgrind).
+    let client = QueryClient(baseURL: "http://127.0.0.1:1/v1", defaultModel: "m", transport: MemoryTransport(body: streamBody(n), chunk: 4096), retryPolicy: .none)
+    _ = try await client.run(try client.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)) { _ in }
 case "transcript": try benchTranscript(n)
 case "write-transcript":
     // Writes an N-turn transcript to args[3], for the memory benchmark of loading one.
