@@ -74,11 +74,10 @@ public struct TranscriptStore {
 
     /// The autosave path of a transcript: `<created timestamp>-<id>.json`.
     public func autosavePath(for t: Transcript) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return "\(directory)/\(f.string(from: t.created))-\(t.id).json"
+        // 2026-11-27T19:20:00.123Z → 20261127T192000Z
+        let iso = Transcript.iso(t.created)
+        let stamp = iso.prefix(19).filter { $0 != "-" && $0 != ":" } + "Z"
+        return "\(directory)/\(stamp)-\(t.id).json"
     }
 
     public static func encode(_ t: Transcript, stats: SessionStats) -> [UInt8] {

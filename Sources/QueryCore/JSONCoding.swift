@@ -34,7 +34,7 @@ extension JSONValue {
     }
 }
 
-private struct JSONParser {
+struct JSONParser {
     let buf: UnsafeBufferPointer<UInt8>
     var i = 0
     static let maxDepth = 512
@@ -241,6 +241,18 @@ private struct JSONParser {
             guard i < buf.count, isDigit(buf[i]) else { throw error("invalid number") }
             while i < buf.count, isDigit(buf[i]) { i += 1 }
         }
+        if isInteger && i - start <= 18 {
+            // Fits in Int64 for sure: no String round trip.
+            var k = start
+            let negative = buf[k] == UInt8(ascii: "-")
+            if negative { k += 1 }
+            var v: Int64 = 0
+            while k < i {
+                v = v &* 10 &+ Int64(buf[k] &- 0x30)
+                k += 1
+            }
+            return .integer(negative ? -v : v)
+        }
         let text = String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
         if isInteger, let v = Int64(text) { return .integer(v) }
         guard let d = Double(text) else { throw JSONParseError(message: "invalid number", offset: start) }
@@ -248,6 +260,206 @@ private struct JSONParser {
     }
 
     @inline(__always) func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+}
+
+extension JSONParser {
+    /// Steps over one value without building it (validating as it goes, but allocating nothing
+    /// for strings without escapes).
+    mutating func skipValue(depth: Int) throws {
+        guard i < buf.count else { throw error("unexpected end of JSON") }
+        switch buf[i] {
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close: UInt8 = buf[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let isObject = close == UInt8(ascii: "}")
+            if depth > Self.maxDepth { throw error("JSON nested too deeply") }
+            i += 1
+            skipWhitespace()
+            if i < buf.count, buf[i] == close { i += 1; return }
+            while true {
+                skipWhitespace()
+                if isObject {
+                    guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                    try skipString()
+                    skipWhitespace()
+                    guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw error("expected ':' after an object key") }
+                    i += 1
+                    skipWhitespace()
+                }
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                guard i < buf.count else { throw error("unexpected end of JSON") }
+                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+                if buf[i] == close { i += 1; return }
+                throw error("expected ',' or a closing bracket")
+            }
+        default:
+            _ = try parseValue(depth: depth)  // literals and numbers: cheap, no allocation to speak of
+        }
+    }
+
+    mutating func skipString() throws {
+        i += 1
+        while i < buf.count {
+            let b = buf[i]
+            if b == UInt8(ascii: "\"") { i += 1; return }
+            if b == UInt8(ascii: "\\") { i += 2; continue }
+            if b < 0x20 { throw error("control character in a string") }
+            i += 1
+        }
+        throw error("unterminated string")
+    }
+
+    /// Walks an object, handing each key to `body`, which must consume the value. Keys come as
+    /// their raw bytes (between the quotes, escapes not decoded) to compare without a String.
+    mutating func forEachMember(depth: Int, _ body: (inout JSONParser, JSONKey) throws -> Void) throws {
+        skipWhitespace()
+        guard i < buf.count, buf[i] == UInt8(ascii: "{") else { throw error("expected an object") }
+        i += 1
+        skipWhitespace()
+        if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return }
+        while true {
+            skipWhitespace()
+            guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let start = i + 1
+            try skipString()
+            let key = JSONKey(bytes: UnsafeBufferPointer(rebasing: buf[start..<(i - 1)]))
+            skipWhitespace()
+            guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw error("expected ':' after an object key") }
+            i += 1
+            skipWhitespace()
+            try body(&self, key)
+            skipWhitespace()
+            guard i < buf.count else { throw error("unexpected end of JSON in an object") }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            if buf[i] == UInt8(ascii: "}") { i += 1; return }
+            throw error("expected ',' or '}' in an object")
+        }
+    }
+
+    /// Walks an array, handing each element to `body`, which must consume it.
+    mutating func forEachElement(_ body: (inout JSONParser) throws -> Void) throws {
+        skipWhitespace()
+        guard i < buf.count, buf[i] == UInt8(ascii: "[") else { throw error("expected an array") }
+        i += 1
+        skipWhitespace()
+        if i < buf.count, buf[i] == UInt8(ascii: "]") { i += 1; return }
+        while true {
+            skipWhitespace()
+            try body(&self)
+            skipWhitespace()
+            guard i < buf.count else { throw error("unexpected end of JSON in an array") }
+            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
+            if buf[i] == UInt8(ascii: "]") { i += 1; return }
+            throw error("expected ',' or ']' in an array")
+        }
+    }
+
+    var atNull: Bool { i < buf.count && buf[i] == UInt8(ascii: "n") }
+
+    mutating func finish() throws {
+        skipWhitespace()
+        if i != buf.count { throw error("unexpected text after the JSON value") }
+    }
+}
+
+/// An object key as raw bytes, compared against ASCII names without making a String.
+struct JSONKey {
+    let bytes: UnsafeBufferPointer<UInt8>
+    @inline(__always) func `is`(_ name: StaticString) -> Bool {
+        if bytes.contains(0x5C) {
+            // An escaped key (legal, if odd): decode it and compare the text.
+            var quoted: [UInt8] = [0x22]
+            quoted += bytes
+            quoted.append(0x22)
+            return (try? JSONValue.parse(quoted)) == .string(name.description)
+        }
+        guard bytes.count == name.utf8CodeUnitCount else { return false }
+        let p = name.utf8Start
+        for k in 0..<bytes.count where bytes[k] != p[k] { return false }
+        return true
+    }
+}
+
+/// The parts of one `chat.completion.chunk` the accumulator uses, decoded without building the
+/// whole tree: on a stream of small deltas this is most of the decoding cost.
+struct OpenAIChunk {
+    var id: String?
+    var model: String?
+    var created: Int64?
+    var systemFingerprint: String?
+    var usage: JSONValue?
+    var error: JSONValue?
+    /// Only choice 0 (promptline sends n = 1 or shows the first choice).
+    var finishReason: String?
+    var content: String?
+    var toolCalls: [JSONValue]?
+    var hasChoices = false
+
+    /// - Parameter want: skip id / model / created / fingerprint once they are known.
+    static func decode(_ bytes: [UInt8], wantInfo: Bool) throws -> OpenAIChunk {
+        try bytes.withUnsafeBufferPointer { buf in
+            var p = JSONParser(buf: buf)
+            var c = OpenAIChunk()
+            try p.forEachMember(depth: 1) { p, key in
+                if wantInfo && key.is("id") {
+                    c.id = try p.parseValue(depth: 1).stringValue
+                } else if wantInfo && key.is("model") {
+                    c.model = try p.parseValue(depth: 1).stringValue
+                } else if wantInfo && key.is("system_fingerprint") {
+                    c.systemFingerprint = try p.parseValue(depth: 1).stringValue
+                } else if wantInfo && key.is("created") {
+                    switch try p.parseValue(depth: 1) {
+                    case .integer(let n): c.created = n
+                    case .double(let d): c.created = Int64(exactly: d.rounded())
+                    default: break
+                    }
+                } else if key.is("usage") {
+                    c.usage = try p.parseValue(depth: 1)
+                } else if key.is("error") {
+                    c.error = try p.parseValue(depth: 1)
+                } else if key.is("choices") {
+                    if p.atNull { try p.skipValue(depth: 1); return }
+                    c.hasChoices = true
+                    try p.forEachElement { p in
+                        var index = 0
+                        var finish: String?
+                        var content: String?
+                        var tools: [JSONValue]?
+                        try p.forEachMember(depth: 2) { p, key in
+                            if key.is("index") {
+                                index = try p.parseValue(depth: 2).intValue ?? 0
+                            } else if key.is("finish_reason") {
+                                finish = try p.parseValue(depth: 2).stringValue
+                            } else if key.is("delta") {
+                                if p.atNull { try p.skipValue(depth: 2); return }
+                                try p.forEachMember(depth: 3) { p, key in
+                                    if key.is("content") {
+                                        content = try p.parseValue(depth: 3).stringValue
+                                    } else if key.is("tool_calls") {
+                                        tools = try p.parseValue(depth: 3).arrayValue
+                                    } else {
+                                        try p.skipValue(depth: 3)
+                                    }
+                                }
+                            } else {
+                                try p.skipValue(depth: 2)
+                            }
+                        }
+                        if index == 0 {
+                            if finish != nil { c.finishReason = finish }
+                            if content != nil { c.content = content }
+                            if tools != nil { c.toolCalls = tools }
+                        }
+                    }
+                } else {
+                    try p.skipValue(depth: 1)
+                }
+            }
+            try p.finish()
+            return c
+        }
+    }
 }
 
 // MARK: - Serializing

@@ -129,43 +129,41 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         }
         let d = event.data
         if d.count == 6, d.elementsEqual("[DONE]".utf8) { return true }
-        let v: JSONValue
+        let c: OpenAIChunk
         do {
-            v = try JSONValue.parse(d)
+            c = try OpenAIChunk.decode(d, wantInfo: parts.info.id == nil || parts.info.model == nil || parts.info.created == nil || parts.info.systemFingerprint == nil)
         } catch {
-            throw QueryError.malformedResponse(reason: "a stream chunk is not JSON (\(error))", snippet: QueryError.snippet(event.dataString, max: 160))
+            throw QueryError.malformedResponse(reason: "a stream chunk is not a JSON object (\(error))", snippet: QueryError.snippet(event.dataString, max: 160))
         }
-        if let e = v["error"], e != .null {
+        if let e = c.error, e != .null {
             throw QueryError.streamError(backend.errorDetails(status: nil, body: d))
         }
-        OpenAIBackend.readInfo(v, into: &parts.info)
-        if let u = v["usage"], u != .null { OpenAIBackend.readUsage(u, into: &parts) }
-        guard let choices = v["choices"]?.arrayValue else { return false }
-        for choice in choices where (choice["index"]?.intValue ?? 0) == 0 {
-            if let fr = choice["finish_reason"]?.stringValue { parts.info.finishReason = fr }
-            guard let delta = choice["delta"] else { continue }
-            if let t = delta["content"]?.stringValue, !t.isEmpty {
-                text.append(t)
-                emit(.text(t))
-            }
-            guard let tcs = delta["tool_calls"]?.arrayValue else { continue }
-            for tc in tcs {
-                let index = tc["index"]?.intValue ?? 0
-                let fn = tc["function"]
-                let name = fn?["name"]?.stringValue
-                let fragment = fn?["arguments"]?.stringValue ?? ""
-                var call = calls[index] ?? {
-                    callOrder.append(index)
-                    return RawToolCall(id: nil, name: "", arguments: "")
-                }()
-                if let id = tc["id"]?.stringValue, call.id == nil { call.id = id }
-                let isNewName = name != nil && call.name.isEmpty
-                if let name, call.name.isEmpty { call.name = name }
-                call.arguments += fragment
-                calls[index] = call
-                if !fragment.isEmpty || isNewName {
-                    emit(.functionArguments(index: index, name: isNewName ? name : nil, fragment: fragment))
-                }
+        if parts.info.id == nil { parts.info.id = c.id }
+        if parts.info.model == nil { parts.info.model = c.model }
+        if parts.info.created == nil { parts.info.created = c.created }
+        if parts.info.systemFingerprint == nil { parts.info.systemFingerprint = c.systemFingerprint }
+        if let u = c.usage, u != .null { OpenAIBackend.readUsage(u, into: &parts) }
+        if let fr = c.finishReason { parts.info.finishReason = fr }
+        if let t = c.content, !t.isEmpty {
+            text.append(t)
+            emit(.text(t))
+        }
+        for tc in c.toolCalls ?? [] {
+            let index = tc["index"]?.intValue ?? 0
+            let fn = tc["function"]
+            let name = fn?["name"]?.stringValue
+            let fragment = fn?["arguments"]?.stringValue ?? ""
+            var call = calls[index] ?? {
+                callOrder.append(index)
+                return RawToolCall(id: nil, name: "", arguments: "")
+            }()
+            if let id = tc["id"]?.stringValue, call.id == nil { call.id = id }
+            let isNewName = name != nil && call.name.isEmpty
+            if let name, call.name.isEmpty { call.name = name }
+            call.arguments += fragment
+            calls[index] = call
+            if !fragment.isEmpty || isNewName {
+                emit(.functionArguments(index: index, name: isNewName ? name : nil, fragment: fragment))
             }
         }
         return false

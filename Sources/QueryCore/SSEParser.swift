@@ -51,10 +51,14 @@ public struct SSEParser: Sendable {
                     start = i
                     continue
                 }
-                line.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start..<i]))
                 lastWasCR = (b == 0x0D)
-                try processLine(onEvent)
-                line.removeAll(keepingCapacity: true)
+                if line.isEmpty {
+                    // The whole line is in this chunk: no copy into the line buffer.
+                    try processLine(UnsafeBufferPointer(rebasing: chunk[start..<i]), onEvent)
+                } else {
+                    line.append(contentsOf: UnsafeBufferPointer(rebasing: chunk[start..<i]))
+                    try processBufferedLine(onEvent)
+                }
                 i += 1
                 start = i
             } else {
@@ -71,21 +75,24 @@ public struct SSEParser: Sendable {
     /// Ends the stream: a final line without a line end, and an event without its blank line,
     /// are delivered (a server that closes right after its last `data:` line loses nothing).
     public mutating func finish(_ onEvent: (SSEEvent) throws -> Void) throws {
-        if !line.isEmpty {
-            try processLine(onEvent)
-            line.removeAll()
-        }
+        if !line.isEmpty { try processBufferedLine(onEvent) }
         try dispatch(onEvent)
     }
 
-    private mutating func processLine(_ onEvent: (SSEEvent) throws -> Void) throws {
+    private mutating func processBufferedLine(_ onEvent: (SSEEvent) throws -> Void) throws {
+        let l = line
+        line.removeAll(keepingCapacity: true)
+        try l.withUnsafeBufferPointer { try processLine($0, onEvent) }
+    }
+
+    private mutating func processLine(_ line: UnsafeBufferPointer<UInt8>, _ onEvent: (SSEEvent) throws -> Void) throws {
         if line.isEmpty {
             try dispatch(onEvent)
             return
         }
         if line[0] == UInt8(ascii: ":") { return }  // comment / keep-alive
         var colon = line.count
-        for (k, b) in line.enumerated() where b == UInt8(ascii: ":") {
+        for k in 0..<line.count where line[k] == UInt8(ascii: ":") {
             colon = k
             break
         }
@@ -98,7 +105,7 @@ public struct SSEParser: Sendable {
             for k in 0..<fieldEnd where line[k] != p[k] { return false }
             return true
         }
-        let value: ArraySlice<UInt8> = valueStart <= line.count ? line[min(valueStart, line.count)...] : []
+        let value = UnsafeBufferPointer(rebasing: line[min(valueStart, line.count)...])
         if fieldIs("data") {
             if hasData { data.append(0x0A) }
             data.append(contentsOf: value)
