@@ -55,6 +55,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "promptline-test-server", dependencies: ["TestHTTPServer", "QueryCore"]),
+        // Fuzz targets (scripts/fuzz builds them with libFuzzer); a corpus runner otherwise.
+        .executableTarget(name: "promptline-fuzz", dependencies: ["QueryCore", "PromptSession"]),
         // The in-process benchmarks behind scripts/bench.
         .executableTarget(name: "promptline-bench", dependencies: ["TestHTTPServer", "QueryCore", "PromptSession"]),
         .testTarget(name: "QueryCoreTests", dependencies: ["QueryCore", "TestHTTPServer"]),

@@ -15,6 +15,9 @@ public struct Transcript: Equatable {
     public var model: String
     /// Settings changes and turns, in the order they happened.
     public var events: [JSONValue] = []
+    /// Texts replaced by "[redacted]" wherever they would be recorded (the API keys in use: a
+    /// key pasted into a prompt by mistake must not reach a file). Not saved.
+    public var secrets: [String] = []
 
     public init(id: String = Transcript.newID(), created: Date = Date(), provider: String, baseURL: String, model: String) {
         self.id = id
@@ -99,7 +102,7 @@ public struct Transcript: Equatable {
         }
         var e: JSONObject = ["type": "settings", "at": .string(Self.iso(date))]
         for (k, v) in current { e[k] = v }
-        events.append(.object(e))
+        append(.object(e))
         updated = date
         model = s.model
         provider = s.provider.rawValue
@@ -138,8 +141,14 @@ public struct Transcript: Equatable {
             e["retries"] = .integer(Int64(retries))
             e["request_time"] = latency.map { .double($0) } ?? .null
         }
-        events.append(.object(e))
+        append(.object(e))
         updated = date
+    }
+
+    private mutating func append(_ event: JSONValue) {
+        var e = event
+        for secret in secrets where secret.count >= 4 { e = e.replacingText(secret, with: "[redacted]") }
+        events.append(e)
     }
 
     /// Records `:reset` (the conversation restarts after it).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any JSON value, with integers kept exact and object key order preserved.
 ///
 /// promptline reads and writes JSON with its own parser and serializer (``JSONValue/parse(_:)``,
@@ -157,6 +159,17 @@ extension JSONValue {
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
+    }
+
+    /// The value with `text` replaced in every string and key, however deep.
+    public func replacingText(_ text: String, with replacement: String) -> JSONValue {
+        switch self {
+        case .string(let s): return s.contains(text) ? .string(s.replacingOccurrences(of: text, with: replacement)) : self
+        case .array(let a): return .array(a.map { $0.replacingText(text, with: replacement) })
+        case .object(let o):
+            return .object(JSONObject(o.map { ($0.key.replacingOccurrences(of: text, with: replacement), $0.value.replacingText(text, with: replacement)) }))
+        default: return self
+        }
     }
 
     /// A short name of the JSON type, for error messages.

@@ -65,6 +65,7 @@ final class REPL {
         out = Output()
         err = Output(fd: STDERR_FILENO)
         transcript = Transcript(provider: session.provider.rawValue, baseURL: client.baseURL, model: session.model)
+        transcript.secrets = Self.secrets(client)
         transcript.noteSettings(session)
     }
 
@@ -82,10 +83,17 @@ final class REPL {
         }
         session.adopt(scratch)
         transcript = loaded
+        transcript.secrets = Self.secrets(client)
         transcript.baseURL = client.baseURL
         autosavePath = path.hasPrefix(store.directory + "/") ? path : store.autosavePath(for: loaded)
         transcript.noteSettings(session)
         autosave()
+    }
+
+    /// Every API key this process could send: the environment's and the client's.
+    static func secrets(_ client: QueryClient) -> [String] {
+        let env = ProcessInfo.processInfo.environment
+        return Array(Set([client.apiKey, env["OPENAI_API_KEY"], env["ANTHROPIC_API_KEY"]].compactMap { $0 }.filter { !$0.isEmpty }))
     }
 
     /// Writes the transcript to its autosave path once it holds more than the starting settings

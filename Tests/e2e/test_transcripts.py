@@ -127,3 +127,33 @@ def test_kill_9_never_leaves_a_broken_transcript(bin_dir, server, home):
             assert r.returncode == 0, r.stderr
     assert kills >= 6
     assert transcripts(home), "some transcripts were written"
+
+
+def test_the_key_never_leaves_through_any_error_path(bin_dir, server, home, tmp_path):
+    """A distinctive key through every error path: servers that echo it in JSON errors, HTML
+    pages and mid-stream errors, malformed bodies, a dead server, a plain-http remote URL. It
+    must appear in no output and no file promptline writes."""
+    env = dict(home, OPENAI_API_KEY=KEY)
+    chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}]})
+    server.enqueue(
+        {"status": 401, "json": {"error": {"message": f"Incorrect API key provided: {KEY}", "code": "invalid_api_key"}}},
+        {"status": 400, "body": f"<html><title>Bad key {KEY}</title></html>", "content_type": "text/html"},
+        {"status": 200, "body": f"not json {KEY}", "content_type": "application/json"},
+        {"sse": [chunk, json.dumps({"error": {"message": f"key {KEY} revoked", "type": "invalid_request_error"}})]},
+        {"status": 403, "json": {"error": {"message": "forbidden", "param": KEY}}},
+    )
+    lines = "".join(f"{KEY} pasted by mistake\n" if i == 2 else f"turn {i}\n" for i in range(5)) + ":stats\n:save " + str(tmp_path / "s.json") + "\n:export " + str(tmp_path / "s.md") + "\n"
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m", "--max-attempts", "1"], env, lines)
+    dead = run_piped(bin_dir, ["--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--max-attempts", "1"], env, "hi\n")
+    remote = run_piped(bin_dir, ["--base-url", "http://example.invalid/v1", "--model", "m"], env, "hi\n")
+    assert "refusing to send the API key over plain http" in remote.stderr
+    assert r.stderr.count("error:") == 5, r.stderr
+    for out in (r.stdout, r.stderr, dead.stdout, dead.stderr, remote.stdout, remote.stderr):
+        assert KEY not in out
+    written = 0
+    for root, _, names in os.walk(str(tmp_path)):
+        for n in names:
+            written += 1
+            with open(os.path.join(root, n), "rb") as f:
+                assert KEY.encode() not in f.read(), os.path.join(root, n)
+    assert written >= 3

@@ -1,0 +1,155 @@
+// Fuzz targets for everything that reads untrusted bytes: the SSE parser, the OpenAI and
+// Anthropic response decoders (whole bodies and streams, through the public QueryClient with an
+// in-memory transport), the `:set` value parser, the FunctionSpec loader and transcripts.
+//
+// Built by scripts/fuzz with `-sanitize=fuzzer,address -D FUZZING`: libFuzzer drives
+// `LLVMFuzzerTestOneInput`, the target named by $PL_FUZZ_TARGET. In an ordinary build the same
+// file is a corpus runner: `promptline-fuzz DIR…` feeds every file under DIR to every target
+// (scripts/test runs it over Tests/fuzz-corpus as a regression test).
+import Foundation
+import PromptSession
+import QueryCore
+
+/// A transport that answers with the fuzz input as the body.
+struct BytesTransport: HTTPTransport {
+    let body: [UInt8]
+    let contentType: String
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        // Deliver in uneven chunks, as a network would.
+        let body = self.body
+        let box = Box()
+        return HTTPResponse(status: 200, headers: ["Content-Type": contentType], body: HTTPBody {
+            let o = box.offset
+            guard o < body.count else { return nil }
+            let end = min(body.count, o + 1 + (o * 7 + 3) % 61)
+            box.offset = end
+            return Array(body[o..<end])
+        })
+    }
+    final class Box: @unchecked Sendable { var offset = 0 }
+}
+
+/// Runs an async body to completion from synchronous code (the fuzzer's callback).
+func blocking(_ body: @escaping @Sendable () async -> Void) {
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        await body()
+        done.signal()
+    }
+    done.wait()
+}
+
+let spec = try! FunctionSpec(name: "f", parameters: ["type": "object", "properties": ["a": ["type": "string"]]])
+
+func fuzzClient(_ provider: Provider, _ data: [UInt8]) {
+    let streamed = (data.first ?? 0) & 1 == 1
+    let withSpec = (data.first ?? 0) & 2 == 2
+    let body = Array(data.dropFirst())
+    let client = QueryClient(
+        provider: provider, baseURL: "http://127.0.0.1:1", defaultModel: "m",
+        transport: BytesTransport(body: body, contentType: streamed ? "text/event-stream" : "application/json"),
+        retryPolicy: .none)
+    blocking {
+        do {
+            let request = try client.makeRequest(messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
+            let r = try await client.run(request) { _ in }
+            _ = r.output
+        } catch let e as QueryError {
+            _ = e.description  // every error must render as a line
+        } catch {
+            fatalError("untyped error escaped the query core: \(error)")
+        }
+    }
+}
+
+func fuzzSSE(_ data: [UInt8]) {
+    var p = SSEParser()
+    let cut = data.isEmpty ? 0 : Int(data[0]) % data.count
+    var n = 0
+    do {
+        try p.feed(Array(data[..<cut])) { _ in n += 1 }
+        try p.feed(Array(data[cut...])) { _ in n += 1 }
+        try p.finish { _ in n += 1 }
+    } catch {}
+    // The same bytes in one piece give the same events.
+    var q = SSEParser()
+    var m = 0
+    do {
+        try q.feed(data) { _ in m += 1 }
+        try q.finish { _ in m += 1 }
+    } catch {}
+    precondition(n == m, "event count depends on the split: \(n) vs \(m)")
+}
+
+func fuzzSetValue(_ data: [UInt8]) {
+    let text = String(decoding: data, as: UTF8.self)
+    guard let v = try? OptionValues.parse(text) else { return }
+    for key in OptionValues.knownKeys + ["unknown_key"] { _ = try? OptionValues.check(key, v) }
+    let session = Session(provider: .openAI, model: "m")
+    _ = try? session.apply(.set(key: "temperature", value: text))
+    _ = try? CommandParser.parse(text)
+    _ = try? CommandParser.parse(":" + text)
+}
+
+func fuzzFunctionSpec(_ data: [UInt8]) {
+    let text = String(decoding: data, as: UTF8.self)
+    if let s = try? FunctionSpec(text: text, yaml: false) { precondition((try? FunctionSpec(json: s.json)) == s) }
+    _ = try? FunctionSpec(text: text, yaml: true)
+}
+
+func fuzzTranscript(_ data: [UInt8]) {
+    guard let t = try? Transcript.parse(data) else { return }
+    let s = Session(provider: .openAI, model: "m")
+    _ = try? t.restore(into: s)
+    _ = TranscriptStore.markdown(t, stats: s.stats)
+}
+
+func fuzzJSON(_ data: [UInt8]) {
+    guard let v = try? JSONValue.parse(data) else { return }
+    precondition((try? JSONValue.parse(v.serialized())) == v, "serialize/parse round trip changed the value")
+}
+
+let targets: [String: @Sendable ([UInt8]) -> Void] = [
+    "sse": fuzzSSE, "openai": { fuzzClient(.openAI, $0) }, "anthropic": { fuzzClient(.anthropic, $0) },
+    "setvalue": fuzzSetValue, "funcspec": fuzzFunctionSpec, "transcript": fuzzTranscript, "json": fuzzJSON,
+]
+
+#if FUZZING
+let selected: @Sendable ([UInt8]) -> Void = {
+    let name = ProcessInfo.processInfo.environment["PL_FUZZ_TARGET"] ?? ""
+    guard let t = targets[name] else {
+        FileHandle.standardError.write("PL_FUZZ_TARGET must be one of \(targets.keys.sorted())\n".data(using: .utf8)!)
+        exit(2)
+    }
+    return t
+}()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    selected(Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+#else
+@main
+struct CorpusRunner {
+    static func main() {
+        var files: [String] = []
+        for dir in CommandLine.arguments.dropFirst() {
+            guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
+            for case let f as String in e where !f.hasPrefix(".") {
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: dir + "/" + f, isDirectory: &isDir), !isDir.boolValue { files.append(dir + "/" + f) }
+            }
+        }
+        guard !files.isEmpty else {
+            print("fuzz corpus: no files under \(CommandLine.arguments.dropFirst().joined(separator: " "))")
+            exit(1)
+        }
+        for f in files.sorted() {
+            let bytes = [UInt8](FileManager.default.contents(atPath: f) ?? Data())
+            for name in targets.keys.sorted() { targets[name]!(bytes) }
+        }
+        print("fuzz corpus: \(files.count) passed, 0 failed (every file through \(targets.count) targets)")
+    }
+}
+#endif
