@@ -350,3 +350,16 @@ def test_claude_model_selects_anthropic(bin_dir, server, home):
     r = run_piped(bin_dir, ["--base-url", server.url, "--model", "claude-3-test"], home, "hi\n")
     assert r.returncode == 0, r.stderr
     assert server.requests()[-1]["uri"] == "/v1/messages"
+
+
+def test_tab_completes_paths_and_models(bin_dir, server, home, tmp_path):
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "review.yaml").write_text("name: review\nparameters: {type: object}\n")
+    child = start(bin_dir, server, home)
+    child.send(f":func {tmp_path}/sp\t")
+    child.send("rev\t\r")
+    child.expect_exact("function review loaded")
+    child.sendline(":model other-model")
+    child.send(":model ech\t\r")
+    child.expect_exact("model echo-model")
+    child.sendline(":quit")
