@@ -30,7 +30,14 @@ public enum Command: Equatable, Sendable {
     case export(path: String)
     case load(path: String)
     case sessions
+    case retry
+    case request(RequestFormat)
     case quit
+}
+
+/// How `:request` shows the last request.
+public enum RequestFormat: String, Sendable, Equatable, CaseIterable {
+    case curl, json, swift
 }
 
 /// What one input line means.
@@ -66,6 +73,8 @@ public enum CommandParser {
         CommandHelp(name: "load", usage: ":load path", summary: "restore a saved session: settings, conversation, stats", example: ":load experiment.json"),
         CommandHelp(name: "export", usage: ":export path.md", summary: "write the session as readable Markdown", example: ":export notes.md"),
         CommandHelp(name: "sessions", usage: ":sessions", summary: "list recent autosaved sessions", example: ":sessions"),
+        CommandHelp(name: "retry", usage: ":retry", summary: "send the last prompt again with the current settings, replacing the last exchange", example: ":retry"),
+        CommandHelp(name: "request", usage: ":request [curl | json | swift]", summary: "the last request as a runnable curl command (key as $OPENAI_API_KEY), as JSON, or as a QueryCore call", example: ":request curl"),
         CommandHelp(name: "set-editor", usage: ":set-editor emacs | vi", summary: "line-editing keys", example: ":set-editor vi"),
         CommandHelp(name: "quit", usage: ":quit  (or :exit, Ctrl-D)", summary: "leave", example: ":quit"),
     ]
@@ -134,6 +143,11 @@ public enum CommandParser {
             guard !rest.isEmpty else { throw SessionError(":load needs a path (:sessions lists autosaved ones)") }
             return .command(.load(path: rest))
         case "sessions": return try noArgs(.sessions)
+        case "retry": return try noArgs(.retry)
+        case "request":
+            if rest.isEmpty { return .command(.request(.curl)) }
+            guard let f = RequestFormat(rawValue: rest) else { throw SessionError(":request takes curl, json or swift, not \(rest)") }
+            return .command(.request(f))
         case "quit", "exit", "q": return try noArgs(.quit)
         case "": throw SessionError("a lone ':' is not a command; :help lists them (::text sends \":text\")")
         default:

@@ -16,6 +16,10 @@ public final class Session {
     /// The conversation so far (chat mode), without the system prompt.
     public private(set) var history: [ChatMessage] = []
     public var stats = SessionStats()
+    /// The last prompt sent (for :retry), whatever came of it.
+    public private(set) var lastPrompt: String?
+    /// Whether the last turn's exchange is in the conversation (a failed one, or single mode, is not).
+    public private(set) var lastTurnInHistory = false
     /// Models used in this session, for completion.
     public private(set) var modelsUsed: [String] = []
 
@@ -38,6 +42,10 @@ public final class Session {
         case stats(String)
         /// A transcript command (:save, :load, :export, :sessions), which the caller carries out.
         case transcript(Command)
+        /// Send this prompt again with the current settings, replacing the last exchange.
+        case retry(String)
+        /// Show the last request in this format.
+        case request(RequestFormat)
     }
 
     /// Applies a command to the session. A failed command changes nothing.
@@ -126,6 +134,11 @@ public final class Session {
             return .editor(mode)
         case .save, .export, .load, .sessions:
             return .transcript(command)
+        case .retry:
+            guard let p = lastPrompt else { throw SessionError("nothing to retry yet: send a prompt first") }
+            return .retry(p)
+        case .request(let format):
+            return .request(format)
         case .quit:
             return .quit
         }
@@ -153,8 +166,12 @@ public final class Session {
     }
 
     /// Records a completed turn: its metrics, and in chat mode the exchange.
-    public func recordSuccess(prompt: String, result: QueryResult) {
-        stats.record(TurnMetrics(latency: result.requestTime, timeToFirstToken: result.timeToFirstToken, inputTokens: result.inputTokens, outputTokens: result.outputTokens, retries: result.retries))
+    public func recordSuccess(prompt: String, result: QueryResult, schemaViolations: Int = 0) {
+        var m = TurnMetrics(latency: result.requestTime, timeToFirstToken: result.timeToFirstToken, inputTokens: result.inputTokens, outputTokens: result.outputTokens, retries: result.retries)
+        m.schemaViolations = schemaViolations
+        stats.record(m)
+        lastPrompt = prompt
+        lastTurnInHistory = mode == .chat
         guard mode == .chat else { return }
         history.append(.user(prompt))
         switch result.output {
@@ -175,6 +192,16 @@ public final class Session {
             ChatMessage(role: .assistant, content: "", functionCall: c),
             ChatMessage(role: .tool, content: "not executed: promptline shows function calls without running them", toolCallID: c.id),
         ]
+    }
+
+    /// Removes the last exchange from the conversation (for :retry): the last user message and
+    /// everything after it. Returns whether there was one.
+    @discardableResult
+    public func dropLastExchange() -> Bool {
+        guard lastTurnInHistory, let i = history.lastIndex(where: { $0.role == .user }) else { return false }
+        history.removeSubrange(i...)
+        lastTurnInHistory = false
+        return true
     }
 
     /// Takes over everything another session holds (a transcript restored into a scratch session
@@ -200,7 +227,9 @@ public final class Session {
     }
 
     /// Records a failed or cancelled turn: counted, but not added to the conversation.
-    public func recordFailure(retries: Int, latency: Double?, cancelled: Bool) {
+    public func recordFailure(prompt: String? = nil, retries: Int, latency: Double?, cancelled: Bool) {
+        if let prompt { lastPrompt = prompt }
+        lastTurnInHistory = false
         stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, failed: !cancelled, cancelled: cancelled))
     }
 

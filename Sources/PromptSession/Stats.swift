@@ -10,6 +10,8 @@ public struct TurnMetrics: Sendable, Equatable {
     public var retries: Int
     public var failed: Bool
     public var cancelled: Bool
+    /// Ways the function-call arguments broke the FunctionSpec's schema.
+    public var schemaViolations: Int = 0
 
     public init(latency: Double?, timeToFirstToken: Double?, inputTokens: Int?, outputTokens: Int?, retries: Int, failed: Bool = false, cancelled: Bool = false) {
         self.latency = latency
@@ -37,6 +39,7 @@ public struct SessionStats: Sendable, Equatable {
     public var retries: Int { turns.reduce(0) { $0 + $1.retries } }
     public var errors: Int { turns.filter { $0.failed }.count }
     public var cancelled: Int { turns.filter { $0.cancelled }.count }
+    public var schemaViolations: Int { turns.reduce(0) { $0 + $1.schemaViolations } }
 
     /// Sum of the known values and how many completed turns had none.
     func tokenSum(_ key: KeyPath<TurnMetrics, Int?>) -> (sum: Int, unknown: Int) {
@@ -85,6 +88,10 @@ public struct SessionStats: Sendable, Equatable {
         }
         lines.append("  time to first token mean " + (ttfts.isEmpty ? "–" : s(ttfts.reduce(0, +) / Double(ttfts.count))))
         lines.append("  output tokens/s " + rate(turns.filter { !$0.failed && !$0.cancelled }))
+        if schemaViolations > 0 {
+            let n = turns.filter { $0.schemaViolations > 0 }.count
+            lines.append("  schema violations \(schemaViolations) (in \(n) turn\(n == 1 ? "" : "s"))")
+        }
         lines.append("last turn")
         if let last = turns.last {
             var status = "ok"

@@ -109,8 +109,10 @@ public struct Transcript: Equatable {
     }
 
     /// Records a turn: the exact request body, the outcome and its figures.
-    public mutating func noteTurn(prompt: String, request: JSONValue, outcome: TurnOutcome, at date: Date = Date()) {
+    /// `retry`: this turn re-sent the previous prompt and replaced its exchange (:retry).
+    public mutating func noteTurn(prompt: String, request: JSONValue, outcome: TurnOutcome, retry: Bool = false, at date: Date = Date()) {
         var e: JSONObject = ["type": "turn", "at": .string(Self.iso(date)), "prompt": .string(prompt), "request": request]
+        if retry { e["retry"] = true }
         switch outcome {
         case .success(let r):
             switch r.output {
@@ -248,15 +250,21 @@ public struct Transcript: Equatable {
         var stats = SessionStats()
         var history: [ChatMessage] = []
         var mode = session.mode
+        var lastInHistory = false
         for e in events {
             switch e["type"]?.stringValue {
             case "reset":
                 history = []
+                lastInHistory = false
             case "settings":
                 mode = SessionMode(rawValue: e["mode"]?.stringValue ?? "chat") ?? .chat
             case "turn":
                 let out = e["output"] ?? .null
                 let retries = e["retries"]?.intValue ?? 0
+                if e["retry"] == true, lastInHistory, let i = history.lastIndex(where: { $0.role == .user }) {
+                    history.removeSubrange(i...)
+                }
+                lastInHistory = false
                 let latency = e["request_time"]?.doubleValue
                 if out["cancelled"] == true {
                     stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, cancelled: true))
@@ -265,6 +273,7 @@ public struct Transcript: Equatable {
                 } else {
                     stats.record(TurnMetrics(latency: latency, timeToFirstToken: e["time_to_first_token"]?.doubleValue, inputTokens: e["input_tokens"]?.intValue, outputTokens: e["output_tokens"]?.intValue, retries: retries))
                     guard mode == .chat, let prompt = e["prompt"]?.stringValue else { continue }
+                    lastInHistory = true
                     history.append(.user(prompt))
                     if let t = out["text"]?.stringValue {
                         history.append(.assistant(t))

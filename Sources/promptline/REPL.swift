@@ -50,6 +50,8 @@ final class REPL {
     let editor: LineEditor
     let stream: Bool
     private(set) var failedTurns = 0
+    /// The last request sent and the client that sent it (for :request).
+    private(set) var lastRequest: (request: QueryRequest, client: QueryClient)?
     var transcript: Transcript
     let store: TranscriptStore
     /// Where the transcript is autosaved; nil until the first turn or settings change.
@@ -223,7 +225,7 @@ final class REPL {
         switch input {
         case .empty: return true
         case .turn(let text): return await handleTurn(text)
-        case .command(let c): return apply(c)
+        case .command(let c): return await apply(c)
         }
     }
 
@@ -233,9 +235,18 @@ final class REPL {
         return true
     }
 
-    func apply(_ command: Command) -> Bool {
+    func apply(_ command: Command) async -> Bool {
         do {
             switch try session.apply(command) {
+            case .retry(let prompt):
+                session.dropLastExchange()
+                out.dim("retrying: \(prompt.count > 60 ? String(prompt.prefix(60)) + "…" : prompt)")
+                await runTurn(prompt, isRetry: true)
+                return true
+            case .request(let format):
+                guard let last = lastRequest else { throw SessionError("no request yet: send a prompt first") }
+                out.line(try RequestPrinter.render(last.request, client: last.client, format: format))
+                return true
             case .message(let m): out.line(m)
             case .stats(let s): out.line(s)
             case .quit: return false
@@ -262,12 +273,13 @@ final class REPL {
 
     /// Sends one turn and shows it. The session records it; a failed or cancelled turn is counted
     /// but not added to the conversation.
-    func runTurn(_ prompt: String) async {
+    func runTurn(_ prompt: String, isRetry: Bool = false) async {
         let request: QueryRequest
         let body: JSONValue
         do {
             request = try client.makeRequest(messages: session.messages(for: prompt), functionSpec: session.functionSpec, options: session.queryOptions, stream: stream)
             body = try client.requestBody(for: request)
+            lastRequest = (request, client)
         } catch {
             err.error("\(error)")
             failedTurns += 1
@@ -295,22 +307,27 @@ final class REPL {
         switch outcome {
         case .success(let result):
             renderer.showResult(result)
-            session.recordSuccess(prompt: prompt, result: result)
-            transcript.noteTurn(prompt: prompt, request: body, outcome: .success(result))
+            var violations: [SchemaViolation] = []
+            if case .functionCall(let call) = result.output, let spec = request.functionSpec {
+                violations = SchemaCheck.violations(of: call.arguments, against: spec.parameters)
+                for v in violations { err.line(out.color ? "\u{1B}[33mschema:\u{1B}[0m \(v)" : "schema: \(v)") }
+            }
+            session.recordSuccess(prompt: prompt, result: result, schemaViolations: violations.count)
+            transcript.noteTurn(prompt: prompt, request: body, outcome: .success(result), retry: isRetry)
             out.dim(TurnRenderer.statusLine(result, model: session.model))
         case .failure(let error):
             out.finishLine()
             let cancelled = (error as? QueryError) == .cancelled
             let latency = Date().timeIntervalSince(started)
-            session.recordFailure(retries: retries, latency: latency, cancelled: cancelled)
+            session.recordFailure(prompt: prompt, retries: retries, latency: latency, cancelled: cancelled)
             if cancelled {
                 out.dim("cancelled")
-                transcript.noteTurn(prompt: prompt, request: body, outcome: .cancelled(retries: retries, latency: latency))
+                transcript.noteTurn(prompt: prompt, request: body, outcome: .cancelled(retries: retries, latency: latency), retry: isRetry)
             } else {
                 failedTurns += 1
                 let message = Self.explain(error)
                 err.error(message)
-                transcript.noteTurn(prompt: prompt, request: body, outcome: .failure(message: message, retries: retries, latency: latency))
+                transcript.noteTurn(prompt: prompt, request: body, outcome: .failure(message: message, retries: retries, latency: latency), retry: isRetry)
             }
         }
         autosave()

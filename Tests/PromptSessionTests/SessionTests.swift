@@ -37,6 +37,9 @@ final class CommandParserTests: XCTestCase {
         XCTAssertEqual(try parse(":load a.json"), .command(.load(path: "a.json")))
         XCTAssertEqual(try parse(":export a.md"), .command(.export(path: "a.md")))
         XCTAssertEqual(try parse(":sessions"), .command(.sessions))
+        XCTAssertEqual(try parse(":retry"), .command(.retry))
+        XCTAssertEqual(try parse(":request"), .command(.request(.curl)))
+        XCTAssertEqual(try parse(":request swift"), .command(.request(.swift)))
         XCTAssertEqual(try parse(":quit"), .command(.quit))
         XCTAssertEqual(try parse(":exit"), .command(.quit))
     }
@@ -46,7 +49,7 @@ final class CommandParserTests: XCTestCase {
             (":sett x", "unknown command :sett"), (":stat", "did you mean"), (":", "lone ':'"), (":set temperature", "needs a value"),
             (":unset", "one key"), (":mode fast", "chat or single"), (":stats now", "no arguments"), (":system @", "file name"),
             (":set-editor nano", "emacs or vi"), (":save!", "needs a path"), (":load", "needs a path"), (":export", "needs a path"),
-            (":sessions x", "no arguments"),
+            (":sessions x", "no arguments"), (":request xml", "curl, json or swift"), (":retry now", "no arguments"),
         ]
         for (line, expected) in cases {
             XCTAssertThrowsError(try parse(line), line) { e in

@@ -83,6 +83,22 @@ final class TranscriptTests: XCTestCase {
         XCTAssert(text.contains("\"cancelled\": true") && text.contains("HTTP 500: boom") && text.contains("\"system_fingerprint\": \"fp\""))
     }
 
+    func testRetriedTurnReplacesItsExchangeOnRestore() throws {
+        let s = Session(provider: .openAI, model: "m")
+        var t = Transcript(provider: "openai", baseURL: "http://x/v1", model: "m")
+        t.noteSettings(s)
+        s.recordSuccess(prompt: "Q", result: result(.text("A1"), 1, 1))
+        t.noteTurn(prompt: "Q", request: [:], outcome: .success(result(.text("A1"), 1, 1)))
+        XCTAssertTrue(s.dropLastExchange())
+        s.recordSuccess(prompt: "Q", result: result(.text("A2"), 1, 1))
+        t.noteTurn(prompt: "Q", request: [:], outcome: .success(result(.text("A2"), 1, 1)), retry: true)
+        let r = Session(provider: .openAI, model: "m")
+        try t.restore(into: r)
+        XCTAssertEqual(r.history, [.user("Q"), .assistant("A2")])
+        XCTAssertEqual(r.history, s.history)
+        XCTAssertEqual(r.stats.turnCount, 2, "both attempts count")
+    }
+
     func testFilePermissionsAndAtomicWrite() throws {
         let (s, t, _) = try buildSession()
         let path = dir + "/sub/t.json"

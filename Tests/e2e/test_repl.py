@@ -1,5 +1,6 @@
 """The promptline REPL end to end: the built binary in a pseudo-terminal against the scriptable
 test server."""
+import glob
 import json
 import os
 import re
@@ -363,3 +364,49 @@ def test_tab_completes_paths_and_models(bin_dir, server, home, tmp_path):
     child.send(":model ech\t\r")
     child.expect_exact("model echo-model")
     child.sendline(":quit")
+
+
+def test_retry_request_and_schema_check(bin_dir, server, home, tmp_path):
+    spec = tmp_path / "w.json"
+    spec.write_text(json.dumps({"name": "w", "parameters": {"type": "object", "properties": {"days": {"type": "integer", "maximum": 14}}, "required": ["days"]}}))
+    env = dict(home, OPENAI_API_KEY=KEY)
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], env)
+    child.expect_exact(PROMPT)
+    child.sendline(":retry")
+    child.expect_exact("nothing to retry yet")
+    child.sendline("first")
+    child.expect_exact("echo: first")
+    child.sendline(":set temperature 0.9")
+    child.sendline(":retry")
+    child.expect_exact("echo: first")
+    child.expect_exact(PROMPT)
+    body = server.bodies()[-1]
+    assert body["temperature"] == 0.9
+    assert body["messages"] == [{"role": "user", "content": "first"}], "the retried exchange replaced, not repeated"
+    child.sendline("second")
+    child.expect_exact("echo: second")
+    child.expect_exact(PROMPT)
+    assert [m["content"] for m in server.bodies()[-1]["messages"]] == ["first", "echo: first", "second"]
+    child.sendline(":request curl")
+    child.expect_exact("curl -sS '" + server.url + "/v1/chat/completions'")
+    child.expect_exact('-H "Authorization: Bearer $OPENAI_API_KEY"')
+    child.expect_exact(PROMPT)
+    assert KEY not in child.before
+    child.sendline(":request swift")
+    child.expect_exact("let client = QueryClient(provider: .openAI")
+    child.expect_exact(PROMPT)
+    # A call whose arguments break the schema: each violation shown with its path, and counted.
+    server.enqueue({"json": {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [{"index": 0, "finish_reason": "tool_calls",
+                    "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "w", "arguments": "{\"days\": 40}"}}]}}]}})
+    child.sendline(f":func {spec}")
+    child.sendline("call it")
+    child.expect_exact("$.days: 40 is above the maximum 14")
+    child.expect_exact(PROMPT)
+    child.sendline(":stats")
+    child.expect_exact("schema violations 1 (in 1 turn)")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    # The transcript keeps both attempts of the retried prompt; a resumed session has one.
+    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    prompts = [e["prompt"] for e in t["events"] if e["type"] == "turn"]
+    assert prompts[:3] == ["first", "first", "second"]
