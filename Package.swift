@@ -27,7 +27,7 @@ let package = Package(
             ]
         ),
         // Session state, commands, stats, transcripts: no terminal, no HTTP details.
-        .target(name: "PromptSession", dependencies: ["QueryCore"]),
+        .target(name: "PromptSession", dependencies: ["QueryCore", .product(name: "Yams", package: "Yams")]),
         .systemLibrary(
             name: "CLibEdit",
             pkgConfig: "libedit",

@@ -16,6 +16,8 @@ public final class Session {
     /// The conversation so far (chat mode), without the system prompt.
     public private(set) var history: [ChatMessage] = []
     public var stats = SessionStats()
+    /// Prices per million tokens, for the cost of each turn.
+    public var prices = PriceTable.defaults
     /// The last prompt sent (for :retry), whatever came of it.
     public private(set) var lastPrompt: String?
     /// Whether the last turn's exchange is in the conversation (a failed one, or single mode, is not).
@@ -169,6 +171,7 @@ public final class Session {
     public func recordSuccess(prompt: String, result: QueryResult, schemaViolations: Int = 0) {
         var m = TurnMetrics(latency: result.requestTime, timeToFirstToken: result.timeToFirstToken, inputTokens: result.inputTokens, outputTokens: result.outputTokens, retries: result.retries)
         m.schemaViolations = schemaViolations
+        m.cost = cost(of: result)
         stats.record(m)
         lastPrompt = prompt
         lastTurnInHistory = mode == .chat
@@ -224,6 +227,12 @@ public final class Session {
         self.history = history
         self.stats = stats
         if !modelsUsed.contains(model) { modelsUsed.append(model) }
+    }
+
+    /// What a result cost at the current model's price (the response's model name as a fallback).
+    public func cost(of result: QueryResult) -> Double? {
+        prices.cost(model: model, inputTokens: result.inputTokens, outputTokens: result.outputTokens)
+            ?? result.info.model.flatMap { prices.cost(model: $0, inputTokens: result.inputTokens, outputTokens: result.outputTokens) }
     }
 
     /// Records a failed or cancelled turn: counted, but not added to the conversation.

@@ -12,6 +12,8 @@ public struct TurnMetrics: Sendable, Equatable {
     public var cancelled: Bool
     /// Ways the function-call arguments broke the FunctionSpec's schema.
     public var schemaViolations: Int = 0
+    /// USD, when the model's price and the usage are known.
+    public var cost: Double?
 
     public init(latency: Double?, timeToFirstToken: Double?, inputTokens: Int?, outputTokens: Int?, retries: Int, failed: Bool = false, cancelled: Bool = false) {
         self.latency = latency
@@ -88,6 +90,16 @@ public struct SessionStats: Sendable, Equatable {
         }
         lines.append("  time to first token mean " + (ttfts.isEmpty ? "–" : s(ttfts.reduce(0, +) / Double(ttfts.count))))
         lines.append("  output tokens/s " + rate(turns.filter { !$0.failed && !$0.cancelled }))
+        let done = turns.filter { !$0.failed && !$0.cancelled }
+        let known = done.compactMap(\.cost)
+        let unknownCost = done.count - known.count
+        if done.isEmpty {
+            lines.append("  cost –")
+        } else if unknownCost == done.count {
+            lines.append("  cost unknown (no price for the model, or no usage; prices: config.yaml)")
+        } else {
+            lines.append("  cost \(PriceTable.format(known.reduce(0, +)))" + (unknownCost > 0 ? " + unknown (\(unknownCost) turn\(unknownCost == 1 ? "" : "s") without a price or usage)" : ""))
+        }
         if schemaViolations > 0 {
             let n = turns.filter { $0.schemaViolations > 0 }.count
             lines.append("  schema violations \(schemaViolations) (in \(n) turn\(n == 1 ? "" : "s"))")
@@ -98,7 +110,7 @@ public struct SessionStats: Sendable, Equatable {
             if last.failed { status = "failed" }
             if last.cancelled { status = "cancelled" }
             lines.append("  \(status)   latency \(last.latency.map(s) ?? "–")   ttft \(last.timeToFirstToken.map(s) ?? "–")   retries \(last.retries)")
-            lines.append("  tokens in \(last.inputTokens.map(String.init) ?? "unknown")   out \(last.outputTokens.map(String.init) ?? "unknown")   output tokens/s \(rate([last]))")
+            lines.append("  tokens in \(last.inputTokens.map(String.init) ?? "unknown")   out \(last.outputTokens.map(String.init) ?? "unknown")   output tokens/s \(rate([last]))   cost \(PriceTable.format(last.cost))")
         } else {
             lines.append("  –")
         }

@@ -31,8 +31,11 @@ struct Promptline: AsyncParsableCommand {
     @Option(name: .customLong("func"), help: ArgumentHelp("A FunctionSpec file (JSON or YAML) to force on every turn.", valueName: "FILE"))
     var functionFile: String?
 
-    @Option(help: "chat (keep the conversation) or single (system + this prompt only).")
-    var mode: String = "chat"
+    @Option(help: "chat (keep the conversation; the default) or single (system + this prompt only).")
+    var mode: String?
+
+    @Option(help: ArgumentHelp("The config file (default: $XDG_CONFIG_HOME/promptline/config.yaml).", valueName: "FILE"))
+    var config: String?
 
     @Option(help: "openai or anthropic (default: anthropic for claude-* models, else openai).")
     var provider: String?
@@ -59,7 +62,7 @@ struct Promptline: AsyncParsableCommand {
     var readTimeout: Double?
 
     func validate() throws {
-        guard SessionMode(rawValue: mode) != nil else { throw ValidationError("--mode must be chat or single") }
+        if let mode, SessionMode(rawValue: mode) == nil { throw ValidationError("--mode must be chat or single") }
         if let p = provider, Provider(rawValue: p.lowercased()) == nil { throw ValidationError("--provider must be openai or anthropic") }
         if let m = maxAttempts, m < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if let t = readTimeout, t <= 0 { throw ValidationError("--read-timeout must be positive") }
@@ -68,6 +71,14 @@ struct Promptline: AsyncParsableCommand {
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let err = Output(fd: STDERR_FILENO)
+        // Flags override the config file; the config file overrides built-in defaults.
+        let settings: Config
+        do {
+            settings = try Config.load(config.map(Session.expand) ?? Config.defaultPath())
+        } catch {
+            err.error("\(error)")
+            throw ExitCode(2)
+        }
         var localURL: String?
         if local {
             do {
@@ -77,17 +88,18 @@ struct Promptline: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
+        let configModel = local ? nil : settings.model
         let chosenProvider: Provider =
             provider.flatMap { Provider(rawValue: $0.lowercased()) }
-            ?? model.map(Provider.forModel) ?? .openAI
-        let modelName = model ?? (local ? "gemma3-270m" : (chosenProvider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini"))
+            ?? model.map(Provider.forModel) ?? (local ? nil : settings.provider) ?? configModel.map(Provider.forModel) ?? .openAI
+        let modelName = model ?? configModel ?? (local ? "gemma3-270m" : (chosenProvider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini"))
 
         let retry = RetryPolicy(maxAttempts: maxAttempts ?? 6)
         let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: readTimeout ?? 120)
         let baseFlag = baseURL
         let allowInsecure = self.allowInsecure
         let makeClient: (Provider) throws -> QueryClient = { p in
-            var base = baseFlag ?? env[p.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+            var base = baseFlag ?? env[p.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? settings.baseURLs[p]
             if let localURL, baseFlag == nil {
                 // llama-server speaks both: /v1/chat/completions and /v1/messages.
                 base = p == .openAI ? localURL : String(localURL.dropLast(3))
@@ -99,8 +111,10 @@ struct Promptline: AsyncParsableCommand {
         }
         let client = try makeClient(chosenProvider)
 
-        let session = Session(provider: chosenProvider, model: modelName, mode: SessionMode(rawValue: mode)!)
+        let session = Session(provider: chosenProvider, model: modelName, options: settings.options, mode: mode.flatMap(SessionMode.init) ?? settings.mode ?? .chat)
+        session.prices = settings.prices
         var startupCommands: [Command] = []
+        if system == nil, let s = settings.system { startupCommands.append(.setSystem(s)) }
         if let s = system {
             startupCommands.append(s.hasPrefix("@") ? .loadSystem(path: String(s.dropFirst())) : .setSystem(s))
         }
@@ -121,7 +135,7 @@ struct Promptline: AsyncParsableCommand {
             }
         }
 
-        let editor = LineEditor(configuration: .init(programName: "promptline", historyPath: Paths.history, historySize: 1000, mode: vi ? .vi : .emacs))
+        let editor = LineEditor(configuration: .init(programName: "promptline", historyPath: Paths.history, historySize: settings.historySize ?? 1000, mode: vi ? .vi : .emacs))
         LineEditor.installInterruptHandler()
         let interactive = editor.isInteractive
         InterruptHub.shared.start(fd: LineEditor.interruptFileDescriptor) {

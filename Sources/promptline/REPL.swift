@@ -314,7 +314,7 @@ final class REPL {
             }
             session.recordSuccess(prompt: prompt, result: result, schemaViolations: violations.count)
             transcript.noteTurn(prompt: prompt, request: body, outcome: .success(result), retry: isRetry)
-            out.dim(TurnRenderer.statusLine(result, model: session.model))
+            out.dim(TurnRenderer.statusLine(result, model: session.model) + " · cost \(PriceTable.format(session.cost(of: result)))")
         case .failure(let error):
             out.finishLine()
             let cancelled = (error as? QueryError) == .cancelled

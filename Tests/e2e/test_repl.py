@@ -410,3 +410,25 @@ def test_retry_request_and_schema_check(bin_dir, server, home, tmp_path):
     t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
     prompts = [e["prompt"] for e in t["events"] if e["type"] == "turn"]
     assert prompts[:3] == ["first", "first", "second"]
+
+
+def test_config_file_sets_defaults_and_prices_and_flags_win(bin_dir, server, home):
+    cfg = os.path.join(home["XDG_CONFIG_HOME"], "promptline")
+    os.makedirs(cfg)
+    with open(os.path.join(cfg, "config.yaml"), "w") as f:
+        f.write(f"model: priced-model\nbase_urls: {{openai: '{server.url}/v1'}}\noptions: {{temperature: 0.3}}\nsystem: From config.\n"
+                "prices:\n  priced-model: {input: 1000000, output: 2000000}\n")
+    r = run_piped(bin_dir, [], home, "hi\n:stats\n")
+    assert r.returncode == 0, r.stderr
+    b = server.bodies()[-1]
+    assert b["model"] == "priced-model" and b["temperature"] == 0.3
+    assert b["messages"][0] == {"role": "system", "content": "From config."}
+    assert "cost $" in r.stdout and "cost unknown" not in r.stdout
+    r = run_piped(bin_dir, ["--model", "unpriced", "--set", "temperature=0.9"], home, "hi\n:stats\n")
+    b = server.bodies()[-1]
+    assert b["model"] == "unpriced" and b["temperature"] == 0.9
+    assert "cost unknown" in r.stdout
+    with open(os.path.join(cfg, "config.yaml"), "w") as f:
+        f.write("model: m\noptions:\n  temperature: 9\n")
+    r = run_piped(bin_dir, [], home, "hi\n")
+    assert r.returncode == 2 and "config.yaml: line 3: options.temperature" in r.stderr, r.stderr

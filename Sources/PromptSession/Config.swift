@@ -1,0 +1,175 @@
+import Foundation
+import QueryCore
+import Yams
+
+/// Prices per million tokens, by model name. A model not in the table has an unknown cost —
+/// never 0 (except where the table says 0, as for the local model).
+public struct PriceTable: Equatable, Sendable {
+    public struct Price: Equatable, Sendable {
+        public var input: Double
+        public var output: Double
+        public init(input: Double, output: Double) {
+            self.input = input
+            self.output = output
+        }
+    }
+
+    public var prices: [String: Price]
+
+    /// Documented defaults (USD per million tokens, list prices as of 2026-11); a config file
+    /// overrides or extends them.
+    public static let defaults = PriceTable(prices: [
+        "gpt-4o-mini": Price(input: 0.15, output: 0.60),
+        "gpt-4o": Price(input: 2.50, output: 10.00),
+        "gpt-4.1-mini": Price(input: 0.40, output: 1.60),
+        "gpt-4.1": Price(input: 2.00, output: 8.00),
+        "claude-sonnet-4-5": Price(input: 3.00, output: 15.00),
+        "claude-3-5-haiku-latest": Price(input: 0.80, output: 4.00),
+        "gemma3-270m": Price(input: 0, output: 0),
+    ])
+
+    /// The cost of one exchange, or nil when the model's price or the usage is unknown.
+    public func cost(model: String, inputTokens: Int?, outputTokens: Int?) -> Double? {
+        guard let p = prices[model], let i = inputTokens, let o = outputTokens else { return nil }
+        return (Double(i) * p.input + Double(o) * p.output) / 1_000_000
+    }
+
+    public static func format(_ cost: Double?) -> String {
+        guard let cost else { return "unknown" }
+        if cost == 0 { return "$0" }
+        return cost < 0.01 ? String(format: "$%.6f", cost) : String(format: "$%.4f", cost)
+    }
+}
+
+/// `$XDG_CONFIG_HOME/promptline/config.yaml`: defaults for the flags, a price table, the history
+/// size. Flags override it; it overrides built-in defaults.
+///
+/// ```yaml
+/// provider: openai            # or anthropic
+/// model: gpt-4o-mini
+/// base_urls: {openai: "http://127.0.0.1:8080/v1", anthropic: "https://api.anthropic.com"}
+/// options: {temperature: 0.2, max_tokens: 512}
+/// system: You are terse.
+/// mode: chat                  # or single
+/// history_size: 2000
+/// prices:                     # USD per million tokens
+///   my-model: {input: 0.5, output: 1.5}
+/// ```
+public struct Config: Equatable {
+    public var provider: Provider?
+    public var model: String?
+    public var baseURLs: [Provider: String] = [:]
+    public var options = QueryOptions()
+    public var system: String?
+    public var mode: SessionMode?
+    public var historySize: Int?
+    public var prices = PriceTable.defaults
+
+    public init() {}
+
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? NSHomeDirectory() + "/.config"
+        return base + "/promptline/config.yaml"
+    }
+
+    /// Reads the file; a missing file is an empty config.
+    /// - Throws: ``SessionError`` naming the file, the line and the key.
+    public static func load(_ path: String) throws -> Config {
+        guard FileManager.default.fileExists(atPath: path) else { return Config() }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw SessionError("\(path): cannot be read as UTF-8 text")
+        }
+        do {
+            return try parse(text)
+        } catch let e as SessionError {
+            throw SessionError("\(path): \(e.message)")
+        }
+    }
+
+    public static func parse(_ text: String) throws -> Config {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+            throw SessionError("not valid YAML: \(first)")
+        }
+        var c = Config()
+        guard let node else { return c }
+        guard let map = node.mapping else { throw SessionError("line \(line(node)): the file must be a mapping of keys (provider, model, …)") }
+        for (k, v) in map {
+            guard let key = k.string else { throw SessionError("line \(line(k)): keys must be plain names") }
+            func str() throws -> String {
+                guard let s = v.string, v.scalar != nil else { throw SessionError("line \(line(v)): \(key) must be text") }
+                return s
+            }
+            switch key {
+            case "provider":
+                guard let p = Provider(rawValue: try str()) else { throw SessionError("line \(line(v)): provider must be openai or anthropic") }
+                c.provider = p
+            case "model": c.model = try str()
+            case "system": c.system = try str()
+            case "mode":
+                guard let m = SessionMode(rawValue: try str()) else { throw SessionError("line \(line(v)): mode must be chat or single") }
+                c.mode = m
+            case "history_size":
+                guard let n = v.int, n > 0 else { throw SessionError("line \(line(v)): history_size must be a positive integer") }
+                c.historySize = n
+            case "base_urls":
+                guard let m = v.mapping else { throw SessionError("line \(line(v)): base_urls must map openai/anthropic to URLs") }
+                for (pk, pv) in m {
+                    guard let name = pk.string, let p = Provider(rawValue: name) else { throw SessionError("line \(line(pk)): base_urls.\(pk.string ?? "?") is not openai or anthropic") }
+                    guard let url = pv.string, URL(string: url)?.scheme != nil else { throw SessionError("line \(line(pv)): base_urls.\(name) must be a URL") }
+                    c.baseURLs[p] = url
+                }
+            case "options":
+                guard let m = v.mapping else { throw SessionError("line \(line(v)): options must be a mapping of sampling options") }
+                for (ok, ov) in m {
+                    guard let name = ok.string else { throw SessionError("line \(line(ok)): option names must be text") }
+                    let value: JSONValue
+                    do { value = try YAMLJSON.value(ov) } catch { throw SessionError("line \(line(ov)): options.\(name): \(error)") }
+                    do { _ = try OptionValues.check(name, value) } catch let e as SessionError { throw SessionError("line \(line(ov)): options.\(name): \(e.message)") }
+                    c.options[name] = value
+                }
+            case "prices":
+                guard let m = v.mapping else { throw SessionError("line \(line(v)): prices must map model names to {input, output}") }
+                for (mk, mv) in m {
+                    guard let model = mk.string else { throw SessionError("line \(line(mk)): model names must be text") }
+                    guard let pm = mv.mapping, let i = pm["input"]?.float ?? pm["input"]?.int.map(Double.init), let o = pm["output"]?.float ?? pm["output"]?.int.map(Double.init), i >= 0, o >= 0
+                    else { throw SessionError("line \(line(mv)): prices.\(model) must be {input: <USD per million>, output: <USD per million>}") }
+                    c.prices.prices[model] = PriceTable.Price(input: i, output: o)
+                }
+            default:
+                throw SessionError("line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, prices)")
+            }
+        }
+        return c
+    }
+
+    static func line(_ n: Node) -> Int { (n.mark?.line ?? 0) }
+}
+
+/// YAML values as JSON (typed the YAML way: ints, floats, booleans, null).
+enum YAMLJSON {
+    struct Unsupported: Error, CustomStringConvertible { var description: String }
+    static func value(_ n: Node) throws -> JSONValue {
+        switch n {
+        case .scalar(let s):
+            if s.style != .plain { return .string(s.string) }
+            if let b = n.bool { return .bool(b) }
+            if n.null != nil { return .null }
+            if let i = Int64(s.string) { return .integer(i) }
+            if let d = n.float, d.isFinite { return .double(d) }
+            return .string(s.string)
+        case .sequence(let seq): return .array(try seq.map(value))
+        case .mapping(let m):
+            var o = JSONObject()
+            for (k, v) in m {
+                guard let key = k.string else { throw Unsupported(description: "mapping keys must be text") }
+                o[key] = try value(v)
+            }
+            return .object(o)
+        case .alias: throw Unsupported(description: "aliases are not supported")
+        }
+    }
+}
