@@ -32,7 +32,19 @@ public enum Command: Equatable, Sendable {
     case sessions
     case retry
     case request(RequestFormat)
+    /// `:compare key=v1,v2 … [-- prompt]`: the values stay raw text, typed when applied.
+    case compare(axes: [CompareAxis], prompt: String?)
     case quit
+}
+
+/// One setting varied by `:compare`, with the values to try.
+public struct CompareAxis: Equatable, Sendable {
+    public var key: String
+    public var values: [String]
+    public init(key: String, values: [String]) {
+        self.key = key
+        self.values = values
+    }
 }
 
 /// How `:request` shows the last request.
@@ -75,6 +87,7 @@ public enum CommandParser {
         CommandHelp(name: "sessions", usage: ":sessions", summary: "list recent autosaved sessions", example: ":sessions"),
         CommandHelp(name: "retry", usage: ":retry", summary: "send the last prompt again with the current settings, replacing the last exchange", example: ":retry"),
         CommandHelp(name: "request", usage: ":request [curl | json | swift]", summary: "the last request as a runnable curl command (key as $OPENAI_API_KEY), as JSON, or as a QueryCore call", example: ":request curl"),
+        CommandHelp(name: "compare", usage: ":compare key=v1,v2[,…] [key2=…] [-- prompt]", summary: "run the last (or the given) prompt once per combination, side by side", example: ":compare temperature=0,0.7,1.2"),
         CommandHelp(name: "set-editor", usage: ":set-editor emacs | vi", summary: "line-editing keys", example: ":set-editor vi"),
         CommandHelp(name: "quit", usage: ":quit  (or :exit, Ctrl-D)", summary: "leave", example: ":quit"),
     ]
@@ -144,6 +157,24 @@ public enum CommandParser {
             return .command(.load(path: rest))
         case "sessions": return try noArgs(.sessions)
         case "retry": return try noArgs(.retry)
+        case "compare":
+            var spec = rest
+            var prompt: String?
+            if let r = rest.range(of: " -- ") ?? (rest.hasPrefix("-- ") ? rest.range(of: "-- ") : nil) {
+                spec = String(rest[..<r.lowerBound])
+                prompt = String(rest[r.upperBound...])
+            }
+            var axes: [CompareAxis] = []
+            for word in spec.split(separator: " ") {
+                guard let eq = word.firstIndex(of: "="), eq != word.startIndex else {
+                    throw SessionError(":compare takes key=v1,v2 pairs, e.g. :compare temperature=0,0.7 (got \(word))")
+                }
+                let values = word[word.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard values.count >= 1, !values.contains("") else { throw SessionError(":compare \(word): give values separated by commas") }
+                axes.append(CompareAxis(key: String(word[..<eq]), values: values))
+            }
+            guard !axes.isEmpty else { throw SessionError(":compare needs at least one key=v1,v2, e.g. :compare temperature=0,0.7") }
+            return .command(.compare(axes: axes, prompt: prompt.flatMap { $0.isEmpty ? nil : $0 }))
         case "request":
             if rest.isEmpty { return .command(.request(.curl)) }
             guard let f = RequestFormat(rawValue: rest) else { throw SessionError(":request takes curl, json or swift, not \(rest)") }

@@ -48,6 +48,8 @@ public final class Session {
         case retry(String)
         /// Show the last request in this format.
         case request(RequestFormat)
+        /// Run the prompt once per variant.
+        case compare([Variant], String)
     }
 
     /// Applies a command to the session. A failed command changes nothing.
@@ -141,6 +143,9 @@ public final class Session {
             return .retry(p)
         case .request(let format):
             return .request(format)
+        case .compare(let axes, let prompt):
+            guard let p = prompt ?? lastPrompt else { throw SessionError("nothing to compare yet: send a prompt, or give one after --") }
+            return .compare(try variants(axes), p)
         case .quit:
             return .quit
         }
@@ -195,6 +200,50 @@ public final class Session {
             ChatMessage(role: .assistant, content: "", functionCall: c),
             ChatMessage(role: .tool, content: "not executed: promptline shows function calls without running them", toolCallID: c.id),
         ]
+    }
+
+    /// One combination of `:compare`: the label and the settings it runs with.
+    public struct Variant: Equatable {
+        public var label: String
+        public var model: String
+        public var options: QueryOptions
+    }
+
+    /// The combinations of `:compare` axes (at most 16), each value typed and checked as `:set` does.
+    public func variants(_ axes: [CompareAxis]) throws -> [Variant] {
+        var out = [Variant(label: "", model: model, options: queryOptions)]
+        for axis in axes {
+            var next: [Variant] = []
+            for v in out {
+                for raw in axis.values {
+                    var w = v
+                    if axis.key == "model" {
+                        w.model = raw
+                        w.options["model"] = .string(raw)
+                    } else {
+                        let value = try OptionValues.parse(raw)
+                        _ = try OptionValues.check(axis.key, value)
+                        w.options[axis.key] = value
+                    }
+                    w.label = (w.label.isEmpty ? "" : w.label + " ") + "\(axis.key)=\(raw)"
+                    next.append(w)
+                }
+            }
+            out = next
+            if out.count > 16 { throw SessionError(":compare makes \(out.count) combinations; 16 at most") }
+        }
+        return out
+    }
+
+    /// The messages for re-running `prompt`: when it is the last exchange, that exchange is left
+    /// out (as :retry would), so every variant sees the same conversation before it.
+    public func messages(rerunning prompt: String) -> [ChatMessage] {
+        var m = messages(for: prompt)
+        if lastTurnInHistory, prompt == lastPrompt, mode == .chat, let i = history.lastIndex(where: { $0.role == .user }) {
+            let drop = history.count - i
+            m.removeSubrange((m.count - 1 - drop)..<(m.count - 1))
+        }
+        return m
     }
 
     /// Removes the last exchange from the conversation (for :retry): the last user message and

@@ -153,6 +153,12 @@ public struct Transcript: Equatable {
         events.append(e)
     }
 
+    /// Records a `:compare`: the prompt and, per variant, its settings, exact request and outcome.
+    public mutating func noteComparison(prompt: String, variants: [JSONValue], at date: Date = Date()) {
+        append(["type": "comparison", "at": .string(Self.iso(date)), "prompt": .string(prompt), "variants": .array(variants)])
+        updated = date
+    }
+
     /// Records `:reset` (the conversation restarts after it).
     public mutating func noteReset(at date: Date = Date()) {
         events.append(["type": "reset", "at": .string(Self.iso(date))])
@@ -207,8 +213,8 @@ public struct Transcript: Equatable {
         t.updated = updated
         guard let events = v["events"]?.arrayValue else { throw SessionError("\"events\" is missing or not an array") }
         for (i, e) in events.enumerated() {
-            guard let type = e["type"]?.stringValue, ["settings", "turn", "reset"].contains(type) else {
-                throw SessionError("events[\(i)] has no known \"type\" (settings, turn or reset)")
+            guard let type = e["type"]?.stringValue, ["settings", "turn", "reset", "comparison"].contains(type) else {
+                throw SessionError("events[\(i)] has no known \"type\" (settings, turn, reset or comparison)")
             }
             if type == "turn" {
                 guard e["prompt"]?.stringValue != nil, case .object = e["output"] ?? .null else {

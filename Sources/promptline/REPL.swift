@@ -243,6 +243,9 @@ final class REPL {
                 out.dim("retrying: \(prompt.count > 60 ? String(prompt.prefix(60)) + "…" : prompt)")
                 await runTurn(prompt, isRetry: true)
                 return true
+            case .compare(let variants, let prompt):
+                await runComparison(variants, prompt: prompt)
+                return true
             case .request(let format):
                 guard let last = lastRequest else { throw SessionError("no request yet: send a prompt first") }
                 out.line(try RequestPrinter.render(last.request, client: last.client, format: format))

@@ -38,6 +38,8 @@ final class CommandParserTests: XCTestCase {
         XCTAssertEqual(try parse(":export a.md"), .command(.export(path: "a.md")))
         XCTAssertEqual(try parse(":sessions"), .command(.sessions))
         XCTAssertEqual(try parse(":retry"), .command(.retry))
+        XCTAssertEqual(try parse(":compare temperature=0,0.7 model=a,b"), .command(.compare(axes: [CompareAxis(key: "temperature", values: ["0", "0.7"]), CompareAxis(key: "model", values: ["a", "b"])], prompt: nil)))
+        XCTAssertEqual(try parse(":compare top_p=1 -- a prompt -- with dashes"), .command(.compare(axes: [CompareAxis(key: "top_p", values: ["1"])], prompt: "a prompt -- with dashes")))
         XCTAssertEqual(try parse(":request"), .command(.request(.curl)))
         XCTAssertEqual(try parse(":request swift"), .command(.request(.swift)))
         XCTAssertEqual(try parse(":quit"), .command(.quit))
@@ -49,7 +51,7 @@ final class CommandParserTests: XCTestCase {
             (":sett x", "unknown command :sett"), (":stat", "did you mean"), (":", "lone ':'"), (":set temperature", "needs a value"),
             (":unset", "one key"), (":mode fast", "chat or single"), (":stats now", "no arguments"), (":system @", "file name"),
             (":set-editor nano", "emacs or vi"), (":save!", "needs a path"), (":load", "needs a path"), (":export", "needs a path"),
-            (":sessions x", "no arguments"), (":request xml", "curl, json or swift"), (":retry now", "no arguments"),
+            (":sessions x", "no arguments"), (":compare", "at least one"), (":compare temperature", "key=v1,v2"), (":compare temperature=0,", "separated by commas"), (":request xml", "curl, json or swift"), (":retry now", "no arguments"),
         ]
         for (line, expected) in cases {
             XCTAssertThrowsError(try parse(line), line) { e in
@@ -149,6 +151,22 @@ final class SessionTests: XCTestCase {
         _ = try s.apply(.reset)
         _ = try s.apply(.clearSystem)
         XCTAssertEqual(s.messages(for: "Q3"), [.user("Q3")])
+    }
+
+    func testCompareVariantsAreTheCartesianProductTypedAndChecked() throws {
+        let s = Session(provider: .openAI, model: "m")
+        _ = try s.apply(.set(key: "top_p", value: "0.5"))
+        let v = try s.variants([CompareAxis(key: "temperature", values: ["0", "1.2"]), CompareAxis(key: "model", values: ["a", "b"])])
+        XCTAssertEqual(v.map(\.label), ["temperature=0 model=a", "temperature=0 model=b", "temperature=1.2 model=a", "temperature=1.2 model=b"])
+        XCTAssertEqual(v[3].options["temperature"], 1.2)
+        XCTAssertEqual(v[3].options["top_p"], 0.5)
+        XCTAssertEqual(v[3].model, "b")
+        XCTAssertThrowsError(try s.variants([CompareAxis(key: "temperature", values: ["0", "9"])]))
+        XCTAssertThrowsError(try s.variants([CompareAxis(key: "a", values: ["1", "2", "3", "4", "5"]), CompareAxis(key: "b", values: ["1", "2", "3", "4"])]))
+        // Re-running the last prompt leaves its own exchange out.
+        s.recordSuccess(prompt: "Q", result: QueryResult(output: .text("A"), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil, retries: 0, info: QueryInfo()))
+        XCTAssertEqual(s.messages(rerunning: "Q"), [.user("Q")])
+        XCTAssertEqual(s.messages(rerunning: "other"), [.user("Q"), .assistant("A"), .user("other")])
     }
 
     func testFunctionCallHistoryStaysValid() {

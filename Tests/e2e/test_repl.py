@@ -432,3 +432,32 @@ def test_config_file_sets_defaults_and_prices_and_flags_win(bin_dir, server, hom
         f.write("model: m\noptions:\n  temperature: 9\n")
     r = run_piped(bin_dir, [], home, "hi\n")
     assert r.returncode == 2 and "config.yaml: line 3: options.temperature" in r.stderr, r.stderr
+
+
+def test_compare_runs_every_combination_side_by_side(bin_dir, server, home, tmp_path):
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], dict(home, COLUMNS="160"))
+    child.expect_exact(PROMPT)
+    child.sendline(":compare temperature=0,0.7")
+    child.expect_exact("nothing to compare yet")
+    child.sendline("same prompt")
+    child.expect_exact("echo: same prompt")
+    child.expect_exact(PROMPT)
+    child.sendline(":compare temperature=0,0.7 model=m1,m2")
+    child.expect_exact("temperature=0 model=m1")
+    child.expect_exact("temperature=0.7 model=m2")
+    child.expect_exact(PROMPT)
+    bodies = server.bodies()[-4:]
+    assert sorted((b["temperature"], b["model"]) for b in bodies) == [(0, "m1"), (0, "m2"), (0.7, "m1"), (0.7, "m2")]
+    assert all(b["messages"] == [{"role": "user", "content": "same prompt"}] for b in bodies), "the compared exchange is left out"
+    spec = tmp_path / "f.json"
+    spec.write_text(json.dumps({"name": "f", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}}))
+    child.sendline(f":func {spec}")
+    child.sendline(":compare temperature=0,1 -- another prompt")
+    child.expect_exact("arguments, field by field:")
+    child.expect_exact("n: 42")
+    child.expect_exact(PROMPT)
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    comps = [e for e in t["events"] if e["type"] == "comparison"]
+    assert len(comps) == 2 and len(comps[0]["variants"]) == 4 and comps[1]["prompt"] == "another prompt"

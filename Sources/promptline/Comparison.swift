@@ -1,0 +1,158 @@
+import Foundation
+import LineEditor
+import PromptSession
+import QueryCore
+
+/// `:compare`: one prompt, run once per combination of settings, concurrently (4 at a time),
+/// shown side by side when the terminal is wide enough and stacked otherwise. Function-call
+/// outputs are compared field by field.
+extension REPL {
+    func runComparison(_ variants: [Session.Variant], prompt: String) async {
+        let client = self.client
+        var requests: [QueryRequest] = []
+        do {
+            for v in variants {
+                requests.append(try client.makeRequest(messages: session.messages(rerunning: prompt), functionSpec: session.functionSpec, options: v.options, stream: false))
+            }
+        } catch {
+            err.error("\(error)")
+            return
+        }
+        let renderer = TurnRenderer(out: out)
+        renderer.start()
+        let reqs = requests
+        let task = Task { () -> [Result<QueryResult, Error>] in
+            await withTaskGroup(of: (Int, Result<QueryResult, Error>).self) { group in
+                var results = [Result<QueryResult, Error>?](repeating: nil, count: reqs.count)
+                var next = 0
+                while next < min(4, reqs.count) {
+                    let i = next
+                    group.addTask { do { return (i, .success(try await client.run(reqs[i]) { _ in })) } catch { return (i, .failure(error)) } }
+                    next += 1
+                }
+                for await (i, r) in group {
+                    results[i] = r
+                    if next < reqs.count {
+                        let j = next
+                        group.addTask { do { return (j, .success(try await client.run(reqs[j]) { _ in })) } catch { return (j, .failure(error)) } }
+                        next += 1
+                    }
+                }
+                return results.map { $0! }
+            }
+        }
+        let results = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }) { await task.value }
+        renderer.stop()
+        if results.allSatisfy({ ($0.failureValue as? QueryError) == .cancelled }) {
+            out.dim("cancelled")
+        }
+        show(variants, results)
+        var records: [JSONValue] = []
+        for (i, v) in variants.enumerated() {
+            var o: JSONObject = ["label": .string(v.label), "model": .string(v.model), "options": .object(v.options.values)]
+            o["request"] = (try? client.requestBody(for: requests[i])) ?? .null
+            switch results[i] {
+            case .success(let r):
+                switch r.output {
+                case .text(let t): o["output"] = ["text": .string(t)]
+                case .functionCall(let c): o["output"] = ["function": ["name": .string(c.name), "arguments": c.arguments]]
+                }
+                o["input_tokens"] = r.inputTokens.map { .integer(Int64($0)) } ?? .null
+                o["output_tokens"] = r.outputTokens.map { .integer(Int64($0)) } ?? .null
+                o["request_time"] = .double(r.requestTime)
+                o["cost"] = costOf(r, model: v.model).map { .double($0) } ?? .null
+            case .failure(let e):
+                o["output"] = (e as? QueryError) == .cancelled ? ["cancelled": true] : ["error": .string(Self.explain(e))]
+            }
+            records.append(.object(o))
+        }
+        transcript.noteComparison(prompt: prompt, variants: records)
+        autosave()
+    }
+
+    func costOf(_ r: QueryResult, model: String) -> Double? {
+        session.prices.cost(model: model, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+    }
+
+    func figures(_ r: Result<QueryResult, Error>, model: String) -> String {
+        switch r {
+        case .success(let q):
+            return String(format: "%.2f s", q.requestTime) + " · \(q.inputTokens.map(String.init) ?? "?")/\(q.outputTokens.map(String.init) ?? "?") tok · \(PriceTable.format(costOf(q, model: model)))"
+        case .failure(let e):
+            return (e as? QueryError) == .cancelled ? "cancelled" : "failed"
+        }
+    }
+
+    func body(_ r: Result<QueryResult, Error>) -> String {
+        switch r {
+        case .success(let q):
+            switch q.output {
+            case .text(let t): return out.isTTY ? { var s = TerminalSanitizer(); return s.clean(t) }() : t
+            case .functionCall(let c): return "→ \(c.name)\n" + c.arguments.serialized(pretty: true)
+            }
+        case .failure(let e): return "error: " + Self.explain(e)
+        }
+    }
+
+    func show(_ variants: [Session.Variant], _ results: [Result<QueryResult, Error>]) {
+        let width = LineEditor.terminalWidth() ?? 80
+        let n = variants.count
+        let columnWidth = n > 0 ? (width - 3 * (n - 1)) / n : width
+        if out.isTTY, n <= 4, columnWidth >= 28 {
+            let columns = (0..<n).map { i -> [String] in
+                [variants[i].label, figures(results[i], model: variants[i].model), String(repeating: "─", count: columnWidth)]
+                    + Self.wrap(body(results[i]), width: columnWidth)
+            }
+            let rows = columns.map(\.count).max() ?? 0
+            for r in 0..<rows {
+                let cells = columns.map { col -> String in
+                    let s = r < col.count ? col[r] : ""
+                    return s + String(repeating: " ", count: max(0, columnWidth - s.count))
+                }
+                out.line(cells.joined(separator: " │ ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
+            }
+        } else {
+            for i in 0..<n {
+                out.line(out.bold("[\(variants[i].label)]") + "  " + figures(results[i], model: variants[i].model))
+                out.line(body(results[i]))
+            }
+        }
+        // Function calls: one row per argument, marked where the variants disagree.
+        let calls = results.map { r -> JSONObject? in
+            if case .success(let q) = r, case .functionCall(let c) = q.output { return c.arguments.objectValue }
+            return nil
+        }
+        if calls.count > 1, calls.allSatisfy({ $0 != nil }) {
+            var keys: [String] = []
+            for c in calls { for k in c!.keys where !keys.contains(k) { keys.append(k) } }
+            out.line("arguments, field by field:")
+            for k in keys {
+                let values = calls.map { $0![k]?.serialized() ?? "(missing)" }
+                let same = Set(values).count == 1
+                out.line("  \(same ? " " : "≠") \(k): " + (same ? values[0] : values.enumerated().map { "[\(variants[$0.offset].label)] \($0.element)" }.joined(separator: "  ")))
+            }
+        }
+    }
+
+    static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = []
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = ""
+            for word in raw.split(separator: " ", omittingEmptySubsequences: false) {
+                var w = String(word)
+                while w.count > width {
+                    if !line.isEmpty { lines.append(line); line = "" }
+                    lines.append(String(w.prefix(width)))
+                    w = String(w.dropFirst(width))
+                }
+                if line.isEmpty { line = w } else if line.count + 1 + w.count <= width { line += " " + w } else { lines.append(line); line = w }
+            }
+            lines.append(line)
+        }
+        return lines
+    }
+}
+
+extension Result {
+    var failureValue: Failure? { if case .failure(let e) = self { return e } else { return nil } }
+}
