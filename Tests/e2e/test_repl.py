@@ -461,3 +461,40 @@ def test_compare_runs_every_combination_side_by_side(bin_dir, server, home, tmp_
     t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
     comps = [e for e in t["events"] if e["type"] == "comparison"]
     assert len(comps) == 2 and len(comps[0]["variants"]) == 4 and comps[1]["prompt"] == "another prompt"
+
+
+def test_compare_ctrl_c_cancels_every_variant_and_request_json(bin_dir, server, home):
+    child = start(bin_dir, server, home)
+    child.sendline("base prompt")
+    child.expect_exact("echo: base prompt")
+    child.expect_exact(PROMPT)
+    child.sendline(":request json")
+    child.expect_exact('"url": "' + server.url + '/v1/chat/completions"')
+    child.expect_exact(PROMPT)
+    server.enqueue({"status": None, "then": "stall"}, {"status": None, "then": "stall"})
+    child.sendline(":compare temperature=0,1")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    child.sendintr()
+    child.expect_exact("cancelled")
+    assert time.monotonic() - t0 < 1.0
+    child.expect_exact(PROMPT)
+    child.sendline("next")
+    child.expect_exact("echo: next")
+    child.sendline(":quit")
+
+
+def test_config_in_a_terminal_shows_cost_on_the_status_line(bin_dir, server, home):
+    cfg = os.path.join(home["XDG_CONFIG_HOME"], "promptline")
+    os.makedirs(cfg)
+    with open(os.path.join(cfg, "config.yaml"), "w") as f:
+        f.write(f"model: priced\nbase_urls: {{openai: '{server.url}/v1'}}\nprices:\n  priced: {{input: 1000000, output: 0}}\n")
+    child = spawn(bin_dir, [], home)
+    child.expect_exact("openai:priced")
+    child.expect_exact(PROMPT)
+    child.sendline("abc")
+    child.expect(r"cost \$[0-9.]+")
+    child.expect_exact(PROMPT)
+    child.sendline(":stats")
+    child.expect(r"cost \$[0-9.]+")
+    child.sendline(":quit")
