@@ -87,12 +87,7 @@ struct AnthropicBackend: Backend {
     }
 
     func decode(_ body: [UInt8]) throws -> ResponseParts {
-        let v: JSONValue
-        do {
-            v = try JSONValue.parse(body)
-        } catch {
-            throw QueryError.malformedResponse(reason: "not JSON (\(error))", snippet: QueryError.snippet(String(decoding: body.prefix(300), as: UTF8.self), max: 160))
-        }
+        let v = try parseBody(body)
         if v["type"] == "error" || v["error"].map({ $0 != .null }) == true {
             throw QueryError.streamError(errorDetails(status: nil, body: body))
         }

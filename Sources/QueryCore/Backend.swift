@@ -78,6 +78,15 @@ public enum ToolChoiceStyle: String, Sendable, Equatable {
 }
 
 extension Backend {
+    /// A whole (non-streamed) response body as JSON, or the typed error with a snippet of it.
+    func parseBody(_ body: [UInt8]) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(body)
+        } catch {
+            throw QueryError.malformedResponse(reason: "not JSON (\(error))", snippet: QueryError.snippet(String(decoding: body.prefix(300), as: UTF8.self), max: 160))
+        }
+    }
+
     /// The error object of a JSON error body (`{"error": {...}}`, or Anthropic's
     /// `{"type":"error","error":{...}}`), or a snippet of a body that is not one.
     func genericErrorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {

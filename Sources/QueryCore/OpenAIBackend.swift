@@ -53,12 +53,7 @@ struct OpenAIBackend: Backend {
     }
 
     func decode(_ body: [UInt8]) throws -> ResponseParts {
-        let v: JSONValue
-        do {
-            v = try JSONValue.parse(body)
-        } catch {
-            throw QueryError.malformedResponse(reason: "not JSON (\(error))", snippet: QueryError.snippet(String(decoding: body.prefix(300), as: UTF8.self), max: 160))
-        }
+        let v = try parseBody(body)
         guard case .object = v else {
             throw QueryError.malformedResponse(reason: "expected a JSON object, got \(v.typeName)", snippet: "")
         }
