@@ -77,7 +77,7 @@ extension REPL {
     func figures(_ r: Result<QueryResult, Error>, model: String) -> String {
         switch r {
         case .success(let q):
-            return String(format: "%.2f s", q.requestTime) + " · \(q.inputTokens.map(String.init) ?? "?")/\(q.outputTokens.map(String.init) ?? "?") tok · \(PriceTable.format(costOf(q, model: model)))"
+            return String(format: "%.2f s", q.requestTime) + " · \(q.inputTokens.map(String.init) ?? "?")/\(q.outputTokens.map(String.init) ?? "?") tok · cost \(PriceTable.format(costOf(q, model: model)))"
         case .failure(let e):
             return (e as? QueryError) == .cancelled ? "cancelled" : "failed"
         }
