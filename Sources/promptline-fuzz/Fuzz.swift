@@ -106,7 +106,24 @@ func fuzzTranscript(_ data: [UInt8]) {
 
 func fuzzJSON(_ data: [UInt8]) {
     guard let v = try? JSONValue.parse(data) else { return }
-    precondition((try? JSONValue.parse(v.serialized())) == v, "serialize/parse round trip changed the value")
+    let once = v.serialized()
+    guard let back = try? JSONValue.parse(once) else { preconditionFailure("serialized JSON does not parse: \(once)") }
+    if isFinite(v) {
+        precondition(back == v, "serialize/parse round trip changed the value")
+    } else {
+        // A number too large for a Double (1e400) parses as infinity and is written as null,
+        // as JSON has no infinity; from then on the text is stable.
+        precondition(back.serialized() == once, "serializing is not stable")
+    }
+}
+
+func isFinite(_ v: JSONValue) -> Bool {
+    switch v {
+    case .double(let d): return d.isFinite
+    case .array(let a): return a.allSatisfy(isFinite)
+    case .object(let o): return o.allSatisfy { isFinite($0.value) }
+    default: return true
+    }
 }
 
 let targets: [String: @Sendable ([UInt8]) -> Void] = [
