@@ -127,7 +127,7 @@ public struct Config: Equatable {
                 for (ok, ov) in m {
                     guard let name = ok.string else { throw SessionError("line \(line(ok)): option names must be text") }
                     let value: JSONValue
-                    do { value = try YAMLJSON.value(ov) } catch { throw SessionError("line \(line(ov)): options.\(name): \(error)") }
+                    do { value = try YAMLToJSON.value(ov) } catch { throw SessionError("line \(line(ov)): options.\(name): \(error)") }
                     do { _ = try OptionValues.check(name, value) } catch let e as SessionError { throw SessionError("line \(line(ov)): options.\(name): \(e.message)") }
                     c.options[name] = value
                 }
@@ -147,29 +147,4 @@ public struct Config: Equatable {
     }
 
     static func line(_ n: Node) -> Int { (n.mark?.line ?? 0) }
-}
-
-/// YAML values as JSON (typed the YAML way: ints, floats, booleans, null).
-enum YAMLJSON {
-    struct Unsupported: Error, CustomStringConvertible { var description: String }
-    static func value(_ n: Node) throws -> JSONValue {
-        switch n {
-        case .scalar(let s):
-            if s.style != .plain { return .string(s.string) }
-            if let b = n.bool { return .bool(b) }
-            if n.null != nil { return .null }
-            if let i = Int64(s.string) { return .integer(i) }
-            if let d = n.float, d.isFinite { return .double(d) }
-            return .string(s.string)
-        case .sequence(let seq): return .array(try seq.map(value))
-        case .mapping(let m):
-            var o = JSONObject()
-            for (k, v) in m {
-                guard let key = k.string else { throw Unsupported(description: "mapping keys must be text") }
-                o[key] = try value(v)
-            }
-            return .object(o)
-        case .alias: throw Unsupported(description: "aliases are not supported")
-        }
-    }
 }

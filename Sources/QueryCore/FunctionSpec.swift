@@ -219,7 +219,14 @@ extension FunctionSpecError: LocalizedError {
 }
 
 /// YAML → JSONValue, keeping mapping order and YAML's scalar typing (ints, floats, bools, null).
-enum YAMLToJSON {
+/// YAML as JSON: mapping order kept, scalars typed the YAML way (ints, floats, booleans, null;
+/// quoted scalars stay strings). Shared by the FunctionSpec loader and promptline's config file.
+public enum YAMLToJSON {
+    /// Why a YAML node has no JSON form.
+    public struct ConversionError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     static func convert(_ text: String) throws -> JSONValue {
         let node: Node?
         do {
@@ -230,7 +237,11 @@ enum YAMLToJSON {
             throw FunctionSpecError.unreadable("not valid YAML: \(error)")
         }
         guard let node else { throw FunctionSpecError.unreadable("the file is empty") }
-        return try value(node, depth: 0)
+        do {
+            return try value(node)
+        } catch let e as ConversionError {
+            throw FunctionSpecError.unreadable(e.description)
+        }
     }
 
     static func describe(_ e: YamlError) -> String {
@@ -238,8 +249,9 @@ enum YAMLToJSON {
         return s.first ?? "\(e)"
     }
 
-    static func value(_ node: Node, depth: Int) throws -> JSONValue {
-        if depth > 256 { throw FunctionSpecError.unreadable("YAML nested too deeply") }
+    /// - Throws: ``ConversionError`` for aliases, non-scalar keys, or nesting past 256 levels.
+    public static func value(_ node: Node, depth: Int = 0) throws -> JSONValue {
+        if depth > 256 { throw ConversionError(description: "YAML nested too deeply") }
         switch node {
         case .scalar(let s):
             if s.style != .plain { return .string(s.string) }
@@ -259,13 +271,13 @@ enum YAMLToJSON {
             var o = JSONObject()
             for (k, v) in map {
                 guard case .scalar(let ks) = k else {
-                    throw FunctionSpecError.unreadable("YAML mapping keys must be plain strings")
+                    throw ConversionError(description: "YAML mapping keys must be plain strings")
                 }
                 o[ks.string] = try value(v, depth: depth + 1)
             }
             return .object(o)
         case .alias:
-            throw FunctionSpecError.unreadable("YAML aliases are not supported")
+            throw ConversionError(description: "YAML aliases are not supported")
         }
     }
 }

@@ -55,16 +55,6 @@ public final class HTTPBody: @unchecked Sendable {
 
     public init(next: @escaping () async throws -> [UInt8]?) { self.nextChunk = next }
 
-    /// A body that is already in memory, delivered in one chunk.
-    public convenience init(bytes: [UInt8]) {
-        var sent = false
-        self.init {
-            if sent { return nil }
-            sent = true
-            return bytes
-        }
-    }
-
     /// The next chunk, or nil at the end. Throws ``TransportError`` when the connection fails.
     public func next() async throws -> [UInt8]? { try await nextChunk() }
 

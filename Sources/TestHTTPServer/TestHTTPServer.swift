@@ -57,6 +57,8 @@ public final class TestHTTPServer: @unchecked Sendable {
             self.steps = steps
         }
 
+        static let sseHeaders = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
+
         /// A complete body with Content-Length.
         public static func body(_ status: Int, _ body: String, contentType: String = "application/json", headers: [(String, String)] = []) -> Reply {
             let bytes = Array(body.utf8)
@@ -81,7 +83,7 @@ public final class TestHTTPServer: @unchecked Sendable {
                     if i > 0 && delayMs > 0 { steps.append(.delay(milliseconds: delayMs)) }
                     steps.append(.send(Array(l.utf8)))
                 }
-                return Reply(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], steps: steps + endWith)
+                return Reply(status: 200, headers: Reply.sseHeaders, steps: steps + endWith)
             }
             return sseRaw(lines.joined(), chunkSize: chunkSize, delayMs: delayMs, endWith: endWith)
         }
@@ -97,7 +99,7 @@ public final class TestHTTPServer: @unchecked Sendable {
                 steps.append(.send(Array(bytes[i..<min(i + size, bytes.count)])))
                 i += size
             }
-            return Reply(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")], steps: steps + endWith)
+            return Reply(status: 200, headers: Reply.sseHeaders, steps: steps + endWith)
         }
 
         /// Drop the connection without answering.
