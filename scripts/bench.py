@@ -93,6 +93,64 @@ def start_server(e):
     return proc, f"http://127.0.0.1:{port}"
 
 
+EXTRACTION_PROMPTS = [
+    "Weather in Paris for 3 days?",
+    "What will it be like in Tokyo over the next 5 days?",
+    "Forecast for Berlin, one day please.",
+    "I'm going to Lisbon for a week: weather?",
+    "Rain in London for the next 2 days?",
+    "Give me the 10-day outlook for Sydney.",
+    "Madrid, 4 days, how warm?",
+    "Is it sunny in Rome this weekend (2 days)?",
+    "New York weather for the coming 6 days.",
+    "Oslo: forecast, 3 days.",
+]
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city", "days"]}
+TEMPLATE_TOKENS = ("<|im_start|>", "<|im_end|>", "<|eot_id|>", "<|start_header_id|>", "<end_of_turn>", "<|endoftext|>")
+
+
+def local_model_bench(e, quick):
+    cache = pathlib.Path(os.environ.get("PROMPTLINE_CACHE", pathlib.Path.home() / ".cache/promptline"))
+    f = cache / "run/local-llm.env"
+    if not f.exists():
+        results.append({"name": "local.*", "skipped": "scripts/local-llm is not running (scripts/local-llm start)"})
+        return
+    vals = dict(l.split("=", 1) for l in f.read_text().splitlines() if "=" in l)
+    base = ["--base-url", vals["URL"], "--model", vals["MODEL"]]
+    import re
+    # A plain prompt: wall time of the whole turn, and whether chat-template tokens leak into the text.
+    haiku, leaks, tps = [], 0, []
+    for _ in range(3 if quick else 5):
+        t0 = time.perf_counter()
+        r = subprocess.run([str(BIN / "promptline"), *base, "--set", "max_tokens=512"], input="Write a haiku about the sea.\n",
+                           capture_output=True, text=True, env=e, timeout=600)
+        haiku.append(time.perf_counter() - t0)
+        leaks += any(t in r.stdout for t in TEMPLATE_TOKENS)
+        m = re.search(r"([0-9.]+) s · ttft ([0-9.]+) s · tokens \d+ in / (\d+) out", r.stdout)
+        if m and float(m.group(1)) > float(m.group(2)):
+            tps.append(int(m.group(3)) / (float(m.group(1)) - float(m.group(2))))
+    record("local.plain_prompt_turn", "s", haiku, budget=10, template_token_leaks=leaks)
+    if tps:
+        record("local.output_tokens_per_s", "tok/s", tps)
+    # Forced calls: 10 varied extraction prompts, chat and single mode; schema-valid count and latency.
+    import jsonschema
+    spec = tempfile.mktemp(suffix=".json")
+    pathlib.Path(spec).write_text(json.dumps({"name": "get_weather", "description": "Weather forecast for a city", "parameters": WEATHER}))
+    for mode in ("chat", "single"):
+        r = subprocess.run([str(BIN / "promptline"), *base, "--func", spec, "--mode", mode], input="\n".join(EXTRACTION_PROMPTS) + "\n",
+                           capture_output=True, text=True, env=e, timeout=900)
+        valid = 0
+        for block in re.findall(r"→ get_weather(?:\(…\))?\n(\{.*?\n\})", r.stdout, re.S):
+            try:
+                jsonschema.validate(json.loads(block), WEATHER)
+                valid += 1
+            except Exception:
+                pass
+        lat = [float(x) for x in re.findall(r"^\S+ · ([0-9.]+) s · .*forced via", r.stdout, re.M)]
+        via = sorted(set(re.findall(r"forced via (\S+)", r.stdout)))
+        record(f"local.forced_call_{mode}", "s", lat or [float("nan")], budget=3, schema_valid=f"{valid}/{len(EXTRACTION_PROMPTS)}", via=",".join(via))
+
+
 def main():
     quick = "--quick" in sys.argv
     e = env()
@@ -161,6 +219,8 @@ def main():
             rss, rc = peak_rss_when([str(BIN / "promptline"), "--resume", tpath, "--base-url", url + "/v1"], "", e, lambda out: b"resumed" in out)
             load_rss.append(rss / 1024)
         record("memory.load_transcript", "MB", load_rss, turns=big, bytes=os.path.getsize(tpath))
+        # 5. The offline default: the real local model (skipped when scripts/local-llm is not running).
+        local_model_bench(e, quick)
     finally:
         server.stdin.close()
         server.wait()
@@ -176,7 +236,8 @@ def main():
         notes = []
         if "budget" in r:
             notes.append(f"budget {r['budget']}")
-        for k in ("p50_added", "p99_added", "p50", "p99", "chunks_per_s", "ratio_to_promptline_version", "turns", "bytes"):
+        for k in ("p50_added", "p99_added", "p50", "p99", "chunks_per_s", "ratio_to_promptline_version", "turns", "bytes",
+                  "schema_valid", "via", "template_token_leaks"):
             if k in r:
                 v = r[k]
                 notes.append(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}")

@@ -1,3 +1,5 @@
+import QueryCore
+
 /// How the conversation is sent.
 public enum SessionMode: String, Sendable, Equatable, CaseIterable {
     /// Every turn carries the conversation so far.
@@ -21,6 +23,8 @@ public enum Command: Equatable, Sendable {
     case showFunction
     case loadFunction(path: String)
     case functionOff
+    /// `:func-via [auto | tools | named | json-schema]`: how a forced function is requested.
+    case funcVia(ForcedCallStrategy?)
     case mode(SessionMode?)
     case reset
     case stats
@@ -77,6 +81,10 @@ public enum CommandParser {
         CommandHelp(name: "unset", usage: ":unset key", summary: "remove an option", example: ":unset temperature"),
         CommandHelp(name: "model", usage: ":model [name]", summary: "show or set the model", example: ":model gpt-4o-mini"),
         CommandHelp(name: "func", usage: ":func [file | off]", summary: "show, load (JSON/YAML) or drop the function every turn must call", example: ":func tools/review.yaml"),
+        CommandHelp(
+            name: "func-via", usage: ":func-via [auto | tools | named | json-schema]",
+            summary: "how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool + tool_choice, the named tool_choice, or the schema as response_format",
+            example: ":func-via json-schema"),
         CommandHelp(name: "mode", usage: ":mode [chat | single]", summary: "chat keeps the conversation; single sends system + this prompt only", example: ":mode single"),
         CommandHelp(name: "reset", usage: ":reset", summary: "forget the conversation so far (settings stay)", example: ":reset"),
         CommandHelp(name: "stats", usage: ":stats", summary: "tokens, latency and retries for the session and the last turn", example: ":stats"),
@@ -135,6 +143,12 @@ public enum CommandParser {
             if rest.isEmpty { return .command(.showFunction) }
             if rest == "off" { return .command(.functionOff) }
             return .command(.loadFunction(path: rest))
+        case "func-via":
+            if rest.isEmpty { return .command(.funcVia(nil)) }
+            guard let v = ForcedCallStrategy(rawValue: rest) else {
+                throw SessionError(":func-via takes \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", ")), not \(rest)")
+            }
+            return .command(.funcVia(v))
         case "mode":
             if rest.isEmpty { return .command(.mode(nil)) }
             guard let m = SessionMode(rawValue: rest) else { throw SessionError(":mode takes chat or single, not \(rest)") }

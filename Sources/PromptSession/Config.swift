@@ -25,7 +25,7 @@ public struct PriceTable: Equatable, Sendable {
         "gpt-4.1": Price(input: 2.00, output: 8.00),
         "claude-sonnet-4-5": Price(input: 3.00, output: 15.00),
         "claude-3-5-haiku-latest": Price(input: 0.80, output: 4.00),
-        "gemma3-270m": Price(input: 0, output: 0),
+        "smollm2-135m-instruct": Price(input: 0, output: 0),
     ])
 
     /// The cost of one exchange, or nil when the model's price or the usage is unknown.
@@ -52,6 +52,8 @@ public struct PriceTable: Equatable, Sendable {
 /// system: You are terse.
 /// mode: chat                  # or single
 /// history_size: 2000
+/// func_via: auto              # or tools, named, json-schema
+/// local_model: ~/models/other.gguf   # the GGUF --local serves (default: SmolLM2-135M-Instruct)
 /// prices:                     # USD per million tokens
 ///   my-model: {input: 0.5, output: 1.5}
 /// ```
@@ -63,6 +65,8 @@ public struct Config: Equatable {
     public var system: String?
     public var mode: SessionMode?
     public var historySize: Int?
+    public var forcedCall: ForcedCallStrategy?
+    public var localModel: String?
     public var prices = PriceTable.defaults
 
     public init() {}
@@ -112,6 +116,12 @@ public struct Config: Equatable {
             case "mode":
                 guard let m = SessionMode(rawValue: try str()) else { throw SessionError("line \(line(v)): mode must be chat or single") }
                 c.mode = m
+            case "func_via":
+                guard let f = ForcedCallStrategy(rawValue: try str()) else {
+                    throw SessionError("line \(line(v)): func_via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                c.forcedCall = f
+            case "local_model": c.localModel = try str()
             case "history_size":
                 guard let n = v.int, n > 0 else { throw SessionError("line \(line(v)): history_size must be a positive integer") }
                 c.historySize = n
@@ -140,7 +150,7 @@ public struct Config: Equatable {
                     c.prices.prices[model] = PriceTable.Price(input: i, output: o)
                 }
             default:
-                throw SessionError("line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, prices)")
+                throw SessionError("line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, prices)")
             }
         }
         return c

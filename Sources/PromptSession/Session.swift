@@ -13,6 +13,8 @@ public final class Session {
     /// Where the spec was loaded from, for `:func`.
     public var functionSpecSource: String?
     public var mode: SessionMode
+    /// How a forced function is requested from the server (`:func-via`, `--func-via`).
+    public var forcedCall: ForcedCallStrategy = .auto
     /// The conversation so far (chat mode), without the system prompt.
     public private(set) var history: [ChatMessage] = []
     public var stats = SessionStats()
@@ -117,6 +119,10 @@ public final class Session {
             functionSpec = nil
             functionSpecSource = nil
             return .message("function \(spec.name) dropped; turns answer with text again")
+        case .funcVia(let v):
+            guard let v else { return .message("func-via \(forcedCall.rawValue)") }
+            forcedCall = v
+            return .message("func-via \(v.rawValue)" + (v == .auto ? " (json-schema on llama.cpp servers, tools elsewhere)" : ""))
         case .mode(let m):
             guard let m else { return .message("mode \(mode.rawValue)") }
             mode = m
@@ -265,6 +271,7 @@ public final class Session {
         options = other.options
         functionSpec = other.functionSpec
         functionSpecSource = other.functionSpecSource
+        forcedCall = other.forcedCall
         mode = other.mode
         history = other.history
         stats = other.stats
@@ -285,10 +292,13 @@ public final class Session {
     }
 
     /// Records a failed or cancelled turn: counted, but not added to the conversation.
-    public func recordFailure(prompt: String? = nil, retries: Int, latency: Double?, cancelled: Bool) {
+    /// Tokens the server reported before the turn failed or was cancelled count, and cost, too.
+    public func recordFailure(prompt: String? = nil, retries: Int, latency: Double?, cancelled: Bool, inputTokens: Int? = nil, outputTokens: Int? = nil) {
         if let prompt { lastPrompt = prompt }
         lastTurnInHistory = false
-        stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, failed: !cancelled, cancelled: cancelled))
+        var m = TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: inputTokens, outputTokens: outputTokens, retries: retries, failed: !cancelled, cancelled: cancelled)
+        m.cost = prices.cost(model: model, inputTokens: inputTokens, outputTokens: outputTokens)
+        stats.record(m)
     }
 
     public static func helpText(_ name: String?) -> String {

@@ -37,18 +37,24 @@ public struct SessionStats: Sendable, Equatable {
     public mutating func reset() { turns = [] }
 
     public var turnCount: Int { turns.count }
-    public var requests: Int { turns.reduce(0) { $0 + $1.retries + 1 } }
-    public var retries: Int { turns.reduce(0) { $0 + $1.retries } }
+    // Every sum saturates: figures come from servers and files, and no figure may trap.
+    public var requests: Int { turns.reduce(0) { $0.adding($1.retries.adding(1)) } }
+    public var retries: Int { turns.reduce(0) { $0.adding($1.retries) } }
     public var errors: Int { turns.filter { $0.failed }.count }
     public var cancelled: Int { turns.filter { $0.cancelled }.count }
-    public var schemaViolations: Int { turns.reduce(0) { $0 + $1.schemaViolations } }
+    public var schemaViolations: Int { turns.reduce(0) { $0.adding($1.schemaViolations) } }
 
-    /// Sum of the known values and how many completed turns had none.
+    /// Sum of the known values (failed and cancelled turns included: the server billed what it
+    /// reported) and how many completed turns had none.
     func tokenSum(_ key: KeyPath<TurnMetrics, Int?>) -> (sum: Int, unknown: Int) {
         var sum = 0
         var unknown = 0
-        for t in turns where !t.failed && !t.cancelled {
-            if let v = t[keyPath: key] { sum += v } else { unknown += 1 }
+        for t in turns {
+            if let v = t[keyPath: key] {
+                sum = sum.adding(v)
+            } else if !t.failed && !t.cancelled {
+                unknown += 1
+            }
         }
         return (sum, unknown)
     }
@@ -79,7 +85,8 @@ public struct SessionStats: Sendable, Equatable {
         let ttfts = turns.compactMap { $0.failed || $0.cancelled ? nil : $0.timeToFirstToken }
         lines.append("session")
         lines.append("  turns \(turnCount)   requests \(requests)   retries \(retries)   errors \(errors)   cancelled \(cancelled)")
-        let total: String = (inp.unknown == 0 && out.unknown == 0) ? "\(inp.sum + out.sum)" : (inp.sum + out.sum > 0 ? "\(inp.sum + out.sum) + unknown" : "unknown")
+        let both = inp.sum.adding(out.sum)
+        let total: String = (inp.unknown == 0 && out.unknown == 0) ? "\(both)" : (both > 0 ? "\(both) + unknown" : "unknown")
         lines.append("  tokens in \(tok(inp))   out \(tok(out))   total \(total)")
         if lat.isEmpty {
             lines.append("  latency –")
@@ -91,11 +98,11 @@ public struct SessionStats: Sendable, Equatable {
         lines.append("  time to first token mean " + (ttfts.isEmpty ? "–" : s(ttfts.reduce(0, +) / Double(ttfts.count))))
         lines.append("  output tokens/s " + rate(turns.filter { !$0.failed && !$0.cancelled }))
         let done = turns.filter { !$0.failed && !$0.cancelled }
-        let known = done.compactMap(\.cost)
-        let unknownCost = done.count - known.count
-        if done.isEmpty {
+        let known = turns.compactMap(\.cost)
+        let unknownCost = done.filter { $0.cost == nil }.count
+        if done.isEmpty && known.isEmpty {
             lines.append("  cost –")
-        } else if unknownCost == done.count {
+        } else if known.isEmpty {
             lines.append("  cost unknown (no price for the model, or no usage; prices: config.yaml)")
         } else {
             lines.append("  cost \(PriceTable.format(known.reduce(0, +)))" + (unknownCost > 0 ? " + unknown (\(unknownCost) turn\(unknownCost == 1 ? "" : "s") without a price or usage)" : ""))
@@ -123,7 +130,7 @@ public struct SessionStats: Sendable, Equatable {
         var seconds = 0.0
         for t in ts {
             guard let o = t.outputTokens, let l = t.latency else { continue }
-            tokens += o
+            tokens = tokens.adding(o)
             seconds += max(0.000_001, l - (t.timeToFirstToken ?? 0))
         }
         guard seconds > 0, tokens > 0 else { return "unknown" }
@@ -131,4 +138,12 @@ public struct SessionStats: Sendable, Equatable {
     }
 
     func s(_ v: Double) -> String { v < 10 ? String(format: "%.2f s", v) : String(format: "%.1f s", v) }
+}
+
+extension Int {
+    /// `self + other`, pinned at `Int.max` / `Int.min` instead of trapping.
+    func adding(_ other: Int) -> Int {
+        let (r, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : r
+    }
 }

@@ -88,6 +88,7 @@ public struct Transcript: Equatable {
         o["system"] = s.system.map { .string($0) } ?? .null
         o["options"] = .object(s.options.values)
         o["function"] = s.functionSpec?.json ?? .null
+        if s.forcedCall != .auto { o["func_via"] = .string(s.forcedCall.rawValue) }
         return o
     }
 
@@ -134,14 +135,18 @@ public struct Transcript: Equatable {
             info["system_fingerprint"] = r.info.systemFingerprint.map { .string($0) } ?? .null
             if !r.info.notes.isEmpty { info["notes"] = .array(r.info.notes.map { .string($0) }) }
             e["info"] = .object(info)
-        case .failure(let message, let retries, let latency):
+        case .failure(let message, let retries, let latency, let input, let output):
             e["output"] = ["error": .string(message)]
             e["retries"] = .integer(Int64(retries))
             e["request_time"] = latency.map { .double($0) } ?? .null
-        case .cancelled(let retries, let latency):
+            if let input { e["input_tokens"] = .integer(Int64(input)) }
+            if let output { e["output_tokens"] = .integer(Int64(output)) }
+        case .cancelled(let retries, let latency, let input, let output):
             e["output"] = ["cancelled": true]
             e["retries"] = .integer(Int64(retries))
             e["request_time"] = latency.map { .double($0) } ?? .null
+            if let input { e["input_tokens"] = .integer(Int64(input)) }
+            if let output { e["output_tokens"] = .integer(Int64(output)) }
         }
         append(.object(e))
         updated = date
@@ -167,8 +172,10 @@ public struct Transcript: Equatable {
 
     public enum TurnOutcome {
         case success(QueryResult)
-        case failure(message: String, retries: Int, latency: Double?)
-        case cancelled(retries: Int, latency: Double?)
+        /// `inputTokens`/`outputTokens`: what the server reported before the turn failed (a forced
+        /// call it did not make, arguments that are not JSON…) — billed, so recorded.
+        case failure(message: String, retries: Int, latency: Double?, inputTokens: Int? = nil, outputTokens: Int? = nil)
+        case cancelled(retries: Int, latency: Double?, inputTokens: Int? = nil, outputTokens: Int? = nil)
     }
 
     /// The whole transcript as JSON, with the session's stats totals.
@@ -220,6 +227,7 @@ public struct Transcript: Equatable {
                 guard e["prompt"]?.stringValue != nil, case .object = e["output"] ?? .null else {
                     throw SessionError("events[\(i)] (a turn) needs \"prompt\" and \"output\"")
                 }
+                try checkFigures(e, at: i)
             }
             if type == "settings" {
                 guard Provider(rawValue: e["provider"]?.stringValue ?? "") != nil, e["model"]?.stringValue != nil,
@@ -236,13 +244,37 @@ public struct Transcript: Equatable {
         return t
     }
 
+    /// A turn's figures must be what promptline writes: counts are whole numbers ≥ 0, times are
+    /// finite seconds ≥ 0. Anything else (a hand-edited `"retries": 9223372036854775807`,
+    /// `"input_tokens": -3`) refuses the file instead of reaching the stats.
+    static func checkFigures(_ e: JSONValue, at i: Int) throws {
+        for k in ["retries", "input_tokens", "output_tokens"] {
+            guard let v = e[k], v != .null else { continue }
+            guard let n = v.countValue, n <= Self.maxCount else {
+                throw SessionError("events[\(i)].\(k) must be a whole number from 0 to \(Self.maxCount), got \(v.serialized())")
+            }
+        }
+        for k in ["request_time", "time_to_first_token"] {
+            guard let v = e[k], v != .null else { continue }
+            guard let d = v.doubleValue, d.isFinite, d >= 0 else {
+                throw SessionError("events[\(i)].\(k) must be a number of seconds ≥ 0, got \(v.serialized())")
+            }
+        }
+    }
+
+    /// The largest count a transcript may hold (far above any real session's token totals).
+    static let maxCount = 1 << 53
+
     /// Replays the transcript into `session`: the last settings, the conversation since the last
     /// reset (successful turns only, as the live session keeps it), and the stats.
     public func restore(into session: Session) throws {
-        guard let s = events.last(where: { $0["type"] == "settings" }) else { throw SessionError("no settings recorded") }
-        session.provider = Provider(rawValue: s["provider"]!.stringValue!)!
-        session.model = s["model"]!.stringValue!
-        session.mode = SessionMode(rawValue: s["mode"]!.stringValue!)!
+        guard let s = events.last(where: { $0["type"] == "settings" }),
+            let provider = Provider(rawValue: s["provider"]?.stringValue ?? ""), let model = s["model"]?.stringValue,
+            let lastMode = SessionMode(rawValue: s["mode"]?.stringValue ?? "")
+        else { throw SessionError("no complete settings recorded (provider, model, mode)") }
+        session.provider = provider
+        session.model = model
+        session.mode = lastMode
         session.system = s["system"]?.stringValue
         session.options = QueryOptions(s["options"]?.objectValue ?? JSONObject())
         if let f = s["function"], f != .null {
@@ -252,6 +284,7 @@ public struct Transcript: Equatable {
             session.functionSpec = nil
             session.functionSpecSource = nil
         }
+        session.forcedCall = s["func_via"]?.stringValue.flatMap(ForcedCallStrategy.init(rawValue:)) ?? .auto
         session.replace(history: [], stats: SessionStats())
         var stats = SessionStats()
         var history: [ChatMessage] = []
@@ -266,18 +299,19 @@ public struct Transcript: Equatable {
                 mode = SessionMode(rawValue: e["mode"]?.stringValue ?? "chat") ?? .chat
             case "turn":
                 let out = e["output"] ?? .null
-                let retries = e["retries"]?.intValue ?? 0
+                let retries = e["retries"]?.countValue ?? 0
                 if e["retry"] == true, lastInHistory, let i = history.lastIndex(where: { $0.role == .user }) {
                     history.removeSubrange(i...)
                 }
                 lastInHistory = false
                 let latency = e["request_time"]?.doubleValue
+                let input = e["input_tokens"]?.countValue, output = e["output_tokens"]?.countValue
                 if out["cancelled"] == true {
-                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, cancelled: true))
+                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: input, outputTokens: output, retries: retries, cancelled: true))
                 } else if out["error"] != nil {
-                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: retries, failed: true))
+                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: input, outputTokens: output, retries: retries, failed: true))
                 } else {
-                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: e["time_to_first_token"]?.doubleValue, inputTokens: e["input_tokens"]?.intValue, outputTokens: e["output_tokens"]?.intValue, retries: retries))
+                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: e["time_to_first_token"]?.doubleValue, inputTokens: e["input_tokens"]?.countValue, outputTokens: e["output_tokens"]?.countValue, retries: retries))
                     guard mode == .chat, let prompt = e["prompt"]?.stringValue else { continue }
                     lastInHistory = true
                     history.append(.user(prompt))

@@ -16,7 +16,7 @@ struct AnthropicBackend: Backend {
         return h
     }
 
-    func makeRequest(_ request: QueryRequest, toolChoice: ToolChoiceStyle) throws -> (body: JSONObject, path: String, notes: [String]) {
+    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String]) {
         var notes: [String] = []
         let systemText = request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
         var turns = request.messages.filter { $0.role != .system }
@@ -118,8 +118,8 @@ struct AnthropicBackend: Backend {
         var merged = parts.info.usage?.objectValue ?? JSONObject()
         for (k, v) in u { merged[k] = v }
         parts.info.usage = .object(merged)
-        if let i = merged["input_tokens"]?.intValue { parts.inputTokens = i }
-        if let o = merged["output_tokens"]?.intValue { parts.outputTokens = o }
+        if let i = merged["input_tokens"]?.countValue { parts.inputTokens = i }
+        if let o = merged["output_tokens"]?.countValue { parts.outputTokens = o }
     }
 
     func makeAccumulator() -> any StreamAccumulator { AnthropicStreamAccumulator(backend: self) }

@@ -51,6 +51,8 @@ struct ResponseParts: Sendable {
 
 /// Folds a stream's events into ``ResponseParts``, reporting deltas as it goes.
 protocol StreamAccumulator {
+    /// What has accumulated so far; read for the usage (Anthropic sends input tokens first).
+    var parts: ResponseParts { get }
     /// Handles one SSE event. Returns true when the stream says it is complete.
     mutating func handle(_ event: SSEEvent, emit: (QueryEvent) -> Void) throws -> Bool
     /// The response so far; `complete` says whether the stream's end marker arrived.
@@ -61,20 +63,29 @@ protocol StreamAccumulator {
 /// the error body.
 protocol Backend: Sendable {
     var provider: Provider { get }
-    func makeRequest(_ request: QueryRequest, toolChoice: ToolChoiceStyle) throws -> (body: JSONObject, path: String, notes: [String])
+    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String])
     func authHeaders(apiKey: String?) -> [(String, String)]
     func decode(_ body: [UInt8]) throws -> ResponseParts
     func makeAccumulator() -> any StreamAccumulator
     func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails
 }
 
-/// How a forced function is requested from an OpenAI-compatible server.
-public enum ToolChoiceStyle: String, Sendable, Equatable {
-    /// `tool_choice: "required"` with the one tool: equivalent to naming it on OpenAI, and the only
-    /// form llama.cpp's server honours (it reads `tool_choice` as a string). The default.
-    case required
-    /// `tool_choice: {"type":"function","function":{"name":…}}` (AIDE's form; ignored by llama.cpp).
+/// How a forced function (a ``FunctionSpec``) is requested from the server.
+///
+/// Servers differ in what they honour: OpenAI forces a call with `tool_choice: "required"` and one
+/// tool; llama.cpp's server reads `tool_choice` as a string only and, even with `"required"`,
+/// lets a small model write text before the call — but it applies a `response_format` JSON schema
+/// as a grammar from the first token. So the strategy is chosen per server.
+public enum ForcedCallStrategy: String, Sendable, Equatable, CaseIterable {
+    /// `json-schema` for a llama.cpp server (probed once per base URL), `tools` elsewhere.
+    case auto
+    /// One tool and `tool_choice: "required"` (Anthropic: `{"type":"tool","name":…}`).
+    case tools
+    /// AIDE's `tool_choice: {"type":"function","function":{"name":…}}`.
     case named
+    /// The spec's schema as `response_format` json_schema; the reply's JSON text is the call's
+    /// arguments. Same result type, same errors, same schema check as a tool call.
+    case jsonSchema = "json-schema"
 }
 
 extension Backend {

@@ -182,6 +182,37 @@ public struct FunctionSpec: Sendable, Equatable {
         return .object(f)
     }
 
+    /// OpenAI's structured-output form of the spec:
+    /// `{"type":"json_schema","json_schema":{name, description, schema, strict}}`. `strict` is sent
+    /// only when the schema meets strict mode's rules (every object closed, every property
+    /// required); otherwise OpenAI would refuse the request.
+    public var responseFormat: JSONValue {
+        var f: JSONObject = ["name": .string(name)]
+        if !description.isEmpty { f["description"] = .string(description) }
+        f["schema"] = parameters
+        if Self.isStrictCompatible(parameters) { f["strict"] = true }
+        return ["type": "json_schema", "json_schema": .object(f)]
+    }
+
+    /// Whether OpenAI's strict mode accepts `schema`: each object schema has
+    /// `additionalProperties: false` and lists every property in `required`, recursively.
+    static func isStrictCompatible(_ schema: JSONValue) -> Bool {
+        guard case .object(let o) = schema else { return true }
+        if let props = o["properties"]?.objectValue {
+            guard o["additionalProperties"] == .bool(false) else { return false }
+            let required = Set((o["required"]?.arrayValue ?? []).compactMap(\.stringValue))
+            guard Set(props.keys) == required else { return false }
+            guard props.allSatisfy({ isStrictCompatible($0.value) }) else { return false }
+        } else if o["type"] == .string("object") {
+            guard o["additionalProperties"] == .bool(false) else { return false }
+        }
+        if let items = o["items"], !isStrictCompatible(items) { return false }
+        for k in ["anyOf", "allOf", "oneOf"] {
+            if let alts = o[k]?.arrayValue, !alts.allSatisfy(isStrictCompatible) { return false }
+        }
+        return true
+    }
+
     /// The spec as the plain `{name, description, parameters}` JSON that ``init(json:)`` reads back.
     public var json: JSONValue {
         ["name": .string(name), "description": .string(description), "parameters": parameters]

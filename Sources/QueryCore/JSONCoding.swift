@@ -409,11 +409,7 @@ struct OpenAIChunk {
                 } else if wantInfo && key.is("system_fingerprint") {
                     c.systemFingerprint = try p.parseValue(depth: 1).stringValue
                 } else if wantInfo && key.is("created") {
-                    switch try p.parseValue(depth: 1) {
-                    case .integer(let n): c.created = n
-                    case .double(let d): c.created = Int64(exactly: d.rounded())
-                    default: break
-                    }
+                    c.created = try p.parseValue(depth: 1).int64Value
                 } else if key.is("usage") {
                     c.usage = try p.parseValue(depth: 1)
                 } else if key.is("error") {

@@ -147,6 +147,23 @@ extension JSONValue {
         }
     }
 
+    /// A whole number that fits in Int64 (an integral double included); nil otherwise — never a
+    /// trap, whatever the server sent (`1e300`, `1.5`, `-0.0`…). The one reader of integer fields.
+    public var int64Value: Int64? {
+        switch self {
+        case .integer(let i): return i
+        case .double(let d): return Int64(exactly: d)
+        default: return nil
+        }
+    }
+
+    /// A token count: a whole number from 0 to Int.max; nil for anything else (negative, fractional,
+    /// too large, not a number). Counts from a server are never trusted to be sane.
+    public var countValue: Int? {
+        guard let i = intValue, i >= 0 else { return nil }
+        return i
+    }
+
     public var doubleValue: Double? {
         switch self {
         case .integer(let i): return Double(i)

@@ -7,17 +7,24 @@ struct OpenAIBackend: Backend {
         return [("Authorization", "Bearer \(apiKey)")]
     }
 
-    func makeRequest(_ request: QueryRequest, toolChoice: ToolChoiceStyle) throws -> (body: JSONObject, path: String, notes: [String]) {
+    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String]) {
         var body: JSONObject = ["model": .string(request.model)]
         body["messages"] = .array(request.messages.map(Self.encode))
         for (k, v) in request.options.sendable where k != "model" && k != "stream" {
             body[k] = v
         }
+        var notes: [String] = []
         if let spec = request.functionSpec {
-            body["tools"] = [spec.openAITool]
-            switch toolChoice {
-            case .required: body["tool_choice"] = "required"
-            case .named: body["tool_choice"] = ["type": "function", "function": ["name": .string(spec.name)]]
+            switch forcedCall {
+            case .jsonSchema:
+                if body["response_format"] != nil { notes.append("response_format was replaced by the function's schema (json-schema forcing)") }
+                body["response_format"] = spec.responseFormat
+            case .named:
+                body["tools"] = [spec.openAITool]
+                body["tool_choice"] = ["type": "function", "function": ["name": .string(spec.name)]]
+            case .tools, .auto:
+                body["tools"] = [spec.openAITool]
+                body["tool_choice"] = "required"
             }
         }
         if request.stream {
@@ -28,7 +35,7 @@ struct OpenAIBackend: Backend {
         } else {
             body["stream_options"] = nil
         }
-        return (body, "/chat/completions", [])
+        return (body, "/chat/completions", notes)
     }
 
     static func encode(_ m: ChatMessage) -> JSONValue {
@@ -90,17 +97,15 @@ struct OpenAIBackend: Backend {
     static func readInfo(_ v: JSONValue, into info: inout QueryInfo) {
         if info.id == nil { info.id = v["id"]?.stringValue }
         if info.model == nil { info.model = v["model"]?.stringValue }
-        if info.created == nil, let c = v["created"] {
-            if case .integer(let i) = c { info.created = i } else if let d = c.doubleValue { info.created = Int64(d) }
-        }
+        if info.created == nil { info.created = v["created"]?.int64Value }
         if info.systemFingerprint == nil { info.systemFingerprint = v["system_fingerprint"]?.stringValue }
     }
 
     static func readUsage(_ usage: JSONValue?, into parts: inout ResponseParts) {
         guard let usage, case .object = usage else { return }
         parts.info.usage = usage
-        parts.inputTokens = usage["prompt_tokens"]?.intValue
-        parts.outputTokens = usage["completion_tokens"]?.intValue
+        parts.inputTokens = usage["prompt_tokens"]?.countValue
+        parts.outputTokens = usage["completion_tokens"]?.countValue
     }
 
     func makeAccumulator() -> any StreamAccumulator { OpenAIStreamAccumulator(backend: self) }

@@ -27,7 +27,10 @@ public struct QueryClient: Sendable {
     public var transport: any HTTPTransport
     public var retryPolicy: RetryPolicy
     public var clock: any QueryClock
-    public var toolChoice: ToolChoiceStyle
+    /// How a FunctionSpec is forced; `.auto` probes the server once per base URL.
+    public var forcedCall: ForcedCallStrategy
+    /// What the `.auto` probe found, per base URL; copies of a client share it.
+    public var serverKinds: ServerKindCache
     /// Allow sending a key over plain http to a host that is not this machine.
     public var allowInsecure: Bool
     public var userAgent: String
@@ -41,7 +44,8 @@ public struct QueryClient: Sendable {
         transport: any HTTPTransport = AsyncHTTPClientTransport(),
         retryPolicy: RetryPolicy = RetryPolicy(),
         clock: any QueryClock = SystemClock(),
-        toolChoice: ToolChoiceStyle = .required,
+        forcedCall: ForcedCallStrategy = .auto,
+        serverKinds: ServerKindCache = ServerKindCache(),
         allowInsecure: Bool = false,
         logger: Logger = Logger(label: "promptline.querycore", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
@@ -52,7 +56,8 @@ public struct QueryClient: Sendable {
         self.transport = transport
         self.retryPolicy = retryPolicy
         self.clock = clock
-        self.toolChoice = toolChoice
+        self.forcedCall = forcedCall
+        self.serverKinds = serverKinds
         self.allowInsecure = allowInsecure
         self.userAgent = "promptline/\(PromptlineVersion.current) (QueryCore; Swift)"
         self.logger = logger
@@ -125,7 +130,7 @@ public struct QueryClient: Sendable {
     /// The exact HTTP request that ``run(_:onEvent:)`` would send, key header included.
     public func httpRequest(for request: QueryRequest) throws -> (request: HTTPRequest, notes: [String]) {
         try checkSecurity()
-        let (body, path, notes) = try backend.makeRequest(request, toolChoice: toolChoice)
+        let (body, path, notes) = try backend.makeRequest(request, forcedCall: concreteForcedCall)
         var headers = HTTPHeaderFields()
         headers.add("Content-Type", "application/json")
         headers.add("Accept", request.stream ? "text/event-stream" : "application/json")
@@ -137,7 +142,49 @@ public struct QueryClient: Sendable {
 
     /// The JSON body ``run(_:onEvent:)`` would send (what a transcript records; holds no key).
     public func requestBody(for request: QueryRequest) throws -> JSONValue {
-        .object(try backend.makeRequest(request, toolChoice: toolChoice).body)
+        .object(try backend.makeRequest(request, forcedCall: concreteForcedCall).body)
+    }
+
+    // MARK: - Choosing how to force a function
+
+    /// The strategy a request is built with now: `.auto` resolves from the probe cache, or to
+    /// `.tools` when the server was not probed yet (``resolvingForcedCall()`` probes).
+    public var concreteForcedCall: ForcedCallStrategy {
+        guard forcedCall == .auto else { return forcedCall }
+        guard provider == .openAI else { return .tools }
+        return serverKinds.kind(of: baseURL) == .llamaCpp ? .jsonSchema : .tools
+    }
+
+    /// This client with `.auto` replaced by a concrete strategy: `json-schema` for a llama.cpp
+    /// server, `tools` elsewhere. The server is asked once per base URL (`GET {base}/models`:
+    /// the `Server: llama.cpp` header or `owned_by: "llamacpp"`); a failed probe is not cached.
+    public func resolvingForcedCall() async -> QueryClient {
+        guard forcedCall == .auto else { return self }
+        var c = self
+        if provider == .openAI, serverKinds.kind(of: baseURL) == nil, let kind = await probeServerKind() {
+            serverKinds.set(kind, for: baseURL)
+        }
+        c.forcedCall = concreteForcedCall
+        return c
+    }
+
+    func probeServerKind() async -> ServerKind? {
+        var headers = HTTPHeaderFields()
+        headers.add("Accept", "application/json")
+        headers.add("User-Agent", userAgent)
+        for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
+        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        do {
+            try checkSecurity()
+            let response = try await transport.send(HTTPRequest(method: "GET", url: base + "/models", headers: headers, body: []))
+            if response.headers["server"]?.lowercased().contains("llama.cpp") == true { return .llamaCpp }
+            let body = try await response.body.collect(limit: 1 << 20)
+            guard (200..<300).contains(response.status) else { return .other }
+            let owners = (try? JSONValue.parse(body))?["data"]?.arrayValue?.compactMap { $0["owned_by"]?.stringValue } ?? []
+            return owners.contains("llamacpp") ? .llamaCpp : .other
+        } catch {
+            return nil
+        }
     }
 
     func checkSecurity() throws {
@@ -170,6 +217,17 @@ public struct QueryClient: Sendable {
     }
 
     private func runUnredacted(_ request: QueryRequest, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
+        if forcedCall == .auto && request.functionSpec != nil {
+            return try await resolvingForcedCall().runUnredacted(request, onEvent: onEvent)
+        }
+        let strategy = request.functionSpec == nil ? nil : concreteForcedCall
+        // With json-schema forcing, the reply's text IS the call's arguments: report it as such.
+        var first = true
+        func deliver(_ event: QueryEvent) {
+            guard strategy == .jsonSchema, case .text(let t) = event, let spec = request.functionSpec else { return onEvent(event) }
+            onEvent(.functionArguments(index: 0, name: first ? spec.name : nil, fragment: t))
+            first = false
+        }
         let (http, notes) = try httpRequest(for: request)
         let backend = self.backend
         let start = clock.now()
@@ -183,9 +241,13 @@ public struct QueryClient: Sendable {
             var serverDelay: Double?
             var retryable: Bool
             do {
-                var (parts, ttft) = try await attemptOnce(http, request: request, backend: backend, attemptStart: attemptStart, onEvent: onEvent)
+                var (parts, ttft) = try await attemptOnce(http, request: request, backend: backend, attemptStart: attemptStart, onEvent: deliver)
                 parts.info.notes.insert(contentsOf: notes, at: 0)
-                let output = try Self.output(from: parts, functionSpec: request.functionSpec)
+                parts.info.forcedCall = strategy
+                if parts.inputTokens != nil || parts.outputTokens != nil {
+                    deliver(.usage(inputTokens: parts.inputTokens, outputTokens: parts.outputTokens))
+                }
+                let output = try Self.output(from: parts, functionSpec: request.functionSpec, strategy: strategy)
                 return QueryResult(
                     output: output, requestTime: clock.now() - start, inputTokens: parts.inputTokens,
                     outputTokens: parts.outputTokens, timeToFirstToken: ttft, retries: attempt - 1, info: parts.info)
@@ -206,7 +268,7 @@ public struct QueryClient: Sendable {
             }
             attempt += 1
             logger.debug("retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "reason": "\(Self.reason(failure))"])
-            onEvent(.retrying(RetryNotice(attempt: attempt, maxAttempts: maxAttempts, delay: delay, reason: Self.reason(failure))))
+            deliver(.retrying(RetryNotice(attempt: attempt, maxAttempts: maxAttempts, delay: delay, reason: Self.reason(failure))))
             do {
                 try await clock.sleep(seconds: delay)
             } catch {
@@ -281,12 +343,22 @@ public struct QueryClient: Sendable {
             }
             onEvent(e)
         }
+        // Usage is reported as soon as it arrives, so a cancelled stream still counts it.
+        var reported: (Int?, Int?) = (nil, nil)
+        func reportUsage() {
+            let now = (acc.parts.inputTokens, acc.parts.outputTokens)
+            if now != reported {
+                reported = now
+                onEvent(.usage(inputTokens: now.0, outputTokens: now.1))
+            }
+        }
         do {
             while !complete, let chunk = try await body.next() {
                 try parser.feed(chunk) { event in
                     if complete { return }
                     if try acc.handle(event, emit: emit) { complete = true }
                 }
+                reportUsage()
             }
             if !complete {
                 try parser.finish { event in
@@ -305,8 +377,14 @@ public struct QueryClient: Sendable {
     }
 
     /// The output a caller sees: text, or the forced function's checked arguments.
-    static func output(from parts: ResponseParts, functionSpec: FunctionSpec?) throws -> QueryOutput {
+    static func output(from parts: ResponseParts, functionSpec: FunctionSpec?, strategy: ForcedCallStrategy?) throws -> QueryOutput {
         guard let spec = functionSpec else { return .text(parts.text) }
+        var parts = parts
+        if strategy == .jsonSchema, parts.toolCalls.isEmpty {
+            // The schema-constrained reply is the arguments; an empty reply is no call at all.
+            let text = parts.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty { parts.toolCalls = [RawToolCall(id: nil, name: spec.name, arguments: text)] }
+        }
         guard let call = parts.toolCalls.first else {
             throw AttemptFailure(error: .noFunctionCall(expected: spec.name, content: parts.text), retryable: false)
         }
@@ -342,4 +420,25 @@ public struct QueryClient: Sendable {
         default: return "\(e)"
         }
     }
+}
+
+/// What kind of server a base URL leads to, as far as forcing a function call goes.
+public enum ServerKind: Sendable, Equatable {
+    /// llama.cpp's `llama-server`: `tool_choice` is not reliable, a `response_format` grammar is.
+    case llamaCpp
+    case other
+}
+
+/// The `.auto` strategy's probe results, one per base URL. A reference type so that the copies of
+/// a ``QueryClient`` (it is a value) share what was learned; the caller that makes clients decides
+/// how long it lives (promptline: one per session).
+public final class ServerKindCache: @unchecked Sendable {
+    // @unchecked: `kinds` is only touched under `lock`.
+    private let lock = NSLock()
+    private var kinds: [String: ServerKind] = [:]
+
+    public init() {}
+
+    public func kind(of baseURL: String) -> ServerKind? { lock.withLock { kinds[baseURL] } }
+    public func set(_ kind: ServerKind, for baseURL: String) { lock.withLock { kinds[baseURL] = kind } }
 }

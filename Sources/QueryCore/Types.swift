@@ -86,6 +86,8 @@ public struct QueryInfo: Sendable, Equatable {
     public var id: String?
     /// The usage object exactly as the server sent it (details, cache fields, …).
     public var usage: JSONValue?
+    /// How the forced function was requested (nil when no FunctionSpec was sent).
+    public var forcedCall: ForcedCallStrategy?
     /// Things the caller should know that are not errors, e.g. "the system prompt was sent as the
     /// user message (the API needs one)".
     public var notes: [String] = []
@@ -141,6 +143,9 @@ public enum QueryEvent: Sendable, Equatable {
     case functionArguments(index: Int, name: String?, fragment: String)
     /// The request failed in a way worth retrying and will be sent again after a wait.
     case retrying(RetryNotice)
+    /// The server reported token usage (sent as soon as it is known, also for a response that
+    /// then fails the FunctionSpec's checks or is cancelled: the server billed those tokens).
+    case usage(inputTokens: Int?, outputTokens: Int?)
     /// The last event of a successful query.
     case completed(QueryResult)
 }

@@ -202,6 +202,7 @@ public final class TestHTTPServer: @unchecked Sendable {
         lock.lock()
         queue = []
         recorded = []
+        recordedProbes = []
         lock.unlock()
     }
 
@@ -210,8 +211,43 @@ public final class TestHTTPServer: @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
+    /// Which server it claims to be when a client asks `GET …/models` (what the `.auto` forced-call
+    /// strategy probes). Such probes are answered here, never from the queue, and are kept apart
+    /// from ``requests`` in ``probes``.
+    public enum Identity: String, Sendable {
+        /// An OpenAI-compatible server that is not llama.cpp.
+        case generic
+        /// Answers like llama.cpp's server: a `Server: llama.cpp` header and `owned_by: "llamacpp"`.
+        case llamaCpp = "llama.cpp"
+    }
+
+    public var identity: Identity {
+        get { lock.withLock { _identity } }
+        set { lock.withLock { _identity = newValue } }
+    }
+    private var _identity = Identity.generic
+    private var recordedProbes: [RecordedRequest] = []
+
+    /// The `GET …/models` probes received so far.
+    public var probes: [RecordedRequest] { lock.withLock { recordedProbes } }
+
+    private func modelsReply() -> Reply {
+        let llama = _identity == .llamaCpp
+        let list: JSONValue = [
+            "object": "list",
+            "data": [["id": "test-model", "object": "model", "owned_by": llama ? "llamacpp" : "promptline-test"]],
+        ]
+        return .json(200, list, headers: llama ? [("Server", "llama.cpp")] : [])
+    }
+
     fileprivate func reply(for request: RecordedRequest) -> Reply {
         if request.uri.hasPrefix("/_control/") { return control(request) }
+        if request.method == "GET", request.uri.hasSuffix("/models") {
+            return lock.withLock {
+                recordedProbes.append(request)
+                return modelsReply()
+            }
+        }
         lock.lock()
         recorded.append(request)
         let r = queue.isEmpty ? nil : queue.removeFirst()
@@ -237,6 +273,14 @@ public final class TestHTTPServer: @unchecked Sendable {
         case ("POST", "/_control/reset"):
             reset()
             return .json(200, ["reset": true])
+        case ("POST", "/_control/identity"):
+            guard let name = request.json?["identity"]?.stringValue, let id = Identity(rawValue: name) else {
+                return .body(400, "identity must be generic or llama.cpp", contentType: "text/plain")
+            }
+            identity = id
+            return .json(200, ["identity": .string(id.rawValue)])
+        case ("GET", "/_control/probes"):
+            return .json(200, .array(probes.map(\.asJSON)))
         default:
             return .body(404, "unknown control \(request.uri)", contentType: "text/plain")
         }

@@ -39,6 +39,38 @@ func blocking(_ body: @escaping @Sendable () async -> Void) {
     done.wait()
 }
 
+/// A transport whose whole response — status, headers and body — comes from the fuzz input:
+/// `STATUS\nName: value\n…\n\nbody`. It answers every attempt the same way.
+struct ResponseTransport: HTTPTransport {
+    let data: [UInt8]
+    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let text = String(decoding: data, as: UTF8.self)
+        let (head, body) = text.range(of: "\n\n").map { (String(text[..<$0.lowerBound]), String(text[$0.upperBound...])) } ?? (text, "")
+        var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let status = lines.isEmpty ? 200 : Int(lines.removeFirst().prefix(6)).map { min(max($0, 100), 599) } ?? 200
+        var headers = HTTPHeaderFields()
+        for l in lines {
+            guard let colon = l.firstIndex(of: ":") else { continue }
+            headers.add(String(l[..<colon]), String(l[l.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+        }
+        let bytes = Array(body.utf8)
+        let box = BytesTransport.Box()
+        return HTTPResponse(status: status, headers: headers, body: HTTPBody {
+            guard box.offset == 0, !bytes.isEmpty else { return nil }
+            box.offset = 1
+            return bytes
+        })
+    }
+}
+
+/// A clock that never waits, so retry paths (Retry-After of any size) run at full speed.
+struct InstantClock: QueryClock {
+    func now() -> Double { 0 }
+    func wallNow() -> Date { Date(timeIntervalSince1970: 1_700_000_000) }
+    func sleep(seconds: Double) async throws { try Task.checkCancellation() }
+    func random() -> Double { 0.5 }
+}
+
 let spec = try! FunctionSpec(name: "f", parameters: ["type": "object", "properties": ["a": ["type": "string"]]])
 
 func fuzzClient(_ provider: Provider, _ data: [UInt8]) {
@@ -48,14 +80,51 @@ func fuzzClient(_ provider: Provider, _ data: [UInt8]) {
     let client = QueryClient(
         provider: provider, baseURL: "http://127.0.0.1:1", defaultModel: "m",
         transport: BytesTransport(body: body, contentType: streamed ? "text/event-stream" : "application/json"),
-        retryPolicy: .none)
+        retryPolicy: .none, forcedCall: withSpec && (data.first ?? 0) & 4 == 4 ? .jsonSchema : .tools)
     blocking {
         do {
             let request = try client.makeRequest(messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
             let r = try await client.run(request) { _ in }
             _ = r.output
+            account(r)
         } catch let e as QueryError {
             _ = e.description  // every error must render as a line
+        } catch {
+            fatalError("untyped error escaped the query core: \(error)")
+        }
+    }
+}
+
+/// What the REPL does with a result: the stats and the transcript, then `:stats` twice over
+/// (a second identical turn doubles every figure: sums must saturate, never trap).
+func account(_ r: QueryResult) {
+    let session = Session(provider: .openAI, model: "m")
+    session.prices.prices["m"] = PriceTable.Price(input: 1e300, output: 1e300)
+    session.recordSuccess(prompt: "x", result: r)
+    session.recordSuccess(prompt: "x", result: r)
+    session.recordFailure(retries: Int.max, latency: .infinity, cancelled: false, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+    _ = session.stats.report()
+    var t = Transcript(provider: "openai", baseURL: "http://127.0.0.1:1", model: "m")
+    t.noteTurn(prompt: "x", request: [:], outcome: .success(r))
+    _ = TranscriptStore.markdown(t, stats: session.stats)
+    _ = TranscriptStore.encode(t, stats: session.stats)
+}
+
+/// Status, headers (Retry-After in every form, request ids, x-should-retry) and body from the
+/// input, through the whole client with retries on.
+func fuzzResponse(_ data: [UInt8]) {
+    let streamed = (data.first ?? 0) & 1 == 1
+    let withSpec = (data.first ?? 0) & 2 == 2
+    let provider: Provider = (data.first ?? 0) & 4 == 4 ? .anthropic : .openAI
+    let client = QueryClient(
+        provider: provider, baseURL: "http://127.0.0.1:1", defaultModel: "m", transport: ResponseTransport(data: Array(data.dropFirst())),
+        retryPolicy: RetryPolicy(maxAttempts: 3), clock: InstantClock(), forcedCall: .tools)
+    blocking {
+        do {
+            let request = try client.makeRequest(messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
+            account(try await client.run(request) { _ in })
+        } catch let e as QueryError {
+            _ = e.description
         } catch {
             fatalError("untyped error escaped the query core: \(error)")
         }
@@ -102,6 +171,8 @@ func fuzzTranscript(_ data: [UInt8]) {
     let s = Session(provider: .openAI, model: "m")
     _ = try? t.restore(into: s)
     _ = TranscriptStore.markdown(t, stats: s.stats)
+    _ = s.stats.report()
+    _ = TranscriptStore.encode(t, stats: s.stats)
 }
 
 func fuzzJSON(_ data: [UInt8]) {
@@ -129,6 +200,7 @@ func isFinite(_ v: JSONValue) -> Bool {
 let targets: [String: @Sendable ([UInt8]) -> Void] = [
     "sse": fuzzSSE, "openai": { fuzzClient(.openAI, $0) }, "anthropic": { fuzzClient(.anthropic, $0) },
     "setvalue": fuzzSetValue, "funcspec": fuzzFunctionSpec, "transcript": fuzzTranscript, "json": fuzzJSON,
+    "response": fuzzResponse,
 ]
 
 #if FUZZING

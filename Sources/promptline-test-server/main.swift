@@ -4,7 +4,8 @@
 // Unscripted requests get a deterministic echo: the last user message comes back as
 // "echo: <text>", streamed word by word when the request streams, in the OpenAI or Anthropic
 // format by path, with usage = (characters in the request's messages, pieces streamed). A forced
-// function gets a call whose arguments satisfy the schema's required properties.
+// function gets a call whose arguments satisfy the schema's required properties. With
+// PROMPTLINE_TEST_SERVER_IDENTITY=llama.cpp it answers the forced-call probe as llama.cpp does.
 // Replies scripted through `/_control/enqueue` take precedence.
 import Foundation
 import QueryCore
@@ -47,7 +48,10 @@ func sample(_ schema: JSONValue) -> JSONValue {
 
 func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
     guard let body = req.json else { return .body(400, #"{"error":{"message":"body is not JSON"}}"#) }
-    let text = "echo: " + lastUser(body)
+    // Structured output (a json_schema response_format) is answered with conforming JSON text,
+    // as a grammar-constrained server would.
+    let schema = body["response_format"]?["json_schema"]?["schema"]
+    let text = schema.map { sample($0).serialized() } ?? "echo: " + lastUser(body)
     let pieces = text.split(separator: " ", omittingEmptySubsequences: false).enumerated().map { $0.offset == 0 ? String($0.element) : " " + $0.element }
     let stream = body["stream"] == true
     let inTok = Int64(promptSize(body))
@@ -102,6 +106,9 @@ func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
 }
 
 let server = try await TestHTTPServer.start(defaultReply: echo)
+if let id = ProcessInfo.processInfo.environment["PROMPTLINE_TEST_SERVER_IDENTITY"].flatMap(TestHTTPServer.Identity.init(rawValue:)) {
+    server.identity = id
+}
 print("PORT \(server.port)")
 fflush(nil)
 // Serve until whoever started us closes our stdin (or kills us).

@@ -7,8 +7,11 @@ import QueryCore
 /// shown side by side when the terminal is wide enough and stacked otherwise. Function-call
 /// outputs are compared field by field.
 extension REPL {
+    /// How many variants run at once.
+    static let comparisonConcurrency = 4
+
     func runComparison(_ variants: [Session.Variant], prompt: String) async {
-        let client = self.client
+        let client = await turnClient()
         var requests: [QueryRequest] = []
         do {
             for v in variants {
@@ -21,24 +24,23 @@ extension REPL {
         let renderer = TurnRenderer(out: out)
         renderer.start()
         let reqs = requests
+        let concurrency = Self.comparisonConcurrency
         let task = Task { () -> [Result<QueryResult, Error>] in
-            await withTaskGroup(of: (Int, Result<QueryResult, Error>).self) { group in
+            await withTaskGroup(of: VariantOutcome.self) { group in
                 var results = [Result<QueryResult, Error>?](repeating: nil, count: reqs.count)
                 var next = 0
-                while next < min(4, reqs.count) {
-                    let i = next
-                    group.addTask { do { return (i, .success(try await client.run(reqs[i]) { _ in })) } catch { return (i, .failure(error)) } }
+                while next < min(concurrency, reqs.count) {
+                    VariantOutcome.launch(next, of: reqs, with: client, in: &group)
                     next += 1
                 }
-                for await (i, r) in group {
-                    results[i] = r
+                for await done in group {
+                    if results.indices.contains(done.index) { results[done.index] = done.result }
                     if next < reqs.count {
-                        let j = next
-                        group.addTask { do { return (j, .success(try await client.run(reqs[j]) { _ in })) } catch { return (j, .failure(error)) } }
+                        VariantOutcome.launch(next, of: reqs, with: client, in: &group)
                         next += 1
                     }
                 }
-                return results.map { $0! }
+                return results.map { $0 ?? .failure(QueryError.cancelled) }
             }
         }
         let results = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }) { await task.value }
@@ -150,6 +152,25 @@ extension REPL {
             lines.append(line)
         }
         return lines
+    }
+}
+
+/// One finished `:compare` variant: which one, and how it went.
+struct VariantOutcome: Sendable {
+    let index: Int
+    let result: Result<QueryResult, Error>
+
+    /// Starts variant `i`. The child computes its result in full before returning it: returning
+    /// `(i, .success(try await …))` directly is miscompiled by Swift 6.3 at -O — the index, known
+    /// before the suspension, was written into the task's result buffer before it and lost across
+    /// it (swiftlang/swift#91911, fixed after 6.3), so the release build read a garbage index and
+    /// trapped in `results[i] = r`.
+    static func launch(_ i: Int, of requests: [QueryRequest], with client: QueryClient, in group: inout TaskGroup<VariantOutcome>) {
+        group.addTask {
+            let outcome: Result<QueryResult, Error>
+            do { outcome = .success(try await client.run(requests[i]) { _ in }) } catch { outcome = .failure(error) }
+            return VariantOutcome(index: i, result: outcome)
+        }
     }
 }
 

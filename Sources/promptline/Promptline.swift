@@ -16,7 +16,7 @@ struct Promptline: AsyncParsableCommand {
             """,
         version: PromptlineVersion.current)
 
-    @Option(help: "Model name (default: gpt-4o-mini; claude-sonnet-4-5 for anthropic; gemma3-270m with --local).")
+    @Option(help: "Model name (default: gpt-4o-mini; claude-sonnet-4-5 for anthropic; the local model with --local).")
     var model: String?
 
     @Option(name: .customLong("base-url"), help: "API base URL (default: OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the provider's).")
@@ -43,6 +43,16 @@ struct Promptline: AsyncParsableCommand {
     @Flag(help: "Use the bundled local llama.cpp server (started if needed).")
     var local = false
 
+    @Option(
+        name: .customLong("local-model"),
+        help: ArgumentHelp("With --local: the GGUF model to serve (default: SmolLM2-135M-Instruct; config: local_model).", valueName: "PATH.gguf"))
+    var localModel: String?
+
+    @Option(
+        name: .customLong("func-via"),
+        help: "How --func/:func forces the call: auto (json-schema on llama.cpp, tools elsewhere), tools, named or json-schema.")
+    var funcVia: String?
+
     @Option(help: ArgumentHelp("Continue a saved session: a transcript path, or last for the most recent autosave.", valueName: "path|last"))
     var resume: String?
 
@@ -66,6 +76,10 @@ struct Promptline: AsyncParsableCommand {
         if let p = provider, Provider(rawValue: p.lowercased()) == nil { throw ValidationError("--provider must be openai or anthropic") }
         if let m = maxAttempts, m < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if let t = readTimeout, t <= 0 { throw ValidationError("--read-timeout must be positive") }
+        if let f = funcVia, ForcedCallStrategy(rawValue: f) == nil {
+            throw ValidationError("--func-via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if localModel != nil && !local { throw ValidationError("--local-model needs --local") }
     }
 
     func run() async throws {
@@ -79,26 +93,27 @@ struct Promptline: AsyncParsableCommand {
             err.error("\(error)")
             throw ExitCode(2)
         }
-        var localURL: String?
+        var localServer: LocalServer.State?
         if local {
             do {
-                localURL = try LocalServer.baseURL(startIfNeeded: true)
+                localServer = try LocalServer.start(model: (localModel ?? settings.localModel).map(Session.expand))
             } catch {
                 err.error("\(error)")
                 throw ExitCode(2)
             }
         }
+        let localURL = localServer?.url
         let configModel = local ? nil : settings.model
         let chosenProvider: Provider =
             provider.flatMap { Provider(rawValue: $0.lowercased()) }
             ?? model.map(Provider.forModel) ?? (local ? nil : settings.provider) ?? configModel.map(Provider.forModel) ?? .openAI
-        let modelName = model ?? configModel ?? (local ? "gemma3-270m" : (chosenProvider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini"))
+        let modelName = model ?? configModel ?? localServer?.model ?? (chosenProvider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini")
 
         let retry = RetryPolicy(maxAttempts: maxAttempts ?? 6)
         let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: readTimeout ?? 120)
         let baseFlag = baseURL
         let allowInsecure = self.allowInsecure
-        let makeClient: (Provider) throws -> QueryClient = { p in
+        let makeBareClient: (Provider) throws -> QueryClient = { p in
             var base = baseFlag ?? env[p.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? settings.baseURLs[p]
             if let localURL, baseFlag == nil {
                 // llama-server speaks both: /v1/chat/completions and /v1/messages.
@@ -109,10 +124,21 @@ struct Promptline: AsyncParsableCommand {
                 provider: p, baseURL: base, apiKey: localURL != nil && baseFlag == nil ? nil : key, defaultModel: modelName, transport: transport,
                 retryPolicy: retry, allowInsecure: allowInsecure)
         }
+        let serverKinds = ServerKindCache()
+        let makeClient: (Provider) throws -> QueryClient = { p in
+            var c = try makeBareClient(p)
+            c.serverKinds = serverKinds
+            return c
+        }
         let client = try makeClient(chosenProvider)
 
         let session = Session(provider: chosenProvider, model: modelName, options: settings.options, mode: mode.flatMap(SessionMode.init) ?? settings.mode ?? .chat)
         session.prices = settings.prices
+        session.forcedCall = funcVia.flatMap(ForcedCallStrategy.init(rawValue:)) ?? settings.forcedCall ?? .auto
+        if localServer != nil && session.options["max_tokens"] == nil && !sets.contains(where: { $0.hasPrefix("max_tokens=") }) {
+            // A small local model can ramble until its context is full: bound a turn unless told otherwise.
+            session.options["max_tokens"] = .integer(LocalServer.defaultMaxTokens)
+        }
         var startupCommands: [Command] = []
         if system == nil, let s = settings.system { startupCommands.append(.setSystem(s)) }
         if let s = system {
@@ -163,6 +189,10 @@ struct Promptline: AsyncParsableCommand {
             }
             err.dim("resumed \(path): \(repl.transcript.turnCount) turns, \(session.history.count) messages in the conversation")
         }
+        if let localServer {
+            // Said on stderr even when piped: which model answers, and how much it can hold.
+            err.dim("local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(localServer.contextSize.map(String.init) ?? "?") tokens) at \(localServer.url)")
+        }
         if interactive {
             let out = Output()
             out.dim("promptline \(PromptlineVersion.current) · \(chosenProvider.rawValue):\(modelName) at \(client.baseURL) · :help for commands, Ctrl-D to quit")
@@ -186,39 +216,54 @@ enum Paths {
 enum LocalServer {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
+    /// `max_tokens` for --local turns unless set: a small model can otherwise ramble until its
+    /// context is full.
+    static let defaultMaxTokens: Int64 = 512
+
+    /// What scripts/local-llm wrote about the server it started.
+    struct State {
+        var url: String
+        var model: String
+        var file: String
+        var contextSize: Int?
+    }
+
     static var stateFile: String {
         let cache = ProcessInfo.processInfo.environment["PROMPTLINE_CACHE"] ?? NSHomeDirectory() + "/.cache/promptline"
         return cache + "/run/local-llm.env"
     }
 
-    /// The running server's base URL (`http://127.0.0.1:PORT/v1`), starting it when asked.
-    static func baseURL(startIfNeeded: Bool) throws -> String {
-        if let url = running() { return url }
-        guard startIfNeeded else { throw Failure(description: "the local server is not running (scripts/local-llm start)") }
+    /// The running server, started (or restarted with another model) by scripts/local-llm.
+    /// - Parameter model: a GGUF path to serve instead of the default model.
+    static func start(model: String?) throws -> State {
+        if let s = running(), model == nil || s.file == model { return s }
         guard let script = findScript() else {
             throw Failure(description: "cannot find scripts/local-llm to start the local server; set PROMPTLINE_LOCAL_LLM to its path")
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [script, "start"]
+        var env = ProcessInfo.processInfo.environment
+        if let model { env["LOCAL_LLM_MODEL"] = model } else { env["LOCAL_LLM_MODEL"] = nil }
+        p.environment = env
         p.standardOutput = FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice
         try p.run()
         p.waitUntilExit()
-        guard p.terminationStatus == 0, let url = running() else {
+        guard p.terminationStatus == 0, let s = running() else {
             throw Failure(description: "the local server did not start (exit \(p.terminationStatus)); see the lines above")
         }
-        return url
+        return s
     }
 
-    static func running() -> String? {
+    static func running() -> State? {
         guard let text = try? String(contentsOfFile: stateFile, encoding: .utf8) else { return nil }
         var values: [String: String] = [:]
         for line in text.split(separator: "\n") {
             if let eq = line.firstIndex(of: "=") { values[String(line[..<eq])] = String(line[line.index(after: eq)...]) }
         }
         guard let url = values["URL"], let pid = values["PID"].flatMap({ pid_t($0) }), kill(pid, 0) == 0 else { return nil }
-        return url
+        return State(url: url, model: values["MODEL"] ?? "local", file: values["MODEL_PATH"] ?? "?", contextSize: values["CTX_SIZE"].flatMap { Int($0) })
     }
 
     static func findScript() -> String? {

@@ -279,6 +279,9 @@ final class REPL {
     func runTurn(_ prompt: String, isRetry: Bool = false) async {
         let request: QueryRequest
         let body: JSONValue
+        // A forced function: learn once per server how to force it (json-schema on llama.cpp), so
+        // the body recorded and shown by :request is exactly the one sent.
+        let client = await turnClient()
         do {
             request = try client.makeRequest(messages: session.messages(for: prompt), functionSpec: session.functionSpec, options: session.queryOptions, stream: stream)
             body = try client.requestBody(for: request)
@@ -289,15 +292,14 @@ final class REPL {
             return
         }
         let renderer = TurnRenderer(out: out)
-        let client = self.client
         let started = Date()
         var retries = 0
-        let counter = RetryCounter()
+        let counter = TurnCounters()
         renderer.start()
         let task = Task { () -> Result<QueryResult, Error> in
             do {
                 return .success(try await client.run(request) { event in
-                    if case .retrying = event { counter.increment() }
+                    counter.note(event)
                     renderer.handle(event)
                 })
             } catch {
@@ -306,7 +308,8 @@ final class REPL {
         }
         let outcome = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }) { await task.value }
         renderer.stop()
-        retries = counter.value
+        retries = counter.retries
+        let usage = counter.usage
         switch outcome {
         case .success(let result):
             renderer.showResult(result)
@@ -322,18 +325,36 @@ final class REPL {
             out.finishLine()
             let cancelled = (error as? QueryError) == .cancelled
             let latency = Date().timeIntervalSince(started)
-            session.recordFailure(prompt: prompt, retries: retries, latency: latency, cancelled: cancelled)
+            session.recordFailure(
+                prompt: prompt, retries: retries, latency: latency, cancelled: cancelled, inputTokens: usage.input, outputTokens: usage.output)
+            let billed = usage.input != nil || usage.output != nil
             if cancelled {
-                out.dim("cancelled")
-                transcript.noteTurn(prompt: prompt, request: body, outcome: .cancelled(retries: retries, latency: latency), retry: isRetry)
+                out.dim("cancelled" + (billed ? " · tokens \(usage.input.map(String.init) ?? "?") in / \(usage.output.map(String.init) ?? "?") out" : ""))
+                transcript.noteTurn(
+                    prompt: prompt, request: body,
+                    outcome: .cancelled(retries: retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output), retry: isRetry)
             } else {
                 failedTurns += 1
                 let message = Self.explain(error)
                 err.error(message)
-                transcript.noteTurn(prompt: prompt, request: body, outcome: .failure(message: message, retries: retries, latency: latency), retry: isRetry)
+                if billed {
+                    out.dim("tokens \(usage.input.map(String.init) ?? "?") in / \(usage.output.map(String.init) ?? "?") out (counted in :stats)")
+                }
+                transcript.noteTurn(
+                    prompt: prompt, request: body,
+                    outcome: .failure(message: message, retries: retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output),
+                    retry: isRetry)
             }
         }
         autosave()
+    }
+
+    /// The client a turn is sent with: the session's forced-call strategy, resolved for this
+    /// server when a function is loaded (the probe runs once per base URL).
+    func turnClient() async -> QueryClient {
+        var c = client
+        c.forcedCall = session.forcedCall
+        return session.functionSpec != nil ? await c.resolvingForcedCall() : c
     }
 
     static func explain(_ error: Error) -> String {
@@ -342,20 +363,47 @@ final class REPL {
         case .transport(.connectFailed, let m), .retriesExhausted(_, .transport(.connectFailed, let m)):
             return "\(m) — is the server running? (check --base-url / OPENAI_BASE_URL, or use --local)" + (q.isRetriesExhausted ? " (gave up after retries)" : "")
         default:
-            return q.description
+            return q.description + (isContextOverflow(q) ? " — the conversation no longer fits the model's context: :reset starts over, :mode single sends only the new prompt" : "")
         }
+    }
+
+    /// The server refused the request because the prompt is longer than the model's context
+    /// (llama.cpp `exceed_context_size_error`, OpenAI `context_length_exceeded`, Anthropic
+    /// "prompt is too long").
+    static func isContextOverflow(_ q: QueryError) -> Bool {
+        guard case .http(let d) = q.innermost else { return false }
+        if d.type == "exceed_context_size_error" || d.code == "context_length_exceeded" { return true }
+        let m = d.message.lowercased()
+        return m.contains("context") && (m.contains("exceed") || m.contains("maximum context length")) || m.contains("prompt is too long")
     }
 }
 
 extension QueryError {
     var isRetriesExhausted: Bool { if case .retriesExhausted = self { return true } else { return false } }
+    /// The failure itself, under any retriesExhausted wrapping.
+    var innermost: QueryError { if case .retriesExhausted(_, let last) = self { return last.innermost } else { return self } }
 }
 
-final class RetryCounter: @unchecked Sendable {
+/// What a turn's events say about its cost: retries taken and the last usage reported (a failed
+/// or cancelled turn still counts the tokens the server reported).
+final class TurnCounters: @unchecked Sendable {
+    // @unchecked: the two fields are only touched under `lock` (events arrive on the request task).
     private let lock = NSLock()
-    private var n = 0
-    func increment() { lock.withLock { n += 1 } }
-    var value: Int { lock.withLock { n } }
+    private var retryCount = 0
+    private var lastUsage: (input: Int?, output: Int?) = (nil, nil)
+
+    func note(_ event: QueryEvent) {
+        lock.withLock {
+            switch event {
+            case .retrying: retryCount += 1
+            case .usage(let i, let o): lastUsage = (i ?? lastUsage.input, o ?? lastUsage.output)
+            default: break
+            }
+        }
+    }
+
+    var retries: Int { lock.withLock { retryCount } }
+    var usage: (input: Int?, output: Int?) { lock.withLock { lastUsage } }
 }
 
 /// Tab completion: command names, `:set` keys, models used, file paths.
@@ -374,6 +422,7 @@ enum Completion {
         case ":model":
             return session.modelsUsed.filter { $0.hasPrefix(current) }
         case ":mode": return ["chat", "single"].filter { $0.hasPrefix(current) }
+        case ":func-via": return ForcedCallStrategy.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
         case ":provider": return ["openai", "anthropic"].filter { $0.hasPrefix(current) }
         case ":set-editor": return ["emacs", "vi"].filter { $0.hasPrefix(current) }
         case ":help": return CommandParser.help.map(\.name).filter { $0.hasPrefix(current) }

@@ -67,7 +67,7 @@ final class TurnRenderer: @unchecked Sendable {
                 clearSpinnerLocked()
                 out.dim(String(format: "retrying in %.1f s (%@, attempt %d/%d)", n.delay, n.reason, n.attempt, n.maxAttempts))
                 if out.isTTY { spinnerText = "waiting to retry" }
-            case .completed:
+            case .completed, .usage:
                 break
             }
         }
@@ -104,6 +104,7 @@ final class TurnRenderer: @unchecked Sendable {
         let tout = r.outputTokens.map(String.init) ?? "?"
         parts.append("tokens \(tin) in / \(tout) out")
         parts.append("\(r.retries) \(r.retries == 1 ? "retry" : "retries")")
+        if let f = r.info.forcedCall { parts.append("forced via \(f.rawValue)") }
         if let f = r.info.finishReason, f != "stop", f != "end_turn", f != "tool_calls", f != "tool_use" { parts.append("finish: \(f)") }
         return parts.joined(separator: " · ")
     }

@@ -32,8 +32,8 @@ final class TranscriptTests: XCTestCase {
             let body = try client.requestBody(for: req)
             switch outcome {
             case .success(let r): s.recordSuccess(prompt: prompt, result: r)
-            case .failure(_, let retries, let l): s.recordFailure(retries: retries, latency: l, cancelled: false)
-            case .cancelled(let retries, let l): s.recordFailure(retries: retries, latency: l, cancelled: true)
+            case .failure(_, let retries, let l, let i, let o): s.recordFailure(retries: retries, latency: l, cancelled: false, inputTokens: i, outputTokens: o)
+            case .cancelled(let retries, let l, let i, let o): s.recordFailure(retries: retries, latency: l, cancelled: true, inputTokens: i, outputTokens: o)
             }
             t.noteTurn(prompt: prompt, request: body, outcome: outcome)
         }
@@ -47,6 +47,7 @@ final class TranscriptTests: XCTestCase {
         t.noteSettings(s)
         try turn("Q2", .success(result(.functionCall(FunctionCall(id: "call_7", name: "grade", arguments: ["g": "A"], rawArguments: #"{"g":"A"}"#)), 20, 5)))
         try turn("Q3", .failure(message: "HTTP 500: boom", retries: 2, latency: 1.5))
+        try turn("Q3b", .failure(message: "the model did not call grade", retries: 0, latency: 0.4, inputTokens: 31, outputTokens: 9))
         try turn("Q4", .cancelled(retries: 0, latency: 0.2))
         s.functionSpec = nil
         t.noteSettings(s)
@@ -157,7 +158,7 @@ final class TranscriptTests: XCTestCase {
     func testMarkdownExportAndListing() throws {
         let (s, t, _) = try buildSession()
         let md = TranscriptStore.markdown(t, stats: s.stats)
-        for needle in ["**System prompt**", "Be terse.", "## Turn 2", "**Function call** `grade`", "**Error**: HTTP 500: boom", "*cancelled*", "temperature=0.9", "| 5 | 10 | 5 | 1 | 1 | 30+? | 8+? |"] {
+        for needle in ["**System prompt**", "Be terse.", "## Turn 2", "**Function call** `grade`", "**Error**: HTTP 500: boom", "*cancelled*", "temperature=0.9", "| 6 | 11 | 5 | 2 | 1 | 61+? | 17+? |"] {
             XCTAssert(md.contains(needle), needle + "\n" + md)
         }
         let store = TranscriptStore(directory: dir)
@@ -165,6 +166,6 @@ final class TranscriptTests: XCTestCase {
         let recent = store.recent()
         XCTAssertEqual(recent.count, 1)
         XCTAssertEqual(recent.first?.transcript.firstPrompt, "Q1")
-        XCTAssertEqual(recent.first?.transcript.turnCount, 5)
+        XCTAssertEqual(recent.first?.transcript.turnCount, 6)
     }
 }

@@ -110,7 +110,7 @@ final class OpenAIClientTests: XCTestCase {
         let server = try await startServer()
         server.enqueue(.json(200, OpenAIFixture.completion(text: nil, toolCall: ("submit", #"{"score":1}"#))))
         var c = client(server)
-        c.toolChoice = .named
+        c.forcedCall = .named
         _ = try await c.query(system: nil, user: "x", functionSpec: spec)
         XCTAssertEqual(server.requests.first?.json?["tool_choice"], ["type": "function", "function": ["name": "submit"]])
         SchemaRecorder.record(server.requests, name: "named")

@@ -16,9 +16,15 @@ KEY = "sk-e2e-DISTINCTIVE-key-7f3a9c"
 
 @pytest.fixture(scope="session")
 def bin_dir():
-    out = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True)
-    d = pathlib.Path(out.stdout.strip())
-    assert (d / "promptline").exists(), "build promptline first (scripts/test does)"
+    """The RELEASE build: the binary scripts/run builds and users run (a debug build once hid a
+    release-only crash). PROMPTLINE_BIN_DIR points elsewhere (e.g. a sanitizer build)."""
+    if os.environ.get("PROMPTLINE_BIN_DIR"):
+        d = pathlib.Path(os.environ["PROMPTLINE_BIN_DIR"])
+    else:
+        out = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True)
+        d = pathlib.Path(out.stdout.strip())
+    for name in ("promptline", "promptline-test-server"):
+        assert (d / name).exists(), f"build {name} first: swift build -c release --product {name} (scripts/test does)"
     return d
 
 
@@ -96,3 +102,83 @@ def local_llm_state():
         return None
     vals = dict(line.split("=", 1) for line in f.read_text().splitlines() if "=" in line)
     return vals, cache
+
+
+class RecordingProxy:
+    """A loopback HTTP proxy in front of a real server that records every exchange byte for byte.
+
+    Tests against a real model never assert on what the model chose to say: they assert that what
+    promptline printed, counted and saved is what the server actually sent, read from here. Bodies
+    are relayed as they arrive (SSE streams stay streams)."""
+
+    def __init__(self, upstream):
+        import http.client
+        import http.server
+        import threading
+        import urllib.parse
+
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.exchanges = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def relay(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=300)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                record = {"method": self.command, "path": self.path, "request": body, "status": resp.status,
+                          "headers": {k.lower(): v for k, v in resp.getheaders()}, "response": b""}
+                proxy.exchanges.append(record)
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length", "keep-alive"):
+                        self.send_header(k, v)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    while True:
+                        piece = resp.read1(65536)
+                        if not piece:
+                            break
+                        record["response"] += piece
+                        self.wfile.write(piece)
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    record["client_gone"] = True
+                finally:
+                    conn.close()
+                    self.close_connection = True
+
+            do_GET = relay
+            do_POST = relay
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def posts(self):
+        return [e for e in self.exchanges if e["method"] == "POST"]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def sse_payloads(raw):
+    """The `data:` payloads of an SSE body, in order."""
+    out = []
+    for line in raw.decode("utf-8", "replace").splitlines():
+        if line.startswith("data:"):
+            out.append(line[5:].strip())
+    return out

