@@ -52,6 +52,7 @@ public struct PriceTable: Equatable, Sendable {
 /// system: You are terse.
 /// mode: chat                  # or single
 /// history_size: 2000
+/// turn_timeout: 300           # seconds a whole turn may take, retries included
 /// prices:                     # USD per million tokens
 ///   my-model: {input: 0.5, output: 1.5}
 /// ```
@@ -63,6 +64,8 @@ public struct Config: Equatable {
     public var system: String?
     public var mode: SessionMode?
     public var historySize: Int?
+    /// Seconds a whole turn may take (every attempt and wait); `--turn-timeout` overrides it.
+    public var turnTimeout: Double?
     public var prices = PriceTable.defaults
 
     public init() {}
@@ -112,6 +115,9 @@ public struct Config: Equatable {
             case "mode":
                 guard let m = SessionMode(rawValue: try str()) else { throw SessionError("line \(line(v)): mode must be chat or single") }
                 c.mode = m
+            case "turn_timeout":
+                guard let n = Double(v.string ?? ""), n > 0, n.isFinite else { throw SessionError("line \(line(v)): turn_timeout must be a positive number of seconds") }
+                c.turnTimeout = n
             case "history_size":
                 guard let n = v.int, n > 0 else { throw SessionError("line \(line(v)): history_size must be a positive integer") }
                 c.historySize = n
@@ -140,7 +146,7 @@ public struct Config: Equatable {
                     c.prices.prices[model] = PriceTable.Price(input: i, output: o)
                 }
             default:
-                throw SessionError("line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, prices)")
+                throw SessionError("line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, turn_timeout, prices)")
             }
         }
         return c
