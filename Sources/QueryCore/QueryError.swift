@@ -168,12 +168,14 @@ extension QueryError: CustomStringConvertible, LocalizedError {
     /// shortens it to what is shown).
     static let keptLength = 4096
 
-    /// A one-line excerpt: control characters folded to spaces, at most `max` characters.
+    /// A one-line excerpt: line breaks and other white space folded to single spaces, at most
+    /// `max` characters. Other controls stay for the terminal sanitiser, which removes whole
+    /// escape sequences (folding their ESC would leave the rest of them on screen as text).
     static func snippet(_ s: String, max: Int) -> String {
         var out = ""
         var lastSpace = false
         for ch in s.unicodeScalars {
-            let isSpace = ch.value < 0x20 || ch.value == 0x7F || ch == " "
+            let isSpace = (0x09...0x0D).contains(ch.value) || ch.value == 0x85 || ch.value == 0x2028 || ch.value == 0x2029 || ch == " "
             if isSpace {
                 if !lastSpace && !out.isEmpty { out.append(" ") }
                 lastSpace = true
