@@ -167,15 +167,23 @@ public final class LineEditor {
         le_history_enter(hist, line)
         guard let path = configuration.historyPath else { return }
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                     attributes: [.posixPermissions: 0o700])
+        if !dir.isEmpty {
+            if !FileManager.default.fileExists(atPath: dir) {
+                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                         attributes: [.posixPermissions: 0o700])
+            }
+            // The folder is promptline's own: an existing one made 0755 by someone else is tightened.
+            var st = stat()
+            if stat(dir, &st) == 0, st.st_uid == geteuid(), st.st_mode & 0o077 != 0 { chmod(dir, 0o700) }
         }
-        // Create it 0600 first so the lines are never readable by others, even for a moment.
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { close(fd) }
-        le_history_save(hist, path)
-        chmod(path, 0o600)
+        // Written whole to a new 0600 file, then renamed over the old one: a crash leaves the old
+        // or the new history, never half of one, and a symlink planted at `path` is replaced,
+        // not followed.
+        let tmp = "\(dir.isEmpty ? "." : dir)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return }
+        close(fd)
+        if le_history_save(hist, tmp) < 0 || rename(tmp, path) != 0 { unlink(tmp) }
     }
 
     // MARK: - Mode and key bindings

@@ -31,7 +31,7 @@ public enum Command: Equatable, Sendable {
     case provider(String?)
     case editor(String)
     case save(path: String?, force: Bool)
-    case export(path: String)
+    case export(path: String, force: Bool)
     case load(path: String)
     case sessions
     case retry
@@ -91,7 +91,7 @@ public enum CommandParser {
         CommandHelp(name: "provider", usage: ":provider [openai | anthropic]", summary: "show or switch the API protocol", example: ":provider anthropic"),
         CommandHelp(name: "save", usage: ":save [path]  (:save! path overwrites)", summary: "write the transcript (it is also autosaved after every turn)", example: ":save experiment.json"),
         CommandHelp(name: "load", usage: ":load path", summary: "restore a saved session: settings, conversation, stats", example: ":load experiment.json"),
-        CommandHelp(name: "export", usage: ":export path.md", summary: "write the session as readable Markdown", example: ":export notes.md"),
+        CommandHelp(name: "export", usage: ":export path.md  (:export! path overwrites any file)", summary: "write the session as readable Markdown", example: ":export notes.md"),
         CommandHelp(name: "sessions", usage: ":sessions", summary: "list recent autosaved sessions", example: ":sessions"),
         CommandHelp(name: "retry", usage: ":retry", summary: "send the last prompt again with the current settings, replacing the last exchange", example: ":retry"),
         CommandHelp(name: "request", usage: ":request [curl | json | swift]", summary: "the last request as a runnable curl command (key as $OPENAI_API_KEY), as JSON, or as a QueryCore call", example: ":request curl"),
@@ -163,9 +163,9 @@ public enum CommandParser {
         case "save", "save!":
             if name == "save!" && rest.isEmpty { throw SessionError(":save! needs a path") }
             return .command(.save(path: rest.isEmpty ? nil : rest, force: name == "save!"))
-        case "export":
-            guard !rest.isEmpty else { throw SessionError(":export needs a path, e.g. :export session.md") }
-            return .command(.export(path: rest))
+        case "export", "export!":
+            guard !rest.isEmpty else { throw SessionError(":\(name) needs a path, e.g. :export session.md") }
+            return .command(.export(path: rest, force: name == "export!"))
         case "load":
             guard !rest.isEmpty else { throw SessionError(":load needs a path (:sessions lists autosaved ones)") }
             return .command(.load(path: rest))

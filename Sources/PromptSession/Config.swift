@@ -54,6 +54,7 @@ public struct PriceTable: Equatable, Sendable {
 /// history_size: 2000
 /// func_via: auto              # or tools, named, json-schema
 /// local_model: ~/models/other.gguf   # the GGUF --local serves (default: SmolLM2-135M-Instruct)
+/// turn_timeout: 300           # seconds a whole turn may take, retries included
 /// prices:                     # USD per million tokens
 ///   my-model: {input: 0.5, output: 1.5}
 /// ```
@@ -67,6 +68,8 @@ public struct Config: Equatable {
     public var historySize: Int?
     public var forcedCall: ForcedCallStrategy?
     public var localModel: String?
+    /// Seconds a whole turn may take (every attempt and wait); `--turn-timeout` overrides it.
+    public var turnTimeout: Double?
     public var prices = PriceTable.defaults
 
     public init() {}
@@ -122,6 +125,9 @@ public struct Config: Equatable {
                 }
                 c.forcedCall = f
             case "local_model": c.localModel = try str()
+            case "turn_timeout":
+                guard let n = Double(v.string ?? ""), n > 0, n.isFinite else { throw SessionError("line \(line(v)): turn_timeout must be a positive number of seconds") }
+                c.turnTimeout = n
             case "history_size":
                 guard let n = v.int, n > 0 else { throw SessionError("line \(line(v)): history_size must be a positive integer") }
                 c.historySize = n
@@ -150,7 +156,8 @@ public struct Config: Equatable {
                     c.prices.prices[model] = PriceTable.Price(input: i, output: o)
                 }
             default:
-                throw SessionError("line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, prices)")
+                throw SessionError(
+                    "line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, turn_timeout, prices)")
             }
         }
         return c

@@ -28,6 +28,12 @@ public struct Transcript: Equatable {
         self.model = model
     }
 
+    /// Whether `id` is safe in a file name: 1–64 ASCII letters, digits, `-` or `_` (an id is
+    /// part of the autosave path, so `x/../../y` must never be one).
+    public static func isValidID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64 && id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }
+    }
+
     public static func newID() -> String {
         String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(8))
     }
@@ -153,9 +159,8 @@ public struct Transcript: Equatable {
     }
 
     private mutating func append(_ event: JSONValue) {
-        var e = event
-        for secret in secrets where secret.count >= 4 { e = e.replacingText(secret, with: "[redacted]") }
-        events.append(e)
+        let redactor = Redactor(secrets)
+        events.append(redactor.isEmpty ? event : event.mapStrings(redactor.redact))
     }
 
     /// Records a `:compare`: the prompt and, per variant, its settings, exact request and outcome.
@@ -184,7 +189,7 @@ public struct Transcript: Equatable {
             "format": .string(Self.format), "version": .integer(Int64(Self.version)),
             "tool": ["name": "promptline", "version": .string(PromptlineVersion.current)],
             "id": .string(id), "created": .string(Self.iso(created)), "updated": .string(Self.iso(updated)),
-            "provider": .string(provider), "base_url": .string(baseURL), "model": .string(model),
+            "provider": .string(provider), "base_url": .string(Redactor.url(baseURL)), "model": .string(model),
         ]
         o["events"] = .array(events)
         let i = stats.inputTokens, out = stats.outputTokens
@@ -218,6 +223,7 @@ public struct Transcript: Equatable {
         }
         var t = Transcript(id: try str("id"), created: created, provider: try str("provider"), baseURL: try str("base_url"), model: try str("model"))
         t.updated = updated
+        guard isValidID(t.id) else { throw SessionError("\"id\" must be 1–64 letters, digits, - or _") }
         guard let events = v["events"]?.arrayValue else { throw SessionError("\"events\" is missing or not an array") }
         for (i, e) in events.enumerated() {
             guard let type = e["type"]?.stringValue, ["settings", "turn", "reset", "comparison"].contains(type) else {

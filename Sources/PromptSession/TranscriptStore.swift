@@ -45,6 +45,16 @@ public enum AtomicFile {
         }
     }
 
+    /// Creates a folder promptline owns (the sessions folder) with mode 0700, or tightens an
+    /// existing one to 0700: another user of the machine must not list or read its files.
+    public static func makePrivateDirectory(_ dir: String) throws {
+        try makeDirectory(dir)
+        var st = stat()
+        if stat(dir, &st) == 0, st.st_uid == geteuid(), st.st_mode & 0o077 != 0 {
+            guard chmod(dir, 0o700) == 0 else { throw SessionError("cannot make \(dir) private: \(String(cString: strerror(errno)))") }
+        }
+    }
+
     /// Creates `dir` (and parents) with mode 0700 where missing.
     public static func makeDirectory(_ dir: String) throws {
         var isDir: ObjCBool = false
@@ -72,12 +82,22 @@ public struct TranscriptStore {
         return base + "/promptline/sessions"
     }
 
-    /// The autosave path of a transcript: `<created timestamp>-<id>.json`.
+    /// The autosave path of a transcript: `<created timestamp>-<id>.json`, always directly in
+    /// ``directory`` (an id that is not a plain name is reduced to its safe characters).
     public func autosavePath(for t: Transcript) -> String {
         // 2026-11-27T19:20:00.123Z → 20261127T192000Z
         let iso = Transcript.iso(t.created)
         let stamp = iso.prefix(19).filter { $0 != "-" && $0 != ":" } + "Z"
-        return "\(directory)/\(stamp)-\(t.id).json"
+        let id = Transcript.isValidID(t.id) ? t.id : String(t.id.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }.prefix(64))
+        return "\(directory)/\(stamp)-\(id).json"
+    }
+
+    /// Whether `path` names a file directly in ``directory`` (after resolving `.` and `..`).
+    public func contains(_ path: String) -> Bool {
+        let p = (path as NSString).standardizingPath
+        let dir = (directory as NSString).standardizingPath
+        let name = (p as NSString).lastPathComponent
+        return (p as NSString).deletingLastPathComponent == dir && !name.isEmpty && name != "." && name != ".."
     }
 
     public static func encode(_ t: Transcript, stats: SessionStats) -> [UInt8] {
@@ -94,6 +114,23 @@ public struct TranscriptStore {
         }
         try AtomicFile.write(encode(t, stats: stats), to: path)
     }
+
+    /// Writes the Markdown export. Refuses to replace a file that is not a promptline export
+    /// unless `force` (`:export!`), as ``save(_:stats:to:force:)`` does.
+    public static func export(_ t: Transcript, stats: SessionStats, to path: String, force: Bool) throws {
+        if !force, FileManager.default.fileExists(atPath: path) {
+            let head = FileHandle(forReadingAtPath: path).map { h -> Data in
+                defer { try? h.close() }
+                return h.readData(ofLength: 64)
+            }
+            if !(head.map { String(decoding: $0, as: UTF8.self).hasPrefix(exportHeading) } ?? false) {
+                throw SessionError("\(path) exists and is not a promptline export; :export! \(path) replaces it")
+            }
+        }
+        try AtomicFile.write(Array(markdown(t, stats: stats).utf8), to: path)
+    }
+
+    static let exportHeading = "# promptline session "
 
     /// Reads a transcript file. - Throws: ``SessionError`` naming the file and the problem.
     public static func load(_ path: String) throws -> Transcript {
@@ -122,8 +159,8 @@ public struct TranscriptStore {
 
     /// Markdown for `:export`: system prompt, each turn with settings changes, outputs, a stats table.
     public static func markdown(_ t: Transcript, stats: SessionStats) -> String {
-        var md = "# promptline session \(t.id)\n\n"
-        md += "- created: \(Transcript.iso(t.created))\n- provider: \(t.provider) (\(t.baseURL))\n- model: \(t.model)\n\n"
+        var md = "\(exportHeading)\(t.id)\n\n"
+        md += "- created: \(Transcript.iso(t.created))\n- provider: \(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
         var n = 0
         for e in t.events {
             switch e["type"]?.stringValue {

@@ -92,7 +92,7 @@ struct AnthropicBackend: Backend {
             throw QueryError.streamError(errorDetails(status: nil, body: body))
         }
         guard let content = v["content"]?.arrayValue else {
-            throw QueryError.malformedResponse(reason: "no \"content\" in the response", snippet: QueryError.snippet(v.serialized(), max: 160))
+            throw QueryError.malformedResponse(reason: "no \"content\" in the response", snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
         }
         var parts = ResponseParts()
         parts.info.id = v["id"]?.stringValue
@@ -146,7 +146,7 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         do {
             v = try JSONValue.parse(event.data)
         } catch {
-            throw QueryError.malformedResponse(reason: "a stream event is not JSON (\(error))", snippet: QueryError.snippet(event.dataString, max: 160))
+            throw QueryError.malformedResponse(reason: "a stream event is not JSON (\(error))", snippet: QueryError.snippet(event.dataString, max: QueryError.keptLength))
         }
         let type = v["type"]?.stringValue ?? event.event ?? ""
         switch type {

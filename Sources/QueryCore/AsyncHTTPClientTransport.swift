@@ -101,6 +101,10 @@ private enum ClientCache {
         config.timeout = .init(connect: .milliseconds(Int64(connect * 1000)), read: .milliseconds(Int64(read * 1000)))
         config.decompression = .enabled(limit: .ratio(50))
         config.httpVersion = .automatic
+        // Never follow a redirect: async-http-client would resend the body and keep headers such
+        // as x-api-key on the way to another origin (or to plain http). A 3xx reaches the core,
+        // which reports it as an error naming the Location.
+        config.redirectConfiguration = .disallow
         let c = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: config)
         clients[key] = c
         return c

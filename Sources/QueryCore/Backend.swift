@@ -94,7 +94,7 @@ extension Backend {
         do {
             return try JSONValue.parse(body)
         } catch {
-            throw QueryError.malformedResponse(reason: "not JSON (\(error))", snippet: QueryError.snippet(String(decoding: body.prefix(300), as: UTF8.self), max: 160))
+            throw QueryError.malformedResponse(reason: "not JSON (\(error))", snippet: QueryError.snippet(String(decoding: body.prefix(QueryError.keptLength), as: UTF8.self), max: QueryError.keptLength))
         }
     }
 
@@ -132,7 +132,7 @@ extension Backend {
         } else if t.contains("<") {
             t = t.replacingOccurrences(of: "<[^>]*>", with: " ", options: .regularExpression)
         }
-        return QueryError.snippet(t, max: 160)
+        return QueryError.snippet(t, max: QueryError.keptLength)  // shortened for display only after redaction
     }
 }
 

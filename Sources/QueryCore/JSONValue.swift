@@ -189,6 +189,16 @@ extension JSONValue {
         }
     }
 
+    /// The same value with `f` applied to every string in it, keys included.
+    public func mapStrings(_ f: (String) -> String) -> JSONValue {
+        switch self {
+        case .string(let s): return .string(f(s))
+        case .array(let a): return .array(a.map { $0.mapStrings(f) })
+        case .object(let o): return .object(JSONObject(o.map { (f($0.key), $0.value.mapStrings(f)) }))
+        default: return self
+        }
+    }
+
     /// A short name of the JSON type, for error messages.
     public var typeName: String {
         switch self {

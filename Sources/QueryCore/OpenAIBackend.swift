@@ -71,7 +71,7 @@ struct OpenAIBackend: Backend {
         Self.readInfo(v, into: &parts.info)
         Self.readUsage(v["usage"], into: &parts)
         guard let choices = v["choices"]?.arrayValue else {
-            throw QueryError.malformedResponse(reason: "no \"choices\" in the response", snippet: QueryError.snippet(v.serialized(), max: 160))
+            throw QueryError.malformedResponse(reason: "no \"choices\" in the response", snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
         }
         guard let choice = choices.first(where: { $0["index"]?.intValue ?? 0 == 0 }) ?? choices.first else {
             throw QueryError.malformedResponse(reason: "\"choices\" is empty", snippet: "")
@@ -133,7 +133,7 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         do {
             c = try OpenAIChunk.decode(d, wantInfo: parts.info.id == nil || parts.info.model == nil || parts.info.created == nil || parts.info.systemFingerprint == nil)
         } catch {
-            throw QueryError.malformedResponse(reason: "a stream chunk is not a JSON object (\(error))", snippet: QueryError.snippet(event.dataString, max: 160))
+            throw QueryError.malformedResponse(reason: "a stream chunk is not a JSON object (\(error))", snippet: QueryError.snippet(event.dataString, max: QueryError.keptLength))
         }
         if let e = c.error, e != .null {
             throw QueryError.streamError(backend.errorDetails(status: nil, body: d))

@@ -35,6 +35,14 @@ public struct QueryClient: Sendable {
     public var allowInsecure: Bool
     public var userAgent: String
     public var logger: Logger
+    /// Other texts never to show in an error besides ``apiKey`` (e.g. every key in the
+    /// environment); credentials in ``baseURL`` are added automatically.
+    public var otherSecrets: [String] = []
+    /// The longest a whole call may take: every attempt and every wait between them. nil: no
+    /// bound beyond the transport's timeouts and the retry policy.
+    public var turnTimeout: Double?
+    /// Bounds on what a streamed response may make the client hold in memory.
+    public var streamLimits = StreamLimits()
 
     public init(
         provider: Provider = .openAI,
@@ -187,15 +195,38 @@ public struct QueryClient: Sendable {
         }
     }
 
+    /// Everything this client must never show: its key, ``otherSecrets``, the base URL's credentials.
+    public var redactor: Redactor {
+        Redactor([apiKey] + otherSecrets + Redactor.credentials(inURL: baseURL))
+    }
+
+    /// Whether `host` (as in a URL, IPv6 with or without brackets) names this machine: an IPv4
+    /// literal in 127.0.0.0/8, the IPv6 literal ::1, or `localhost`. Names that merely start
+    /// like one (`127.evil.example`) are not.
+    public static func isLoopback(host: String) -> Bool {
+        var h = host.lowercased()
+        if h.hasPrefix("[") && h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        if h == "localhost" || h == "localhost." { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, h, &v4) == 1 {
+            return UInt32(bigEndian: v4.s_addr) >> 24 == 127
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, h, &v6) == 1 {
+            let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+            return bytes == [UInt8](repeating: 0, count: 15) + [1]
+        }
+        return false
+    }
+
     func checkSecurity() throws {
         guard let key = apiKey, !key.isEmpty, !allowInsecure else { return }
         guard let url = URL(string: baseURL), let scheme = url.scheme?.lowercased() else {
-            throw QueryError.invalidRequest("base URL \"\(baseURL)\" is not a URL")
+            throw QueryError.invalidRequest("base URL \"\(Redactor.url(baseURL))\" is not a URL")
         }
         if scheme == "http" {
             let host = (url.host ?? "").lowercased()
-            let loopback = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
-            if !loopback {
+            if !Self.isLoopback(host: host) {
                 throw QueryError.invalidRequest(
                     "refusing to send the API key over plain http to \(host) (anyone on the path could read it); use https, or --allow-insecure if you mean it")
             }
@@ -207,18 +238,38 @@ public struct QueryClient: Sendable {
     /// Sends `request`, retrying transient failures, reporting events to `onEvent` as they happen.
     /// - Throws: ``QueryError`` (``QueryError/cancelled`` when the task is cancelled).
     public func run(_ request: QueryRequest, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
+        let redactor = self.redactor
         do {
-            return try await runUnredacted(request, onEvent: onEvent)
+            return try await runUnredacted(request, redactor: redactor, onEvent: onEvent)
         } catch let e as QueryError {
-            throw e.redacting(apiKey)
+            throw e.redacting(redactor)
         } catch is CancellationError {
             throw QueryError.cancelled
         }
     }
 
-    private func runUnredacted(_ request: QueryRequest, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
+    /// Runs `op`, or throws ``QueryError/turnTimedOut(seconds:)`` (cancelling it) when the turn's
+    /// deadline comes first. The wait is real time: a stalled server is not the clock's business.
+    private func bounded<T: Sendable>(_ deadline: Double?, _ op: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let deadline, let limit = turnTimeout else { return try await op() }
+        let remaining = deadline - clock.now()
+        if remaining <= 0 { throw QueryError.turnTimedOut(seconds: limit) }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await op() }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(min(remaining, 1e9) * 1e9))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            guard let value = first else { throw QueryError.turnTimedOut(seconds: limit) }
+            return value
+        }
+    }
+
+    private func runUnredacted(_ request: QueryRequest, redactor: Redactor, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
         if forcedCall == .auto && request.functionSpec != nil {
-            return try await resolvingForcedCall().runUnredacted(request, onEvent: onEvent)
+            return try await resolvingForcedCall().runUnredacted(request, redactor: redactor, onEvent: onEvent)
         }
         let strategy = request.functionSpec == nil ? nil : concreteForcedCall
         // With json-schema forcing, the reply's text IS the call's arguments: report it as such.
@@ -231,6 +282,7 @@ public struct QueryClient: Sendable {
         let (http, notes) = try httpRequest(for: request)
         let backend = self.backend
         let start = clock.now()
+        let deadline = turnTimeout.map { start + $0 }
         var attempt = 1
         var waited = 0.0
         let maxAttempts = max(1, retryPolicy.maxAttempts)
@@ -241,7 +293,8 @@ public struct QueryClient: Sendable {
             var serverDelay: Double?
             var retryable: Bool
             do {
-                var (parts, ttft) = try await attemptOnce(http, request: request, backend: backend, attemptStart: attemptStart, onEvent: deliver)
+                var (parts, ttft) = try await attemptOnce(
+                    http, request: request, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: deliver)
                 parts.info.notes.insert(contentsOf: notes, at: 0)
                 parts.info.forcedCall = strategy
                 if parts.inputTokens != nil || parts.outputTokens != nil {
@@ -252,7 +305,9 @@ public struct QueryClient: Sendable {
                     output: output, requestTime: clock.now() - start, inputTokens: parts.inputTokens,
                     outputTokens: parts.outputTokens, timeToFirstToken: ttft, retries: attempt - 1, info: parts.info)
             } catch let f as AttemptFailure {
-                failure = f.error
+                // Redacted at once: the retry notice below shows part of it.
+                failure = f.error.redacting(redactor)
+                if case .turnTimedOut = failure { throw failure }
                 serverDelay = f.serverDelay
                 retryable = f.retryable
             } catch is CancellationError {
@@ -263,7 +318,8 @@ public struct QueryClient: Sendable {
                 throw attempt > 1 ? QueryError.retriesExhausted(attempts: attempt, last: failure) : failure
             }
             let delay = serverDelay ?? retryPolicy.backoff(retry: attempt, random: clock.random())
-            guard waited + delay <= retryPolicy.maxTotalWait else {
+            let pastDeadline = deadline.map { clock.now() + delay >= $0 } ?? false
+            guard waited + delay <= retryPolicy.maxTotalWait, !pastDeadline else {
                 throw attempt > 1 ? QueryError.retriesExhausted(attempts: attempt, last: failure) : failure
             }
             attempt += 1
@@ -285,18 +341,22 @@ public struct QueryClient: Sendable {
     }
 
     /// One HTTP exchange. Failures come out as ``AttemptFailure`` saying whether a retry is safe.
-    private func attemptOnce(_ http: HTTPRequest, request: QueryRequest, backend: any Backend, attemptStart: Double, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
+    private func attemptOnce(_ http: HTTPRequest, request: QueryRequest, backend: any Backend, attemptStart: Double, deadline: Double?, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
         let response: HTTPResponse
+        let transport = self.transport
         do {
-            response = try await transport.send(http)
+            response = try await bounded(deadline) { try await transport.send(http) }
         } catch let e as TransportError {
             throw AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: true)
         }
         let requestID = response.headers["x-request-id"] ?? response.headers["request-id"]
+        if (300..<400).contains(response.status) {
+            throw AttemptFailure(error: .redirected(status: response.status, location: response.headers["location"]), retryable: false)
+        }
         if !(200..<300).contains(response.status) {
             let body: [UInt8]
             do {
-                body = try await response.body.collect(limit: 1 << 20)
+                body = try await bounded(deadline) { try await response.body.collect(limit: 1 << 20) }
             } catch let e as TransportError {
                 body = Array("(body unreadable: \(e.message))".utf8)
             }
@@ -311,7 +371,7 @@ public struct QueryClient: Sendable {
             // Also the path for a server that ignores `stream: true` and answers with one JSON body.
             let body: [UInt8]
             do {
-                body = try await response.body.collect()
+                body = try await bounded(deadline) { try await response.body.collect() }
             } catch let e as TransportError {
                 throw AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: true)
             }
@@ -326,17 +386,33 @@ public struct QueryClient: Sendable {
                 throw AttemptFailure(error: e, retryable: e.isTransient)
             }
         }
-        return try await readStream(response.body, backend: backend, attemptStart: attemptStart, onEvent: onEvent)
+        return try await readStream(response.body, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: onEvent)
     }
 
-    private func readStream(_ body: HTTPBody, backend: any Backend, attemptStart: Double, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
+    private func readStream(_ body: HTTPBody, backend: any Backend, attemptStart: Double, deadline: Double?, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
         var parser = SSEParser()
         var acc = backend.makeAccumulator()
         var delivered = false
         var complete = false
         var ttft: Double?
         let clock = self.clock
+        let limits = streamLimits
+        parser.maxEventSize = limits.maxEventBytes
+        var textBytes = 0
+        var argumentBytes = 0
+        var overLimit: String?
         func emit(_ e: QueryEvent) {
+            switch e {
+            case .text(let t): textBytes += t.utf8.count
+            case .functionArguments(_, _, let f): argumentBytes += f.utf8.count
+            default: break
+            }
+            if textBytes > limits.maxTextBytes {
+                overLimit = "the streamed text passed \(StreamLimits.describe(limits.maxTextBytes)), the limit for one response"
+            } else if argumentBytes > limits.maxArgumentBytes {
+                overLimit = "the function-call arguments passed \(StreamLimits.describe(limits.maxArgumentBytes)), the limit for one response"
+            }
+            if overLimit != nil { return }
             if !delivered {
                 delivered = true
                 ttft = clock.now() - attemptStart
@@ -352,18 +428,19 @@ public struct QueryClient: Sendable {
                 onEvent(.usage(inputTokens: now.0, outputTokens: now.1))
             }
         }
+        func handle(_ event: SSEEvent) throws {
+            if complete { return }
+            if try acc.handle(event, emit: emit) { complete = true }
+            // The accumulator holds at most one event past the limit before this stops it.
+            if let overLimit { throw QueryError.malformedResponse(reason: overLimit, snippet: "") }
+        }
         do {
-            while !complete, let chunk = try await body.next() {
-                try parser.feed(chunk) { event in
-                    if complete { return }
-                    if try acc.handle(event, emit: emit) { complete = true }
-                }
+            while !complete, let chunk = try await bounded(deadline, { try await body.next() }) {
+                try parser.feed(chunk, handle)
                 reportUsage()
             }
             if !complete {
-                try parser.finish { event in
-                    if !complete, try acc.handle(event, emit: emit) { complete = true }
-                }
+                try parser.finish(handle)
             }
             return (try acc.finish(complete: complete), ttft)
         } catch let e as TransportError {

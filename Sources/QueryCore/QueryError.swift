@@ -46,6 +46,11 @@ public enum QueryError: Error, Sendable, Equatable {
     case truncatedStream(reason: String)
     /// The request cannot be sent as asked (an option the provider refuses, an insecure URL, …).
     case invalidRequest(String)
+    /// The server answered with a redirect (3xx). promptline never follows one: an API does not
+    /// need it, and following would send the key and the prompt to wherever it points.
+    case redirected(status: Int, location: String?)
+    /// The whole turn (every attempt and every wait) took longer than its limit.
+    case turnTimedOut(seconds: Double)
     /// Retries ran out; `last` is the final failure.
     indirect case retriesExhausted(attempts: Int, last: QueryError)
     /// The calling task was cancelled.
@@ -91,30 +96,35 @@ extension QueryError: CustomStringConvertible, LocalizedError {
         case .http(let d):
             var s = "HTTP \(d.status.map(String.init) ?? "?")"
             if let reason = d.status.flatMap(QueryError.reasonPhrase) { s += " \(reason)" }
-            s += ": \(d.message)"
-            if let t = d.type, !d.message.contains(t) { s += " (\(t))" }
-            if let c = d.code, c != d.type { s += " [code \(c)]" }
-            if let id = d.requestID { s += " request-id \(id)" }
+            s += ": \(QueryError.snippet(d.message, max: QueryError.shownLength))"
+            if let t = d.type, !d.message.contains(t) { s += " (\(QueryError.snippet(t, max: 80)))" }
+            if let c = d.code, c != d.type { s += " [code \(QueryError.snippet(c, max: 80))]" }
+            if let id = d.requestID { s += " request-id \(QueryError.snippet(id, max: 80))" }
             if let hint = QueryError.hint(for: d.status) { s += " — \(hint)" }
             return s
         case .streamError(let d):
-            var s = "error in the stream: \(d.message)"
-            if let t = d.type { s += " (\(t))" }
+            var s = "error in the stream: \(QueryError.snippet(d.message, max: QueryError.shownLength))"
+            if let t = d.type { s += " (\(QueryError.snippet(t, max: 80)))" }
             return s
         case .transport(let kind, let message):
             return "\(kind.rawValue): \(message)"
         case .noFunctionCall(let expected, let content):
             return "the model did not call \(expected); it answered with text: \(QueryError.snippet(content, max: 300))"
         case .wrongFunction(let expected, let got, let raw):
-            return "the model called \(got) instead of \(expected), with arguments \(QueryError.snippet(raw, max: 300))"
+            return "the model called \(QueryError.snippet(got, max: 80)) instead of \(expected), with arguments \(QueryError.snippet(raw, max: 300))"
         case .invalidArguments(let fn, let raw, let reason):
             return "\(fn) arguments are not valid JSON (\(reason)): \(QueryError.snippet(raw, max: 300))"
         case .malformedResponse(let reason, let snippet):
-            return "unreadable response: \(reason)" + (snippet.isEmpty ? "" : ": \(snippet)")
+            return "unreadable response: \(QueryError.snippet(reason, max: QueryError.shownLength))" + (snippet.isEmpty ? "" : ": \(QueryError.snippet(snippet, max: 160))")
         case .truncatedStream(let reason):
             return "the stream ended early: \(reason)"
         case .invalidRequest(let m):
             return m
+        case .redirected(let status, let location):
+            let to = location.map { "to \(QueryError.snippet($0, max: 200))" } ?? "without a Location"
+            return "HTTP \(status): the server redirected \(to); promptline does not follow redirects (they would carry the API key elsewhere) — set --base-url to the address the API really has"
+        case .turnTimedOut(let seconds):
+            return "no complete answer within \(Int(seconds.rounded())) s, the limit for a whole turn (--turn-timeout, or turn_timeout in the config file)"
         case .retriesExhausted(let attempts, let last):
             return "\(last.description) (gave up after \(attempts) attempts)"
         case .cancelled:
@@ -152,12 +162,20 @@ extension QueryError: CustomStringConvertible, LocalizedError {
         }
     }
 
-    /// A one-line excerpt: control characters folded to spaces, at most `max` characters.
+    /// How much of a server's message an error line shows.
+    static let shownLength = 500
+    /// How much of a server's text an error keeps (redaction runs on this, then the description
+    /// shortens it to what is shown).
+    static let keptLength = 4096
+
+    /// A one-line excerpt: line breaks and other white space folded to single spaces, at most
+    /// `max` characters. Other controls stay for the terminal sanitiser, which removes whole
+    /// escape sequences (folding their ESC would leave the rest of them on screen as text).
     static func snippet(_ s: String, max: Int) -> String {
         var out = ""
         var lastSpace = false
         for ch in s.unicodeScalars {
-            let isSpace = ch.value < 0x20 || ch.value == 0x7F || ch == " "
+            let isSpace = (0x09...0x0D).contains(ch.value) || ch.value == 0x85 || ch.value == 0x2028 || ch.value == 0x2029 || ch == " "
             if isSpace {
                 if !lastSpace && !out.isEmpty { out.append(" ") }
                 lastSpace = true
@@ -171,25 +189,40 @@ extension QueryError: CustomStringConvertible, LocalizedError {
     }
 
     /// The same error with every occurrence of `secret` replaced, so a server that echoes the key
-    /// back in its message cannot put it on the screen or in a transcript.
-    func redacting(_ secret: String?) -> QueryError {
-        guard let secret, secret.count >= 4 else { return self }
-        func r(_ s: String) -> String { s.replacingOccurrences(of: secret, with: "[redacted]") }
+    /// back cannot put it on the screen or in a transcript.
+    func redacting(_ secret: String?) -> QueryError { redacting(Redactor([secret])) }
+
+    /// The same error with every secret removed from every string in it: each one came from
+    /// outside (a server, a model) or may quote such text.
+    public func redacting(_ redactor: Redactor) -> QueryError {
+        redactor.isEmpty ? self : mapStrings(redactor.redact)
+    }
+
+    /// The same error with `f` applied to every string it holds.
+    func mapStrings(_ f: (String) -> String) -> QueryError {
         func rd(_ d: APIErrorDetails) -> APIErrorDetails {
             var d = d
-            d.message = r(d.message)
-            d.bodySnippet = d.bodySnippet.map(r)
-            d.param = d.param.map(r)
+            d.message = f(d.message)
+            d.type = d.type.map(f)
+            d.code = d.code.map(f)
+            d.param = d.param.map(f)
+            d.requestID = d.requestID.map(f)
+            d.bodySnippet = d.bodySnippet.map(f)
             return d
         }
         switch self {
         case .http(let d): return .http(rd(d))
         case .streamError(let d): return .streamError(rd(d))
-        case .transport(let k, let m): return .transport(kind: k, message: r(m))
-        case .malformedResponse(let reason, let snip): return .malformedResponse(reason: r(reason), snippet: r(snip))
-        case .invalidRequest(let m): return .invalidRequest(r(m))
-        case .retriesExhausted(let a, let last): return .retriesExhausted(attempts: a, last: last.redacting(secret))
-        default: return self
+        case .transport(let k, let m): return .transport(kind: k, message: f(m))
+        case .noFunctionCall(let e, let c): return .noFunctionCall(expected: f(e), content: f(c))
+        case .wrongFunction(let e, let g, let r): return .wrongFunction(expected: f(e), got: f(g), rawArguments: f(r))
+        case .invalidArguments(let fn, let raw, let reason): return .invalidArguments(function: f(fn), raw: f(raw), reason: f(reason))
+        case .malformedResponse(let reason, let snip): return .malformedResponse(reason: f(reason), snippet: f(snip))
+        case .truncatedStream(let reason): return .truncatedStream(reason: f(reason))
+        case .invalidRequest(let m): return .invalidRequest(f(m))
+        case .redirected(let s, let l): return .redirected(status: s, location: l.map(f))
+        case .retriesExhausted(let a, let last): return .retriesExhausted(attempts: a, last: last.mapStrings(f))
+        case .turnTimedOut, .cancelled: return self
         }
     }
 }

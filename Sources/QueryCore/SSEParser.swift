@@ -29,6 +29,9 @@ public struct SSEParser: Sendable {
     private var lastWasCR = false
     /// Lines longer than this are an error rather than unbounded memory.
     public var maxLineLength = 16 << 20
+    /// An event whose `data:` lines together pass this is an error: a server that never sends
+    /// the blank line ending an event must not grow memory without bound.
+    public var maxEventSize = 16 << 20
 
     public init() { line.reserveCapacity(1024) }
 
@@ -108,6 +111,7 @@ public struct SSEParser: Sendable {
         let value = UnsafeBufferPointer(rebasing: line[min(valueStart, line.count)...])
         if fieldIs("data") {
             if hasData { data.append(0x0A) }
+            if data.count + value.count > maxEventSize { throw SSEParseError.eventTooLarge(maxEventSize) }
             data.append(contentsOf: value)
             hasData = true
         } else if fieldIs("event") {
@@ -130,6 +134,35 @@ public struct SSEParser: Sendable {
     }
 }
 
-public enum SSEParseError: Error, Sendable, Equatable {
+public enum SSEParseError: Error, Sendable, Equatable, CustomStringConvertible {
     case lineTooLong(Int)
+    case eventTooLarge(Int)
+
+    public var description: String {
+        switch self {
+        case .lineTooLong(let n): return "a stream line longer than \(StreamLimits.describe(n)), the limit for one line"
+        case .eventTooLarge(let n): return "a stream event larger than \(StreamLimits.describe(n)), the limit for one event"
+        }
+    }
+}
+
+/// What a streamed response may make the client hold: past any of these the request fails with
+/// a clear error (the session goes on). Documented in docs/security.md.
+public struct StreamLimits: Sendable, Equatable {
+    /// One SSE event (its `data:` lines together).
+    public var maxEventBytes: Int
+    /// All the text of one response.
+    public var maxTextBytes: Int
+    /// All the function-call arguments of one response.
+    public var maxArgumentBytes: Int
+
+    public init(maxEventBytes: Int = 16 << 20, maxTextBytes: Int = 16 << 20, maxArgumentBytes: Int = 16 << 20) {
+        self.maxEventBytes = maxEventBytes
+        self.maxTextBytes = maxTextBytes
+        self.maxArgumentBytes = maxArgumentBytes
+    }
+
+    static func describe(_ bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes) bytes"
+    }
 }

@@ -111,12 +111,12 @@ extension REPL {
                     let s = r < col.count ? col[r] : ""
                     return s + String(repeating: " ", count: max(0, columnWidth - s.count))
                 }
-                out.line(cells.joined(separator: " │ ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
+                out.line("\(cells.joined(separator: " │ ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))")
             }
         } else {
             for i in 0..<n {
-                out.line(out.bold("[\(variants[i].label)]") + "  " + figures(results[i], model: variants[i].model))
-                out.line(body(results[i]))
+                out.line("\(bold: "[\(variants[i].label)]")  \(figures(results[i], model: variants[i].model))")
+                out.line(block: body(results[i]))
             }
         }
         // Function calls: one row per argument, marked where the variants disagree.
@@ -131,7 +131,7 @@ extension REPL {
             for k in keys {
                 let values = calls.map { $0![k]?.serialized() ?? "(missing)" }
                 let same = Set(values).count == 1
-                out.line("  \(same ? " " : "≠") \(k): " + (same ? values[0] : values.enumerated().map { "[\(variants[$0.offset].label)] \($0.element)" }.joined(separator: "  ")))
+                out.line("  \(same ? " " : "≠") \(k): \(same ? values[0] : values.enumerated().map { "[\(variants[$0.offset].label)] \($0.element)" }.joined(separator: "  "))")
             }
         }
     }

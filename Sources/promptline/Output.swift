@@ -1,7 +1,10 @@
 import Foundation
 
-/// Where the REPL writes: stdout with optional styling. One seam, so rendering can be pointed at
-/// /dev/null in benchmarks or a buffer in tests.
+/// Where the REPL writes: stdout or stderr, with optional styling. The one place text reaches
+/// the terminal, so it is also the one place text is made safe for it: every method runs what
+/// it is given through ``TerminalSanitizer`` (escape sequences, C0/C1 controls, DEL and bidi
+/// controls never get through), and colour is added here, after sanitising, never by callers.
+/// Nothing outside this file can write raw bytes.
 final class Output: @unchecked Sendable {
     let fd: Int32
     let isTTY: Bool
@@ -9,6 +12,9 @@ final class Output: @unchecked Sendable {
     private let lock = NSLock()
     /// Whether the cursor is at the start of a line (so status lines don't glue onto text).
     private(set) var atLineStart = true
+    /// For streamed text: keeps its state between chunks, so a sequence split across deltas
+    /// is removed too. Reset by any other output.
+    private var streamSanitizer = TerminalSanitizer()
 
     init(fd: Int32 = STDOUT_FILENO, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.fd = fd
@@ -17,11 +23,80 @@ final class Output: @unchecked Sendable {
         color = isTTY && !noColor && environment["TERM"] != "dumb"
     }
 
-    /// Writes `s`. A `transient` write (spinner frames, line erasing) leaves the line state alone.
-    func write(_ s: String, transient: Bool = false) {
+    /// Writes streamed, untrusted text (a model's reply) as it arrives; newlines and tabs kept.
+    func write(_ s: String) {
+        lock.withLock {
+            let clean = streamSanitizer.clean(s)
+            emitLocked(clean, transient: false)
+        }
+    }
+
+    /// A block the program composed, which may span several lines (help, :stats, :request,
+    /// JSON). Sanitised all the same: it may quote untrusted text.
+    func line(block s: String) { line(TerminalText(multiline: s)) }
+
+    /// A line: literal parts as written, each interpolated value sanitised and kept on one line.
+    func line(_ t: TerminalText) {
+        lock.withLock {
+            streamSanitizer = TerminalSanitizer()
+            emitLocked((atLineStart ? "" : "\n") + render(t) + "\n", transient: false)
+        }
+    }
+
+    /// A dim line (status, hints), always one line; plain when colour is off.
+    func dim(_ t: TerminalText) { line(TerminalText(runs: t.runs.map { TerminalText.Run(text: $0.text, style: .dim, multiline: false) })) }
+
+    /// An error: always exactly one line (newlines in a server's message are folded), with a
+    /// red `error:` when colour is on.
+    func error(_ t: TerminalText) {
+        line(TerminalText(runs: [.init(text: "error:", style: .red, multiline: false), .init(text: " ", style: .plain, multiline: false)] + t.runs.map { TerminalText.Run(text: $0.text, style: $0.style, multiline: false) }))
+    }
+
+    /// Ends the current line if something was written on it.
+    func finishLine() {
+        lock.withLock { if !atLineStart { emitLocked("\n", transient: false) } }
+    }
+
+    /// Sanitised text with this output's styling, for a terminal string written by someone
+    /// else (the line editor's prompt).
+    func render(_ t: TerminalText) -> String {
+        // Sanitise each run, join neighbours of the same style, then add the codes.
+        var pieces: [(style: TerminalText.Style, text: String)] = []
+        for run in t.runs {
+            var sanitizer = TerminalSanitizer(oneLine: !run.multiline)
+            let clean = sanitizer.clean(run.text)
+            if let last = pieces.last, last.style == run.style {
+                pieces[pieces.count - 1].text += clean
+            } else {
+                pieces.append((run.style, clean))
+            }
+        }
+        return pieces.map { p in
+            guard color, let code = p.style.code, !p.text.isEmpty else { return p.text }
+            return "\u{1B}[\(code)m" + p.text + "\u{1B}[0m"
+        }.joined()
+    }
+
+    // MARK: - The spinner: the only cursor control, composed here
+
+    /// Draws a spinner frame and its (sanitised, dim) text on the current line, which must be
+    /// empty; the cursor goes back to column 0.
+    func drawSpinner(frame: String, text: String) {
+        lock.withLock {
+            guard atLineStart, isTTY else { return }
+            emitLocked("\r" + render("\(frame) \(dim: text)") + "\u{1B}[K\r", transient: true)
+        }
+    }
+
+    /// Erases the spinner's line.
+    func eraseSpinner() {
+        lock.withLock { if isTTY { emitLocked("\r\u{1B}[K", transient: true) } }
+    }
+
+    /// Writes bytes as they are (caller holds the lock). A `transient` write (spinner frames,
+    /// line erasing) leaves the line state alone.
+    private func emitLocked(_ s: String, transient: Bool) {
         guard !s.isEmpty else { return }
-        lock.lock()
-        defer { lock.unlock() }
         var s = s
         s.withUTF8 { buf in
             var off = 0
@@ -36,26 +111,71 @@ final class Output: @unchecked Sendable {
         }
         if !transient { atLineStart = s.hasSuffix("\n") }
     }
-
-    func line(_ s: String) { write((atLineStart ? "" : "\n") + s + "\n") }
-
-    /// A dim line (status, hints); plain when colour is off.
-    func dim(_ s: String) { line(color ? "\u{1B}[2m\(s)\u{1B}[0m" : s) }
-    /// An error line, in red when colour is on.
-    func error(_ s: String) { line(color ? "\u{1B}[31merror:\u{1B}[0m \(s)" : "error: \(s)") }
-    func bold(_ s: String) -> String { color ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
-
-    /// Ends the current line if something was written on it.
-    func finishLine() { if !atLineStart { write("\n") } }
 }
 
-/// Makes untrusted model text safe for a terminal: ANSI escape sequences (CSI, OSC — e.g. OSC 52
-/// clipboard writes, title changes —, DCS and the rest) are removed, C0 controls other than
-/// newline and tab become visible `^X`, and UTF-8 passes unchanged. It keeps state between
-/// chunks, so a sequence split across deltas is removed too.
+/// Text on its way to the terminal: literal parts written by the program, and interpolated
+/// values (server, model or file text) that are sanitised and kept on one line. Styles are
+/// named, not escape codes: ``Output`` adds the codes after sanitising.
+///
+///     out.line("\(bold: "→ \(name)")(…)")     // name cannot break the line or inject escapes
+struct TerminalText: ExpressibleByStringInterpolation {
+    enum Style {
+        case plain, bold, dim, red, yellow
+        var code: String? {
+            switch self {
+            case .plain: return nil
+            case .bold: return "1"
+            case .dim: return "2"
+            case .red: return "31"
+            case .yellow: return "33"
+            }
+        }
+    }
+
+    struct Run {
+        var text: String
+        var style: Style
+        /// Whether newlines and tabs are kept (program-composed text) or folded to spaces.
+        var multiline: Bool
+    }
+
+    var runs: [Run]
+
+    init(runs: [Run]) { self.runs = runs }
+    init(multiline s: String) { runs = [Run(text: s, style: .plain, multiline: true)] }
+    init(stringLiteral s: String) { runs = [Run(text: s, style: .plain, multiline: true)] }
+    init(stringInterpolation i: StringInterpolation) { runs = i.runs }
+
+    struct StringInterpolation: StringInterpolationProtocol {
+        var runs: [Run] = []
+        init(literalCapacity: Int, interpolationCount: Int) {}
+        mutating func appendLiteral(_ s: String) { runs.append(Run(text: s, style: .plain, multiline: true)) }
+        mutating func appendInterpolation<T>(_ v: T) { runs.append(Run(text: "\(v)", style: .plain, multiline: false)) }
+        mutating func appendInterpolation(bold v: String) { runs.append(Run(text: v, style: .bold, multiline: false)) }
+        mutating func appendInterpolation(dim v: String) { runs.append(Run(text: v, style: .dim, multiline: false)) }
+        mutating func appendInterpolation(yellow v: String) { runs.append(Run(text: v, style: .yellow, multiline: false)) }
+        /// A value that may span lines (a model's multi-line reply shown in a block).
+        mutating func appendInterpolation(lines v: String) { runs.append(Run(text: v, style: .plain, multiline: true)) }
+    }
+}
+
+/// Makes untrusted text safe for a terminal: ANSI escape sequences (CSI, OSC — e.g. OSC 52
+/// clipboard writes, title changes —, DCS, SOS, PM, APC and two-byte ones) and their 8-bit C1
+/// forms are removed, other C1 controls and the bidi controls (U+202A–U+202E, U+2066–U+2069,
+/// U+200E, U+200F, U+061C: they reorder what is shown) are dropped, C0 controls and DEL become
+/// visible `^X`, and other text passes unchanged. Newline and tab are kept, or folded to a
+/// space in `oneLine` mode (with CR and U+2028/U+2029). It keeps state between calls, so a
+/// sequence split across deltas is removed too.
 struct TerminalSanitizer {
     private enum State { case text, esc, csi, osc, oscEsc, str, strEsc }
     private var state = State.text
+    let oneLine: Bool
+
+    init(oneLine: Bool = false) { self.oneLine = oneLine }
+
+    static func isBidiControl(_ v: UInt32) -> Bool {
+        (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) || v == 0x200E || v == 0x200F || v == 0x061C
+    }
 
     mutating func clean(_ s: String) -> String {
         var out = String.UnicodeScalarView()
@@ -68,15 +188,24 @@ struct TerminalSanitizer {
                 } else if v == 0x9B {
                     state = .csi  // 8-bit CSI
                 } else if v == 0x9D {
-                    state = .osc
-                } else if v == 0x0A || v == 0x09 {
-                    out.append(u)
+                    state = .osc  // 8-bit OSC
+                } else if v == 0x90 || v == 0x98 || v == 0x9E || v == 0x9F {
+                    state = .str  // 8-bit DCS, SOS, PM, APC
+                } else if v == 0x0A || v == 0x09 || v == 0x2028 || v == 0x2029 {
+                    if oneLine {
+                        out.append(" ")
+                    } else if v == 0x0A || v == 0x09 {
+                        out.append(u)
+                    } else {
+                        out.append("\n")
+                    }
+                } else if v == 0x0D {
+                    if oneLine { out.append(" ") }  // otherwise dropped: CR would let text overwrite what came before
                 } else if v < 0x20 || v == 0x7F {
-                    if v == 0x0D { continue }  // CR would let text overwrite what came before
                     out.append(contentsOf: "^".unicodeScalars)
                     out.append(Unicode.Scalar(v == 0x7F ? 0x3F : v + 0x40)!)
-                } else if (0x80...0x9F).contains(v) {
-                    continue  // other C1 controls
+                } else if (0x80...0x9F).contains(v) || Self.isBidiControl(v) {
+                    continue  // other C1 controls; bidi controls
                 } else {
                     out.append(u)
                 }
@@ -86,6 +215,7 @@ struct TerminalSanitizer {
                 case 0x5D: state = .osc  // ]
                 case 0x50, 0x58, 0x5E, 0x5F: state = .str  // DCS, SOS, PM, APC
                 case 0x20...0x2F: state = .esc  // intermediate bytes
+                case 0x1B: state = .esc
                 default: state = .text  // a two-byte sequence: dropped
                 }
             case .csi:

@@ -71,6 +71,9 @@ struct Promptline: AsyncParsableCommand {
     @Option(name: .customLong("read-timeout"), help: "Seconds to wait for more response bytes before giving up (default 120).")
     var readTimeout: Double?
 
+    @Option(name: .customLong("turn-timeout"), help: "Seconds a whole turn may take, every retry and wait included (default 300, or turn_timeout in the config file).")
+    var turnTimeout: Double?
+
     func validate() throws {
         if let mode, SessionMode(rawValue: mode) == nil { throw ValidationError("--mode must be chat or single") }
         if let p = provider, Provider(rawValue: p.lowercased()) == nil { throw ValidationError("--provider must be openai or anthropic") }
@@ -80,6 +83,7 @@ struct Promptline: AsyncParsableCommand {
             throw ValidationError("--func-via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if localModel != nil && !local { throw ValidationError("--local-model needs --local") }
+        if let t = turnTimeout, !(t > 0 && t.isFinite) { throw ValidationError("--turn-timeout must be a positive number of seconds") }
     }
 
     func run() async throws {
@@ -113,6 +117,8 @@ struct Promptline: AsyncParsableCommand {
         let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: readTimeout ?? 120)
         let baseFlag = baseURL
         let allowInsecure = self.allowInsecure
+        let turnLimit = turnTimeout ?? settings.turnTimeout ?? 300
+        let environmentKeys = REPL.environmentKeys(env)
         let makeBareClient: (Provider) throws -> QueryClient = { p in
             var base = baseFlag ?? env[p.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? settings.baseURLs[p]
             if let localURL, baseFlag == nil {
@@ -120,9 +126,12 @@ struct Promptline: AsyncParsableCommand {
                 base = p == .openAI ? localURL : String(localURL.dropLast(3))
             }
             let key = env[p.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-            return QueryClient(
+            var client = QueryClient(
                 provider: p, baseURL: base, apiKey: localURL != nil && baseFlag == nil ? nil : key, defaultModel: modelName, transport: transport,
                 retryPolicy: retry, allowInsecure: allowInsecure)
+            client.otherSecrets = environmentKeys
+            client.turnTimeout = turnLimit
+            return client
         }
         let serverKinds = ServerKindCache()
         let makeClient: (Provider) throws -> QueryClient = { p in
@@ -154,7 +163,7 @@ struct Promptline: AsyncParsableCommand {
         if let f = functionFile { startupCommands.append(.loadFunction(path: f)) }
         for c in startupCommands {
             do {
-                if case .message(let m) = try session.apply(c), m.contains("note:") { err.line(m) }
+                if case .message(let m) = try session.apply(c), m.contains("note:") { err.line(block: m) }
             } catch {
                 err.error("\(error)")
                 throw ExitCode(2)
@@ -195,7 +204,7 @@ struct Promptline: AsyncParsableCommand {
         }
         if interactive {
             let out = Output()
-            out.dim("promptline \(PromptlineVersion.current) · \(chosenProvider.rawValue):\(modelName) at \(client.baseURL) · :help for commands, Ctrl-D to quit")
+            out.dim("promptline \(PromptlineVersion.current) · \(chosenProvider.rawValue):\(modelName) at \(Redactor.url(client.baseURL)) · :help for commands, Ctrl-D to quit")
         }
         let status = await repl.run()
         if status != 0 { throw ExitCode(status) }

@@ -66,7 +66,7 @@ final class REPL {
         self.store = store
         out = Output()
         err = Output(fd: STDERR_FILENO)
-        transcript = Transcript(provider: session.provider.rawValue, baseURL: client.baseURL, model: session.model)
+        transcript = Transcript(provider: session.provider.rawValue, baseURL: Redactor.url(client.baseURL), model: session.model)
         transcript.secrets = Self.secrets(client)
         transcript.noteSettings(session)
     }
@@ -86,16 +86,28 @@ final class REPL {
         session.adopt(scratch)
         transcript = loaded
         transcript.secrets = Self.secrets(client)
-        transcript.baseURL = client.baseURL
-        autosavePath = path.hasPrefix(store.directory + "/") ? path : store.autosavePath(for: loaded)
+        transcript.baseURL = Redactor.url(client.baseURL)
+        // A file in the sessions folder keeps its own path; one from elsewhere is autosaved under
+        // a fresh id, so it can neither replace another session nor aim the autosave anywhere else.
+        if store.contains(path) {
+            autosavePath = path
+        } else {
+            transcript.id = Transcript.newID()
+            autosavePath = store.autosavePath(for: transcript)
+        }
         transcript.noteSettings(session)
         autosave()
     }
 
-    /// Every API key this process could send: the environment's and the client's.
+    /// Every secret this process knows: the client's key and base-URL credentials, and every
+    /// `*_API_KEY` in the environment.
     static func secrets(_ client: QueryClient) -> [String] {
-        let env = ProcessInfo.processInfo.environment
-        return Array(Set([client.apiKey, env["OPENAI_API_KEY"], env["ANTHROPIC_API_KEY"]].compactMap { $0 }.filter { !$0.isEmpty }))
+        client.redactor.secrets + environmentKeys()
+    }
+
+    /// The values of every `*_API_KEY` variable in the environment.
+    static func environmentKeys(_ env: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        env.filter { $0.key.hasSuffix("_API_KEY") && $0.value.count >= 4 }.map(\.value)
     }
 
     /// Writes the transcript to its autosave path once it holds more than the starting settings
@@ -104,7 +116,8 @@ final class REPL {
         guard transcript.turnCount > 0 || transcript.events.count > 1 else { return }
         let path = autosavePath ?? store.autosavePath(for: transcript)
         do {
-            try AtomicFile.makeDirectory(store.directory)
+            guard store.contains(path) else { throw SessionError("\(path) is not in \(store.directory)") }
+            try AtomicFile.makePrivateDirectory(store.directory)
             try AtomicFile.write(TranscriptStore.encode(transcript, stats: session.stats), to: path)
             autosavePath = path
         } catch {
@@ -117,15 +130,15 @@ final class REPL {
         case .save(let path, let force):
             guard let path else {
                 autosave()
-                out.line(autosavePath.map { "saved \($0)" } ?? "nothing to save yet: no turns and no settings changes")
+                out.line("\(autosavePath.map { "saved \($0)" } ?? "nothing to save yet: no turns and no settings changes")")
                 return
             }
             let p = Session.expand(path)
             try TranscriptStore.save(transcript, stats: session.stats, to: p, force: force)
             out.line("saved \(p) (\(transcript.turnCount) turns)")
-        case .export(let path):
+        case .export(let path, let force):
             let p = Session.expand(path)
-            try AtomicFile.write(Array(TranscriptStore.markdown(transcript, stats: session.stats).utf8), to: p)
+            try TranscriptStore.export(transcript, stats: session.stats, to: p, force: force)
             out.line("exported \(p)")
         case .load(let path):
             try resume(Session.expand(path))
@@ -146,7 +159,7 @@ final class REPL {
 
     var prompt: String {
         let p = "\(session.provider.rawValue):\(session.model)\(session.functionSpec.map { " ƒ\($0.name)" } ?? "")\(session.mode == .single ? " single" : "")"
-        return out.color ? "\u{1B}[2m\(p)\u{1B}[0m › " : "\(p) › "
+        return out.render("\(dim: p) › ")
     }
 
     /// Runs until :quit, Ctrl-D or end of input. Returns the exit status.
@@ -190,9 +203,16 @@ final class REPL {
     var exitStatus: Int32 { failedTurns > 0 && !editor.isInteractive ? 1 : 0 }
 
     func remember(_ line: String) {
-        // A line holding the key (pasted by mistake) never reaches the history file.
-        if let key = client.apiKey, !key.isEmpty, line.contains(key) { return }
+        // A line holding a key (pasted by mistake) never reaches the history file.
+        if Self.holdsSecret(line, known: Self.secrets(client)) { return }
         editor.addHistory(line)
+    }
+
+    /// Whether `line` holds one of `known` (or a ≥ 12-character start of one), or anything
+    /// shaped like an OpenAI or Anthropic key (`sk-…`, `sk-ant-…`).
+    static func holdsSecret(_ line: String, known: [String]) -> Bool {
+        if Redactor(known).redact(line) != line { return true }
+        return line.range(of: #"sk-[A-Za-z0-9_\-]{16,}"#, options: .regularExpression) != nil
     }
 
     /// Reads the lines of a `"""` block. nil when Ctrl-C abandoned it.
@@ -248,10 +268,10 @@ final class REPL {
                 return true
             case .request(let format):
                 guard let last = lastRequest else { throw SessionError("no request yet: send a prompt first") }
-                out.line(try RequestPrinter.render(last.request, client: last.client, format: format))
+                out.line(block: try RequestPrinter.render(last.request, client: last.client, format: format))
                 return true
-            case .message(let m): out.line(m)
-            case .stats(let s): out.line(s)
+            case .message(let m): out.line(block: m)
+            case .stats(let s): out.line(block: s)
             case .quit: return false
             case .editor(let mode):
                 editor.setMode(mode == "vi" ? .vi : .emacs)
@@ -260,7 +280,7 @@ final class REPL {
                 let newClient = try makeClient(p)
                 client = newClient
                 session.provider = p
-                out.line(message + " — \(newClient.baseURL)")
+                out.line("\(message) — \(Redactor.url(newClient.baseURL))")
             case .transcript(let c):
                 try transcriptCommand(c)
             }
@@ -291,7 +311,7 @@ final class REPL {
             failedTurns += 1
             return
         }
-        let renderer = TurnRenderer(out: out)
+        let renderer = TurnRenderer(out: out, turnLimit: client.turnTimeout)
         let started = Date()
         var retries = 0
         let counter = TurnCounters()
@@ -316,11 +336,11 @@ final class REPL {
             var violations: [SchemaViolation] = []
             if case .functionCall(let call) = result.output, let spec = request.functionSpec {
                 violations = SchemaCheck.violations(of: call.arguments, against: spec.parameters)
-                for v in violations { err.line(out.color ? "\u{1B}[33mschema:\u{1B}[0m \(v)" : "schema: \(v)") }
+                for v in violations { err.line("\(yellow: "schema:") \(v)") }
             }
             session.recordSuccess(prompt: prompt, result: result, schemaViolations: violations.count)
             transcript.noteTurn(prompt: prompt, request: body, outcome: .success(result), retry: isRetry)
-            out.dim(TurnRenderer.statusLine(result, model: session.model) + " · cost \(PriceTable.format(session.cost(of: result)))")
+            out.dim("\(TurnRenderer.statusLine(result, model: session.model)) · cost \(PriceTable.format(session.cost(of: result)))")
         case .failure(let error):
             out.finishLine()
             let cancelled = (error as? QueryError) == .cancelled
@@ -329,14 +349,15 @@ final class REPL {
                 prompt: prompt, retries: retries, latency: latency, cancelled: cancelled, inputTokens: usage.input, outputTokens: usage.output)
             let billed = usage.input != nil || usage.output != nil
             if cancelled {
-                out.dim("cancelled" + (billed ? " · tokens \(usage.input.map(String.init) ?? "?") in / \(usage.output.map(String.init) ?? "?") out" : ""))
+                let figures = billed ? " · tokens \(usage.input.map(String.init) ?? "?") in / \(usage.output.map(String.init) ?? "?") out" : ""
+                out.dim("cancelled\(figures)")
                 transcript.noteTurn(
                     prompt: prompt, request: body,
                     outcome: .cancelled(retries: retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output), retry: isRetry)
             } else {
                 failedTurns += 1
                 let message = Self.explain(error)
-                err.error(message)
+                err.error("\(message)")
                 if billed {
                     out.dim("tokens \(usage.input.map(String.init) ?? "?") in / \(usage.output.map(String.init) ?? "?") out (counted in :stats)")
                 }

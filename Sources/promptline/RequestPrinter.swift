@@ -3,7 +3,8 @@ import PromptSession
 import QueryCore
 
 /// `:request`: the last request as a runnable curl command, as JSON, or as the QueryCore call
-/// that reproduces it. The key is never printed: curl and Swift read it from the environment.
+/// that reproduces it. The key is never printed: curl and Swift read it from the environment;
+/// credentials in the base URL are shown as `[redacted]`.
 enum RequestPrinter {
     static func render(_ request: QueryRequest, client: QueryClient, format: RequestFormat) throws -> String {
         var keyless = client
@@ -16,9 +17,10 @@ enum RequestPrinter {
             headers.append(client.provider == .openAI ? ("Authorization", "Bearer $\(keyVar)") : ("x-api-key", "$\(keyVar)"))
         }
         let body = String(decoding: http.body, as: UTF8.self)
+        let url = Redactor.url(http.url)
         switch format {
         case .curl:
-            var lines = ["curl -sS \(shellQuote(http.url))"]
+            var lines = ["curl -sS \(shellQuote(url))"]
             for (n, v) in headers {
                 // Double quotes where the value names the key variable, so the shell expands it.
                 lines.append(v.contains("$\(keyVar)") ? "  -H \"\(n): \(v)\"" : "  -H \(shellQuote("\(n): \(v)"))")
@@ -29,11 +31,11 @@ enum RequestPrinter {
         case .json:
             var h = JSONObject()
             for (n, v) in headers { h[n] = .string(v) }
-            let o: JSONValue = ["method": .string(http.method), "url": .string(http.url), "headers": .object(h), "body": (try? JSONValue.parse(body)) ?? .string(body)]
+            let o: JSONValue = ["method": .string(http.method), "url": .string(url), "headers": .object(h), "body": (try? JSONValue.parse(body)) ?? .string(body)]
             return o.serialized(pretty: true)
         case .swift:
             var s = "import QueryCore\n\n"
-            s += "let client = QueryClient(provider: .\(client.provider == .openAI ? "openAI" : "anthropic"), baseURL: \(swiftString(client.baseURL)), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
+            s += "let client = QueryClient(provider: .\(client.provider == .openAI ? "openAI" : "anthropic"), baseURL: \(swiftString(Redactor.url(client.baseURL))), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
             let messages = request.messages.map { m -> String in
                 switch m.role {
                 case .system: return ".system(\(swiftString(m.content)))"
@@ -60,11 +62,22 @@ enum RequestPrinter {
 
     static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
-    /// A Swift raw string literal that holds `s` exactly.
+    /// A Swift raw string literal that holds `s` exactly and cannot interpolate: its `#`
+    /// delimiter is longer than any `"#…` or `\#…` run in `s` (so neither ends the literal nor
+    /// starts an escape or `\#(…)` interpolation), and characters a literal cannot hold as they
+    /// are (controls, DEL, C1, bidi controls, line separators) are written as `\#u{…}` escapes.
     static func swiftString(_ s: String) -> String {
         var hashes = "#"
-        while s.contains("\"" + hashes) { hashes += "#" }
-        if s.contains("\n") { return "\(hashes)\"\"\"\n\(s)\n\"\"\"\(hashes)" }
-        return "\(hashes)\"\(s)\"\(hashes)"
+        while s.contains("\"" + hashes) || s.contains("\\" + hashes) { hashes += "#" }
+        let multiline = s.contains("\n")
+        var body = ""
+        for u in s.unicodeScalars {
+            let v = u.value
+            let plain = v == 0x09 || (v == 0x0A && multiline)
+                || (v >= 0x20 && v != 0x7F && !(0x80...0x9F).contains(v) && v != 0x2028 && v != 0x2029 && !TerminalSanitizer.isBidiControl(v))
+            if plain { body.unicodeScalars.append(u) } else { body += "\\\(hashes)u{\(String(v, radix: 16))}" }
+        }
+        if multiline { return "\(hashes)\"\"\"\n\(body)\n\"\"\"\(hashes)" }
+        return "\(hashes)\"\(body)\"\(hashes)"
     }
 }

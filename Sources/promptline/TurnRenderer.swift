@@ -1,19 +1,25 @@
 import Foundation
 import QueryCore
 
-/// Shows one turn as it happens: a spinner until the first byte, streamed text, the forced
-/// function's name and arguments, retry notices, then a dim status line.
+/// Shows one turn as it happens: a spinner until the first byte (with the time waited and the
+/// turn's limit), streamed text, the forced function's name and arguments, retry notices, then
+/// a dim status line. All of it goes through ``Output``, which sanitises.
 final class TurnRenderer: @unchecked Sendable {
     private let out: Output
     private let lock = NSLock()
-    private var sanitizer = TerminalSanitizer()
+    /// The turn's time limit (--turn-timeout), shown while waiting.
+    private let turnLimit: Double?
+    private let started = Date()
     private var spinnerText: String?
     private var spinnerTask: Task<Void, Never>?
     private var argumentBytes = 0
     private var functionName: String?
     private(set) var sawText = false
 
-    init(out: Output) { self.out = out }
+    init(out: Output, turnLimit: Double? = nil) {
+        self.out = out
+        self.turnLimit = turnLimit
+    }
 
     /// Starts the "waiting" spinner (TTY only).
     func start() {
@@ -36,15 +42,22 @@ final class TurnRenderer: @unchecked Sendable {
 
     private func drawSpinner(_ frame: String) {
         lock.withLock {
-            guard let t = spinnerText, out.atLineStart else { return }
-            out.write("\r\(frame) \(out.color ? "\u{1B}[2m\(t)\u{1B}[0m" : t)\u{1B}[K\r", transient: true)
+            guard let t = spinnerText else { return }
             // The spinner line is erased before anything real is written; the cursor stays at column 0.
+            out.drawSpinner(frame: frame, text: t + waited())
         }
+    }
+
+    /// " · 12 s of 300 s" once a wait is long enough to wonder about.
+    private func waited() -> String {
+        let s = Int(Date().timeIntervalSince(started))
+        guard s >= 1 else { return "" }
+        return " · \(s) s" + (turnLimit.map { " of \(Int($0.rounded())) s (--turn-timeout)" } ?? "")
     }
 
     /// Erases the spinner line (caller holds the lock).
     private func clearSpinnerLocked() {
-        if spinnerText != nil && out.isTTY { out.write("\r\u{1B}[K", transient: true) }
+        if spinnerText != nil { out.eraseSpinner() }
     }
 
     func handle(_ event: QueryEvent) {
@@ -54,18 +67,18 @@ final class TurnRenderer: @unchecked Sendable {
                 clearSpinnerLocked()
                 spinnerText = nil
                 sawText = true
-                out.write(out.isTTY ? sanitizer.clean(t) : t)
+                out.write(t)
             case .functionArguments(_, let name, let fragment):
                 if let name {
                     clearSpinnerLocked()
                     functionName = name
-                    out.line(out.bold("→ \(name)") + "(…)")
+                    out.line("\(bold: "→ \(name)")(…)")
                 }
                 argumentBytes += fragment.utf8.count
                 if spinnerText != nil || name != nil { spinnerText = "receiving arguments (\(argumentBytes) bytes)" }
             case .retrying(let n):
                 clearSpinnerLocked()
-                out.dim(String(format: "retrying in %.1f s (%@, attempt %d/%d)", n.delay, n.reason, n.attempt, n.maxAttempts))
+                out.dim("\(String(format: "retrying in %.1f s", n.delay)) (\(n.reason), attempt \(n.attempt)/\(n.maxAttempts))")
                 if out.isTTY { spinnerText = "waiting to retry" }
             case .completed, .usage:
                 break
@@ -86,12 +99,11 @@ final class TurnRenderer: @unchecked Sendable {
     func showResult(_ result: QueryResult) {
         switch result.output {
         case .text(let t):
-            if !sawText && !t.isEmpty { out.write(out.isTTY ? sanitizer.clean(t) : t) }
+            if !sawText && !t.isEmpty { out.write(t) }
             out.finishLine()
         case .functionCall(let call):
-            if functionName == nil { out.line(out.bold("→ \(call.name)")) }
-            let pretty = call.arguments.serialized(pretty: true)
-            out.line(out.isTTY ? sanitizer.clean(pretty) : pretty)
+            if functionName == nil { out.line("\(bold: "→ \(call.name)")") }
+            out.line(block: call.arguments.serialized(pretty: true))
         }
         for note in result.info.notes { out.dim("note: \(note)") }
     }
