@@ -167,14 +167,10 @@ public final class LineEditor {
         le_history_enter(hist, line)
         guard let path = configuration.historyPath else { return }
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty {
-            if !FileManager.default.fileExists(atPath: dir) {
-                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                         attributes: [.posixPermissions: 0o700])
-            }
-            // The folder is promptline's own: an existing one made 0755 by someone else is tightened.
-            var st = stat()
-            if stat(dir, &st) == 0, st.st_uid == geteuid(), st.st_mode & 0o077 != 0 { chmod(dir, 0o700) }
+        // The caller owns the folder's permissions (promptline makes it private at start-up).
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
         }
         // Written whole to a new 0600 file, then renamed over the old one: a crash leaves the old
         // or the new history, never half of one, and a symlink planted at `path` is replaced,

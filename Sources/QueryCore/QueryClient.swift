@@ -435,7 +435,11 @@ public struct QueryClient: Sendable {
             if let overLimit { throw QueryError.malformedResponse(reason: overLimit, snippet: "") }
         }
         do {
-            while !complete, let chunk = try await bounded(deadline, { try await body.next() }) {
+            // Chunks are the hot path: no task per read. The turn's deadline is checked as each
+            // chunk arrives; a body that stops arriving altogether is the transport's read
+            // timeout's to end (the head and whole-body reads above race the deadline itself).
+            while !complete, let chunk = try await body.next() {
+                if let deadline, let limit = turnTimeout, clock.now() >= deadline { throw QueryError.turnTimedOut(seconds: limit) }
                 try parser.feed(chunk, handle)
                 reportUsage()
             }

@@ -119,7 +119,8 @@ struct Promptline: AsyncParsableCommand {
         let allowInsecure = self.allowInsecure
         let turnLimit = turnTimeout ?? settings.turnTimeout ?? 300
         let environmentKeys = REPL.environmentKeys(env)
-        let makeBareClient: (Provider) throws -> QueryClient = { p in
+        let serverKinds = ServerKindCache()
+        let makeClient: (Provider) throws -> QueryClient = { p in
             var base = baseFlag ?? env[p.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? settings.baseURLs[p]
             if let localURL, baseFlag == nil {
                 // llama-server speaks both: /v1/chat/completions and /v1/messages.
@@ -128,16 +129,10 @@ struct Promptline: AsyncParsableCommand {
             let key = env[p.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
             var client = QueryClient(
                 provider: p, baseURL: base, apiKey: localURL != nil && baseFlag == nil ? nil : key, defaultModel: modelName, transport: transport,
-                retryPolicy: retry, allowInsecure: allowInsecure)
+                retryPolicy: retry, serverKinds: serverKinds, allowInsecure: allowInsecure)
             client.otherSecrets = environmentKeys
             client.turnTimeout = turnLimit
             return client
-        }
-        let serverKinds = ServerKindCache()
-        let makeClient: (Provider) throws -> QueryClient = { p in
-            var c = try makeBareClient(p)
-            c.serverKinds = serverKinds
-            return c
         }
         let client = try makeClient(chosenProvider)
 
@@ -170,6 +165,8 @@ struct Promptline: AsyncParsableCommand {
             }
         }
 
+        // The history folder is promptline's own: made (or tightened to) 0700 once, here.
+        try? AtomicFile.makePrivateDirectory((Paths.history as NSString).deletingLastPathComponent)
         let editor = LineEditor(configuration: .init(programName: "promptline", historyPath: Paths.history, historySize: settings.historySize ?? 1000, mode: vi ? .vi : .emacs))
         LineEditor.installInterruptHandler()
         let interactive = editor.isInteractive
@@ -253,7 +250,7 @@ enum LocalServer {
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [script, "start"]
         var env = ProcessInfo.processInfo.environment
-        if let model { env["LOCAL_LLM_MODEL"] = model } else { env["LOCAL_LLM_MODEL"] = nil }
+        env["LOCAL_LLM_MODEL"] = model
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice

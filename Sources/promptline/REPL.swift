@@ -100,10 +100,8 @@ final class REPL {
     }
 
     /// Every secret this process knows: the client's key and base-URL credentials, and every
-    /// `*_API_KEY` in the environment.
-    static func secrets(_ client: QueryClient) -> [String] {
-        client.redactor.secrets + environmentKeys()
-    }
+    /// `*_API_KEY` in the environment (the clients carry those as ``QueryClient/otherSecrets``).
+    static func secrets(_ client: QueryClient) -> [String] { client.redactor.secrets }
 
     /// The values of every `*_API_KEY` variable in the environment.
     static func environmentKeys(_ env: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
@@ -349,8 +347,7 @@ final class REPL {
                 prompt: prompt, retries: retries, latency: latency, cancelled: cancelled, inputTokens: usage.input, outputTokens: usage.output)
             let billed = usage.input != nil || usage.output != nil
             if cancelled {
-                let figures = billed ? " · tokens \(usage.input.map(String.init) ?? "?") in / \(usage.output.map(String.init) ?? "?") out" : ""
-                out.dim("cancelled\(figures)")
+                out.dim("cancelled\(billed ? " · " + TurnRenderer.tokens(usage.input, usage.output) : "")")
                 transcript.noteTurn(
                     prompt: prompt, request: body,
                     outcome: .cancelled(retries: retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output), retry: isRetry)
@@ -359,7 +356,7 @@ final class REPL {
                 let message = Self.explain(error)
                 err.error("\(message)")
                 if billed {
-                    out.dim("tokens \(usage.input.map(String.init) ?? "?") in / \(usage.output.map(String.init) ?? "?") out (counted in :stats)")
+                    out.dim("\(TurnRenderer.tokens(usage.input, usage.output)) (counted in :stats)")
                 }
                 transcript.noteTurn(
                     prompt: prompt, request: body,

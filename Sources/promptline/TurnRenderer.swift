@@ -108,13 +108,16 @@ final class TurnRenderer: @unchecked Sendable {
         for note in result.info.notes { out.dim("note: \(note)") }
     }
 
+    /// "tokens 12 in / 5 out", with "?" for a count the server did not send.
+    static func tokens(_ input: Int?, _ output: Int?) -> String {
+        "tokens \(input.map(String.init) ?? "?") in / \(output.map(String.init) ?? "?") out"
+    }
+
     /// The dim one-line summary after a turn.
     static func statusLine(_ r: QueryResult, model: String) -> String {
         var parts = [r.info.model ?? model, String(format: "%.2f s", r.requestTime)]
         if let t = r.timeToFirstToken { parts.append(String(format: "ttft %.2f s", t)) }
-        let tin = r.inputTokens.map(String.init) ?? "?"
-        let tout = r.outputTokens.map(String.init) ?? "?"
-        parts.append("tokens \(tin) in / \(tout) out")
+        parts.append(tokens(r.inputTokens, r.outputTokens))
         parts.append("\(r.retries) \(r.retries == 1 ? "retry" : "retries")")
         if let f = r.info.forcedCall { parts.append("forced via \(f.rawValue)") }
         if let f = r.info.finishReason, f != "stop", f != "end_turn", f != "tool_calls", f != "tool_use" { parts.append("finish: \(f)") }
