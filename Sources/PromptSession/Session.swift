@@ -192,14 +192,17 @@ public final class Session {
         case .text(let t):
             history.append(.assistant(t))
         case .functionCall(let call):
-            history += Self.functionCallMessages(call, index: history.count)
+            history += Self.functionCallMessages(call, index: history.count, via: result.info.forcedCall)
         }
     }
 
     /// The messages that stand for a function call in the conversation. The call is shown, not
     /// run: the tool message says so, which keeps the history valid for both APIs (a tool call
-    /// must be answered before the next user turn).
-    public static func functionCallMessages(_ call: FunctionCall, index: Int) -> [ChatMessage] {
+    /// must be answered before the next user turn). A call forced through json-schema was, on the
+    /// wire, the assistant's JSON text, and stays that: tool messages in a request without tools
+    /// are not what was said (and they confuse a small model's next answer).
+    public static func functionCallMessages(_ call: FunctionCall, index: Int, via: ForcedCallStrategy?) -> [ChatMessage] {
+        if via == .jsonSchema { return [.assistant(call.rawArguments)] }
         var c = call
         if c.id == nil { c.id = "call_\(index)" }
         return [

@@ -140,6 +140,7 @@ public struct Transcript: Equatable {
             info["created"] = r.info.created.map { .integer($0) } ?? .null
             info["system_fingerprint"] = r.info.systemFingerprint.map { .string($0) } ?? .null
             if !r.info.notes.isEmpty { info["notes"] = .array(r.info.notes.map { .string($0) }) }
+            if let via = r.info.forcedCall { info["forced_via"] = .string(via.rawValue) }
             e["info"] = .object(info)
         case .failure(let message, let retries, let latency, let input, let output):
             e["output"] = ["error": .string(message)]
@@ -325,7 +326,8 @@ public struct Transcript: Equatable {
                         history.append(.assistant(t))
                     } else if let f = out["function"] {
                         let call = FunctionCall(id: f["id"]?.stringValue, name: f["name"]?.stringValue ?? "", arguments: f["arguments"] ?? [:], rawArguments: f["raw"]?.stringValue ?? "")
-                        history += Session.functionCallMessages(call, index: history.count)
+                        let via = e["info"]?["forced_via"]?.stringValue.flatMap(ForcedCallStrategy.init(rawValue:))
+                        history += Session.functionCallMessages(call, index: history.count, via: via)
                     }
                 }
             default: break

@@ -198,3 +198,36 @@ final class SessionTests: XCTestCase {
         XCTAssert(r2.contains("tokens in unknown   out unknown"), r2)
     }
 }
+
+final class ForcedCallHistoryTests: XCTestCase {
+    func call(via: ForcedCallStrategy) -> QueryResult {
+        var info = QueryInfo()
+        info.forcedCall = via
+        let c = FunctionCall(id: via == .jsonSchema ? nil : "call_9", name: "get_weather", arguments: ["city": "Oslo", "days": 2], rawArguments: #"{"city":"Oslo","days":2}"#)
+        return QueryResult(output: .functionCall(c), requestTime: 0.1, inputTokens: 5, outputTokens: 7, timeToFirstToken: nil, retries: 0, info: info)
+    }
+
+    func testACallForcedThroughJSONSchemaStaysTheAssistantsJSONTextInTheConversation() throws {
+        let s = Session(provider: .openAI, model: "m")
+        s.recordSuccess(prompt: "Oslo?", result: call(via: .jsonSchema))
+        XCTAssertEqual(s.history, [.user("Oslo?"), .assistant(#"{"city":"Oslo","days":2}"#)])
+        let t = Session(provider: .openAI, model: "m")
+        t.recordSuccess(prompt: "Oslo?", result: call(via: .tools))
+        XCTAssertEqual(t.history.map(\.role), [.user, .assistant, .tool], "a tool call is answered before the next turn")
+    }
+
+    func testTheTranscriptRestoresEachCallAsItWasSent() throws {
+        let s = Session(provider: .openAI, model: "m")
+        var tr = Transcript(provider: "openai", baseURL: "http://127.0.0.1:1/v1", model: "m")
+        tr.noteSettings(s)
+        for (prompt, via) in [("a", ForcedCallStrategy.jsonSchema), ("b", .tools)] {
+            let r = call(via: via)
+            s.recordSuccess(prompt: prompt, result: r)
+            tr.noteTurn(prompt: prompt, request: [:], outcome: .success(r))
+        }
+        let back = try Transcript.parse(tr.json(stats: s.stats).serializedBytes())
+        let restored = Session(provider: .openAI, model: "m")
+        try back.restore(into: restored)
+        XCTAssertEqual(restored.history, s.history)
+    }
+}
