@@ -4,6 +4,7 @@ real local llama-server."""
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import urllib.request
 
@@ -86,13 +87,33 @@ def home(tmp_path):
     return env
 
 
+# A Swift trap (SIGILL on x86, SIGTRAP on arm) or any other crash of promptline fails the test
+# that caused it, whatever the test itself asserted.
+CRASH_SIGNALS = {signal.SIGILL, signal.SIGTRAP, signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT}
+_spawned = []
+
+
+@pytest.fixture(autouse=True)
+def no_crash():
+    _spawned.clear()
+    yield
+    for child in _spawned:
+        if child.isalive():
+            continue
+        child.close()
+        assert child.signalstatus not in CRASH_SIGNALS, f"promptline died of signal {child.signalstatus}"
+
+
 def spawn(bin_dir, args, env, timeout=10):
     child = pexpect.spawn(str(bin_dir / "promptline"), args, env=env, encoding="utf-8", dimensions=(40, 160), timeout=timeout)
+    _spawned.append(child)
     return child
 
 
 def run_piped(bin_dir, args, env, stdin, timeout=60):
-    return subprocess.run([str(bin_dir / "promptline"), *args], input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run([str(bin_dir / "promptline"), *args], input=stdin, env=env, capture_output=True, text=True, timeout=timeout)
+    assert -r.returncode not in CRASH_SIGNALS, f"promptline died of signal {-r.returncode}: {r.stderr[-2000:]}"
+    return r
 
 
 def local_llm_state():
