@@ -8,7 +8,9 @@ grammar forces it: with json-schema forcing, llama.cpp constrains the reply from
 """
 import json
 import os
+import pathlib
 import re
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -292,3 +294,18 @@ def test_wrong_key_gives_a_clear_401(bin_dir, home, local):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_local_starts_and_switches_the_server_itself(bin_dir, home, local, tmp_path):
+    """`--local` as scripts/run uses it: promptline runs scripts/local-llm, which (re)starts the
+    server for the model asked for, and waits for it. (A run that left llama-server behind once
+    hung promptline's wait for the script.) Last in this file: it moves the server."""
+    _, cache = STATE
+    other = tmp_path / "Second-Model.gguf"
+    shutil.copyfile(local["MODEL_PATH"], other)
+    env = dict(home, PROMPTLINE_CACHE=str(cache), PROMPTLINE_LOCAL_LLM=str(pathlib.Path(__file__).resolve().parents[2] / "scripts/local-llm"))
+    for extra, alias in ((["--local-model", str(other)], "second-model"), ([], local["MODEL"])):
+        r = run_piped(bin_dir, ["--local", "--set", "max_tokens=8", *extra], env, "Hi\n", timeout=240)
+        assert r.returncode == 0, r.stderr
+        assert f"local model {alias} (" in r.stderr and "context 4096 tokens" in r.stderr, r.stderr
+        assert re.search(rf"^{re.escape(alias)} · .* tokens \d+ in / \d+ out", r.stdout, re.M), r.stdout
