@@ -27,7 +27,7 @@ let package = Package(
             ]
         ),
         // Session state, commands, stats, transcripts: no terminal, no HTTP details.
-        .target(name: "PromptSession", dependencies: ["QueryCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "PromptSession", dependencies: ["QueryCore", "CTerminal", .product(name: "Yams", package: "Yams")]),
         .systemLibrary(
             name: "CLibEdit",
             pkgConfig: "libedit",
@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "promptline",
             dependencies: [
-                "QueryCore", "PromptSession", "LineEditor",
+                "QueryCore", "PromptSession", "LineEditor", "CTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -175,13 +175,20 @@ int ct_terminal_width(int fd) {
     return 0;
 }
 
-void ct_bracketed_paste(int fd, int on) {
-    const char *seq = on ? "\033[?2004h" : "\033[?2004l";
-    size_t len = strlen(seq), off = 0;
+int ct_write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    size_t off = 0;
     while (off < len) {
-        ssize_t n = write(fd, seq + off, len - off);
+        ssize_t n = write(fd, p + off, len - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
+        if (n < 0) return -1;
+        if (n == 0) { errno = EIO; return -1; }
         off += (size_t)n;
     }
+    return 0;
+}
+
+void ct_bracketed_paste(int fd, int on) {
+    const char *seq = on ? "\033[?2004h" : "\033[?2004l";
+    (void)ct_write_all(fd, seq, strlen(seq));
 }

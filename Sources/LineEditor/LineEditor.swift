@@ -374,15 +374,7 @@ public final class LineEditor {
 
     static func writeOut(_ s: String, fd: Int32 = STDOUT_FILENO) {
         var s = s
-        s.withUTF8 { buf in
-            var off = 0
-            while off < buf.count {
-                let n = write(fd, buf.baseAddress! + off, buf.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                off += n
-            }
-        }
+        s.withUTF8 { buf in _ = ct_write_all(fd, buf.baseAddress, buf.count) }
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import QueryCore
 
 /// How the conversation is sent.
@@ -8,7 +9,7 @@ public enum SessionMode: String, Sendable, Equatable, CaseIterable {
     case single
 }
 
-/// A parsed `:command`.
+/// A parsed `:command` that acts on the session (see ``Session/apply(_:)``).
 public enum Command: Equatable, Sendable {
     case help(String?)
     case showSystem
@@ -29,6 +30,11 @@ public enum Command: Equatable, Sendable {
     case reset
     case stats
     case provider(String?)
+}
+
+/// A parsed `:command` that acts on the app rather than the session: the terminal, files,
+/// sending turns again. The REPL carries these out; ``Session`` never sees them.
+public enum AppCommand: Equatable, Sendable {
     case editor(String)
     case save(path: String?, force: Bool)
     case export(path: String, force: Bool)
@@ -61,6 +67,7 @@ public enum Input: Equatable, Sendable {
     /// Send this text as a user turn.
     case turn(String)
     case command(Command)
+    case app(AppCommand)
     /// Nothing to do (a blank line).
     case empty
 }
@@ -113,94 +120,99 @@ public enum CommandParser {
         let body = line.dropFirst()
         let name = String(body.prefix { !$0.isWhitespace })
         let rest = body.dropFirst(name.count).trimmingCharacters(in: .whitespaces)
-        func noArgs(_ c: Command) throws -> Input {
+        let noArgs = { () throws -> Void in
             guard rest.isEmpty else { throw SessionError(":\(name) takes no arguments") }
-            return .command(c)
         }
+        if let c = try sessionCommand(name, rest, noArgs: noArgs) { return .command(c) }
+        if let c = try appCommand(name, rest, noArgs: noArgs) { return .app(c) }
+        if name.isEmpty { throw SessionError("a lone ':' is not a command; :help lists them (::text sends \":text\")") }
+        let near = commandWords.filter { $0.dropFirst().hasPrefix(name.prefix(2)) }
+        let hint = near.isEmpty ? ":help lists the commands" : "did you mean \(near.joined(separator: " or "))?"
+        throw SessionError("unknown command :\(name); \(hint) (::\(name) sends it as text)")
+    }
+
+    static func sessionCommand(_ name: String, _ rest: String, noArgs: () throws -> Void) throws -> Command? {
         switch name {
-        case "help", "h", "?": return .command(.help(rest.isEmpty ? nil : rest.trimmingCharacters(in: CharacterSet(charactersIn: ":"))))
+        case "help", "h", "?": return .help(rest.isEmpty ? nil : rest.trimmingCharacters(in: CharacterSet(charactersIn: ":")))
         case "system":
-            if rest.isEmpty { return .command(.showSystem) }
-            if rest == "off" { return .command(.clearSystem) }
-            if rest.hasPrefix("@") {
-                let path = String(rest.dropFirst()).trimmingCharacters(in: .whitespaces)
-                guard !path.isEmpty else { throw SessionError(":system @ needs a file name, e.g. :system @prompt.txt") }
-                return .command(.loadSystem(path: path))
-            }
-            return .command(.setSystem(rest))
+            if rest.isEmpty { return .showSystem }
+            if rest == "off" { return .clearSystem }
+            guard rest.hasPrefix("@") else { return .setSystem(rest) }
+            let path = String(rest.dropFirst()).trimmingCharacters(in: .whitespaces)
+            guard !path.isEmpty else { throw SessionError(":system @ needs a file name, e.g. :system @prompt.txt") }
+            return .loadSystem(path: path)
         case "set":
-            if rest.isEmpty { return .command(.showOptions) }
+            if rest.isEmpty { return .showOptions }
             let key = String(rest.prefix { !$0.isWhitespace && $0 != "=" })
             var value = rest.dropFirst(key.count).trimmingCharacters(in: .whitespaces)
             if value.hasPrefix("=") { value = String(value.dropFirst()).trimmingCharacters(in: .whitespaces) }
             guard !value.isEmpty else { throw SessionError(":set \(key) needs a value, e.g. :set \(key) 0.5 (or :unset \(key))") }
-            return .command(.set(key: key, value: value))
+            return .set(key: key, value: value)
         case "unset":
             guard !rest.isEmpty, !rest.contains(" ") else { throw SessionError(":unset takes one key, e.g. :unset temperature") }
-            return .command(.unset(key: rest))
-        case "model": return .command(rest.isEmpty ? .showModel : .setModel(rest))
-        case "func":
-            if rest.isEmpty { return .command(.showFunction) }
-            if rest == "off" { return .command(.functionOff) }
-            return .command(.loadFunction(path: rest))
+            return .unset(key: rest)
+        case "model": return rest.isEmpty ? .showModel : .setModel(rest)
+        case "func": return rest.isEmpty ? .showFunction : rest == "off" ? .functionOff : .loadFunction(path: rest)
         case "func-via":
-            if rest.isEmpty { return .command(.funcVia(nil)) }
+            if rest.isEmpty { return .funcVia(nil) }
             guard let v = ForcedCallStrategy(rawValue: rest) else {
                 throw SessionError(":func-via takes \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", ")), not \(rest)")
             }
-            return .command(.funcVia(v))
+            return .funcVia(v)
         case "mode":
-            if rest.isEmpty { return .command(.mode(nil)) }
+            if rest.isEmpty { return .mode(nil) }
             guard let m = SessionMode(rawValue: rest) else { throw SessionError(":mode takes chat or single, not \(rest)") }
-            return .command(.mode(m))
-        case "reset": return try noArgs(.reset)
-        case "stats": return try noArgs(.stats)
-        case "provider":
-            return .command(.provider(rest.isEmpty ? nil : rest))
-        case "set-editor":
-            guard rest == "vi" || rest == "emacs" else { throw SessionError(":set-editor takes emacs or vi") }
-            return .command(.editor(rest))
-        case "save", "save!":
-            if name == "save!" && rest.isEmpty { throw SessionError(":save! needs a path") }
-            return .command(.save(path: rest.isEmpty ? nil : rest, force: name == "save!"))
-        case "export", "export!":
-            guard !rest.isEmpty else { throw SessionError(":\(name) needs a path, e.g. :export session.md") }
-            return .command(.export(path: rest, force: name == "export!"))
-        case "load":
-            guard !rest.isEmpty else { throw SessionError(":load needs a path (:sessions lists autosaved ones)") }
-            return .command(.load(path: rest))
-        case "sessions": return try noArgs(.sessions)
-        case "retry": return try noArgs(.retry)
-        case "compare":
-            var spec = rest
-            var prompt: String?
-            if let r = rest.range(of: " -- ") ?? (rest.hasPrefix("-- ") ? rest.range(of: "-- ") : nil) {
-                spec = String(rest[..<r.lowerBound])
-                prompt = String(rest[r.upperBound...])
-            }
-            var axes: [CompareAxis] = []
-            for word in spec.split(separator: " ") {
-                guard let eq = word.firstIndex(of: "="), eq != word.startIndex else {
-                    throw SessionError(":compare takes key=v1,v2 pairs, e.g. :compare temperature=0,0.7 (got \(word))")
-                }
-                let values = word[word.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-                guard values.count >= 1, !values.contains("") else { throw SessionError(":compare \(word): give values separated by commas") }
-                axes.append(CompareAxis(key: String(word[..<eq]), values: values))
-            }
-            guard !axes.isEmpty else { throw SessionError(":compare needs at least one key=v1,v2, e.g. :compare temperature=0,0.7") }
-            return .command(.compare(axes: axes, prompt: prompt.flatMap { $0.isEmpty ? nil : $0 }))
-        case "request":
-            if rest.isEmpty { return .command(.request(.curl)) }
-            guard let f = RequestFormat(rawValue: rest) else { throw SessionError(":request takes curl, json or swift, not \(rest)") }
-            return .command(.request(f))
-        case "quit", "exit", "q": return try noArgs(.quit)
-        case "": throw SessionError("a lone ':' is not a command; :help lists them (::text sends \":text\")")
-        default:
-            let near = commandWords.filter { $0.dropFirst().hasPrefix(name.prefix(2)) }
-            let hint = near.isEmpty ? ":help lists the commands" : "did you mean \(near.joined(separator: " or "))?"
-            throw SessionError("unknown command :\(name); \(hint) (::\(name) sends it as text)")
+            return .mode(m)
+        case "reset": try noArgs(); return .reset
+        case "stats": try noArgs(); return .stats
+        case "provider": return .provider(rest.isEmpty ? nil : rest)
+        default: return nil
         }
     }
-}
 
-import Foundation
+    static func appCommand(_ name: String, _ rest: String, noArgs: () throws -> Void) throws -> AppCommand? {
+        switch name {
+        case "set-editor":
+            guard rest == "vi" || rest == "emacs" else { throw SessionError(":set-editor takes emacs or vi") }
+            return .editor(rest)
+        case "save", "save!":
+            if name == "save!" && rest.isEmpty { throw SessionError(":save! needs a path") }
+            return .save(path: rest.isEmpty ? nil : rest, force: name == "save!")
+        case "export", "export!":
+            guard !rest.isEmpty else { throw SessionError(":\(name) needs a path, e.g. :export session.md") }
+            return .export(path: rest, force: name == "export!")
+        case "load":
+            guard !rest.isEmpty else { throw SessionError(":load needs a path (:sessions lists autosaved ones)") }
+            return .load(path: rest)
+        case "sessions": try noArgs(); return .sessions
+        case "retry": try noArgs(); return .retry
+        case "compare": return try compare(rest)
+        case "request":
+            if rest.isEmpty { return .request(.curl) }
+            guard let f = RequestFormat(rawValue: rest) else { throw SessionError(":request takes curl, json or swift, not \(rest)") }
+            return .request(f)
+        case "quit", "exit", "q": try noArgs(); return .quit
+        default: return nil
+        }
+    }
+
+    static func compare(_ rest: String) throws -> AppCommand {
+        var spec = rest
+        var prompt: String?
+        if let r = rest.range(of: " -- ") ?? (rest.hasPrefix("-- ") ? rest.range(of: "-- ") : nil) {
+            spec = String(rest[..<r.lowerBound])
+            prompt = String(rest[r.upperBound...])
+        }
+        var axes: [CompareAxis] = []
+        for word in spec.split(separator: " ") {
+            guard let eq = word.firstIndex(of: "="), eq != word.startIndex else {
+                throw SessionError(":compare takes key=v1,v2 pairs, e.g. :compare temperature=0,0.7 (got \(word))")
+            }
+            let values = word[word.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard values.count >= 1, !values.contains("") else { throw SessionError(":compare \(word): give values separated by commas") }
+            axes.append(CompareAxis(key: String(word[..<eq]), values: values))
+        }
+        guard !axes.isEmpty else { throw SessionError(":compare needs at least one key=v1,v2, e.g. :compare temperature=0,0.7") }
+        return .compare(axes: axes, prompt: prompt.flatMap { $0.isEmpty ? nil : $0 })
+    }
+}

@@ -28,9 +28,13 @@ public struct PriceTable: Equatable, Sendable {
         "smollm2-135m-instruct": Price(input: 0, output: 0),
     ])
 
-    /// The cost of one exchange, or nil when the model's price or the usage is unknown.
-    public func cost(model: String, inputTokens: Int?, outputTokens: Int?) -> Double? {
-        guard let p = prices[model], let i = inputTokens, let o = outputTokens else { return nil }
+    /// The cost of one exchange at `model`'s price (the model the response named, when the
+    /// table has no price for the one asked for), or nil when the price or the usage is unknown.
+    /// The one cost rule: turns, failed turns, restored turns and `:compare` variants use it.
+    public func cost(model: String, responseModel: String? = nil, inputTokens: Int?, outputTokens: Int?) -> Double? {
+        guard let p = prices[model] ?? responseModel.flatMap({ prices[$0] }), let i = inputTokens, let o = outputTokens else {
+            return nil
+        }
         return (Double(i) * p.input + Double(o) * p.output) / 1_000_000
     }
 
@@ -75,8 +79,7 @@ public struct Config: Equatable {
     public init() {}
 
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        let base = environment["XDG_CONFIG_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? NSHomeDirectory() + "/.config"
-        return base + "/promptline/config.yaml"
+        XDG.directory("XDG_CONFIG_HOME", default: ".config", environment: environment) + "/promptline/config.yaml"
     }
 
     /// Reads the file; a missing file is an empty config.

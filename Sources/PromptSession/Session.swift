@@ -37,129 +37,131 @@ public final class Session {
         modelsUsed = [model]
     }
 
-    /// What a command asks of the caller beyond the message it prints.
-    public enum Outcome: Equatable {
-        case message(String)
-        case quit
-        case editor(String)
-        case provider(Provider, String)
-        case stats(String)
-        /// A transcript command (:save, :load, :export, :sessions), which the caller carries out.
-        case transcript(Command)
-        /// Send this prompt again with the current settings, replacing the last exchange.
-        case retry(String)
-        /// Show the last request in this format.
-        case request(RequestFormat)
-        /// Run the prompt once per variant.
-        case compare([Variant], String)
+    /// Called before the session switches provider (`:provider`, a `claude-*` `:model`, a restored
+    /// transcript): the app makes the client for it, or throws to refuse the switch. What it
+    /// returns is added to the command's message (e.g. the new base URL).
+    public var willSwitchProvider: (Provider) throws -> String? = { _ in nil }
+
+    /// Applies a command to the session and says what it did. A failed command changes nothing.
+    /// - Throws: ``SessionError`` saying what was wrong and what to do.
+    public func apply(_ command: Command) throws -> String {
+        switch command {
+        case .help(let name): return Self.helpText(name)
+        case .showSystem, .setSystem, .loadSystem, .clearSystem: return try applySystem(command)
+        case .showOptions, .set, .unset: return try applyOption(command)
+        case .showFunction, .loadFunction, .functionOff, .funcVia: return try applyFunction(command)
+        case .showModel: return "model \(model) (\(provider.rawValue))"
+        case .setModel(let name): return try setModel(name)
+        case .mode(let m):
+            guard let m else { return "mode \(mode.rawValue)" }
+            mode = m
+            return "mode \(m.rawValue)"
+                + (m == .single ? " (each turn sends only the system prompt and that prompt)" : " (turns carry the conversation)")
+        case .reset:
+            let n = history.count
+            clearConversation()
+            return "conversation cleared (\(n) messages); settings and stats stay"
+        case .stats: return stats.report()
+        case .provider(let name):
+            guard let name else { return "provider \(provider.rawValue) (model \(model))" }
+            guard let p = Provider(rawValue: name.lowercased()) else {
+                throw SessionError("provider must be openai or anthropic, not \(name)")
+            }
+            return try switchProvider(to: p, saying: "provider \(p.rawValue)")
+        }
     }
 
-    /// Applies a command to the session. A failed command changes nothing.
-    /// - Throws: ``SessionError`` saying what was wrong and what to do.
-    public func apply(_ command: Command) throws -> Outcome {
+    func applySystem(_ command: Command) throws -> String {
         switch command {
-        case .help(let name):
-            return .message(Self.helpText(name))
-        case .showSystem:
-            return .message(system.map { "system prompt (\($0.count) characters):\n\($0)" } ?? "no system prompt (:system <text> sets one)")
         case .setSystem(let text):
             system = text
-            return .message("system prompt set (\(text.count) characters)")
+            return "system prompt set (\(text.count) characters)"
         case .loadSystem(let path):
             let text = try Self.readText(path, what: "system prompt")
             system = text
-            return .message("system prompt loaded from \(path) (\(text.count) characters)")
+            return "system prompt loaded from \(path) (\(text.count) characters)"
         case .clearSystem:
             system = nil
-            return .message("system prompt cleared")
-        case .showOptions:
-            if options.keys.isEmpty { return .message("no options set (the server's defaults apply); :set <key> <value>") }
-            let w = options.keys.map(\.count).max() ?? 0
-            let lines = options.map { "  \($0.key.padding(toLength: w, withPad: " ", startingAt: 0))  \($0.value.serialized())\($0.value == .null ? "  (not sent)" : "")" }
-            return .message(lines.joined(separator: "\n"))
+            return "system prompt cleared"
+        default:
+            return system.map { "system prompt (\($0.count) characters):\n\($0)" } ?? "no system prompt (:system <text> sets one)"
+        }
+    }
+
+    func applyOption(_ command: Command) throws -> String {
+        switch command {
         case .set(let key, let raw):
             let value = try OptionValues.parse(raw)
             let note = try OptionValues.check(key, value)
-            if provider == .anthropic, let refused = Self.anthropicRefused(key) { throw SessionError(refused) }
+            if let refused = provider.refusal(of: key) { throw SessionError(refused) }
             options[key] = value
             var msg = "\(key) = \(value.serialized())"
             if value == .null { msg += " (null: not sent)" }
             if let note { msg += " — note: \(note)" }
-            return .message(msg)
+            return msg
         case .unset(let key):
             guard options[key] != nil else { throw SessionError("\(key) is not set; :set lists what is") }
             options[key] = nil
-            return .message("\(key) unset")
-        case .showModel:
-            return .message("model \(model) (\(provider.rawValue))")
-        case .setModel(let name):
-            guard !name.contains(where: \.isWhitespace) else { throw SessionError("a model name has no spaces: \(name)") }
-            model = name
-            if !modelsUsed.contains(name) { modelsUsed.append(name) }
-            let inferred = Provider.forModel(name)
-            if name.lowercased().hasPrefix("claude-") && provider != .anthropic {
-                return .provider(inferred, "model \(name); switching to the anthropic provider")
-            }
-            return .message("model \(name)")
-        case .showFunction:
-            guard let spec = functionSpec else { return .message("no function loaded (:func <file> loads one)") }
-            return .message("function \(spec.name)\(functionSpecSource.map { " from \($0)" } ?? "") — forced on every turn\n\(spec.json.serialized(pretty: true))")
+            return "\(key) unset"
+        default:
+            if options.keys.isEmpty { return "no options set (the server's defaults apply); :set <key> <value>" }
+            let w = options.keys.map(\.count).max() ?? 0
+            return options.map {
+                let key = $0.key.padding(toLength: w, withPad: " ", startingAt: 0)
+                return "  \(key)  \($0.value.serialized())\($0.value == .null ? "  (not sent)" : "")"
+            }.joined(separator: "\n")
+        }
+    }
+
+    func applyFunction(_ command: Command) throws -> String {
+        switch command {
         case .loadFunction(let path):
             let spec: FunctionSpec
             do {
                 spec = try FunctionSpec(contentsOf: Self.expand(path))
             } catch let e as FunctionSpecError {
-                throw SessionError("\(e.description); the previous function \(functionSpec.map { "(\($0.name)) stays" } ?? "setting stays (none)")")
+                let stays = functionSpec.map { "(\($0.name)) stays" } ?? "setting stays (none)"
+                throw SessionError("\(e.description); the previous function \(stays)")
             }
             functionSpec = spec
             functionSpecSource = path
-            return .message("function \(spec.name) loaded from \(path); every turn must call it (:func off to stop)")
+            return "function \(spec.name) loaded from \(path); every turn must call it (:func off to stop)"
         case .functionOff:
-            guard let spec = functionSpec else { return .message("no function was loaded") }
+            guard let spec = functionSpec else { return "no function was loaded" }
             functionSpec = nil
             functionSpecSource = nil
-            return .message("function \(spec.name) dropped; turns answer with text again")
+            return "function \(spec.name) dropped; turns answer with text again"
         case .funcVia(let v):
-            guard let v else { return .message("func-via \(forcedCall.rawValue)") }
+            guard let v else { return "func-via \(forcedCall.rawValue)" }
             forcedCall = v
-            return .message("func-via \(v.rawValue)" + (v == .auto ? " (json-schema on llama.cpp servers, tools elsewhere)" : ""))
-        case .mode(let m):
-            guard let m else { return .message("mode \(mode.rawValue)") }
-            mode = m
-            return .message("mode \(m.rawValue)" + (m == .single ? " (each turn sends only the system prompt and that prompt)" : " (turns carry the conversation)"))
-        case .reset:
-            let n = history.count
-            history = []
-            return .message("conversation cleared (\(n) messages); settings and stats stay")
-        case .stats:
-            return .stats(stats.report())
-        case .provider(let name):
-            guard let name else { return .message("provider \(provider.rawValue) (model \(model))") }
-            guard let p = Provider(rawValue: name.lowercased()) else { throw SessionError("provider must be openai or anthropic, not \(name)") }
-            if p == .anthropic, let bad = options.keys.first(where: { Self.anthropicRefused($0) != nil }) {
-                throw SessionError("option \(bad) is OpenAI-only; :unset \(bad) before switching to anthropic")
-            }
-            return .provider(p, "provider \(p.rawValue)")
-        case .editor(let mode):
-            return .editor(mode)
-        case .save, .export, .load, .sessions:
-            return .transcript(command)
-        case .retry:
-            guard let p = lastPrompt else { throw SessionError("nothing to retry yet: send a prompt first") }
-            return .retry(p)
-        case .request(let format):
-            return .request(format)
-        case .compare(let axes, let prompt):
-            guard let p = prompt ?? lastPrompt else { throw SessionError("nothing to compare yet: send a prompt, or give one after --") }
-            return .compare(try variants(axes), p)
-        case .quit:
-            return .quit
+            return "func-via \(v.rawValue)" + (v == .auto ? " (json-schema on llama.cpp servers, tools elsewhere)" : "")
+        default:
+            guard let spec = functionSpec else { return "no function loaded (:func <file> loads one)" }
+            let source = functionSpecSource.map { " from \($0)" } ?? ""
+            return "function \(spec.name)\(source) — forced on every turn\n\(spec.json.serialized(pretty: true))"
         }
     }
 
-    static func anthropicRefused(_ key: String) -> String? {
-        let refused: Set<String> = ["presence_penalty", "frequency_penalty", "seed", "response_format", "logprobs", "top_logprobs", "n", "reasoning_effort", "parallel_tool_calls"]
-        return refused.contains(key) ? "\(key) is OpenAI-only; the anthropic provider refuses it (:provider openai to use it)" : nil
+    func setModel(_ name: String) throws -> String {
+        guard !name.contains(where: \.isWhitespace) else { throw SessionError("a model name has no spaces: \(name)") }
+        var message = "model \(name)"
+        if name.lowercased().hasPrefix("claude-") && provider != .anthropic {
+            message = try switchProvider(to: .anthropic, saying: "model \(name); switching to the anthropic provider")
+        }
+        model = name
+        if !modelsUsed.contains(name) { modelsUsed.append(name) }
+        return message
+    }
+
+    /// The one way the provider changes: options the new one refuses stop it, and the app gets
+    /// to make its client first (``willSwitchProvider``).
+    func switchProvider(to p: Provider, saying message: String) throws -> String {
+        if let bad = options.keys.first(where: { p.refusal(of: $0) != nil }) {
+            throw SessionError("option \(bad) is OpenAI-only; :unset \(bad) before switching to \(p.rawValue)")
+        }
+        let note = p == provider ? nil : try willSwitchProvider(p)
+        provider = p
+        return message + (note.map { " — \($0)" } ?? "")
     }
 
     /// The messages a turn with `prompt` sends.
@@ -178,22 +180,80 @@ public final class Session {
         return o
     }
 
-    /// Records a completed turn: its metrics, and in chat mode the exchange.
-    public func recordSuccess(prompt: String, result: QueryResult, schemaViolations: Int = 0) {
-        var m = TurnMetrics(latency: result.requestTime, timeToFirstToken: result.timeToFirstToken, inputTokens: result.inputTokens, outputTokens: result.outputTokens, retries: result.retries)
-        m.schemaViolations = schemaViolations
-        m.cost = cost(of: result)
-        stats.record(m)
-        lastPrompt = prompt
-        lastTurnInHistory = mode == .chat
-        guard mode == .chat else { return }
-        history.append(.user(prompt))
-        switch result.output {
-        case .text(let t):
-            history.append(.assistant(t))
-        case .functionCall(let call):
-            history += Self.functionCallMessages(call, index: history.count, via: result.info.forcedCall)
+    /// Records a turn: its metrics (a failed or cancelled one too: tokens the server reported
+    /// were billed), and in chat mode a completed turn's exchange. The live REPL and a restored
+    /// transcript both come through here. A retry first drops the exchange it replaces.
+    /// - Returns: how the function call's arguments break the function's schema, if they do.
+    @discardableResult
+    public func record(_ turn: TranscriptEvent.Turn) -> [SchemaViolation] {
+        if turn.retry { dropLastExchange() }
+        lastPrompt = turn.prompt
+        lastTurnInHistory = false
+        let f = turn.figures
+        var m = TurnMetrics(
+            latency: f.requestTime, timeToFirstToken: f.timeToFirstToken, inputTokens: f.inputTokens, outputTokens: f.outputTokens,
+            retries: f.retries, failed: turn.output.isError, cancelled: turn.output == .cancelled)
+        m.cost = prices.cost(model: model, responseModel: turn.info?.model, inputTokens: f.inputTokens, outputTokens: f.outputTokens)
+        var violations: [SchemaViolation] = []
+        if case .functionCall(let call) = turn.output, let spec = functionSpec {
+            violations = SchemaCheck.violations(of: call.arguments, against: spec.parameters)
         }
+        m.schemaViolations = violations.count
+        stats.record(m)
+        guard mode == .chat else { return violations }
+        switch turn.output {
+        case .text(let t):
+            history += [.user(turn.prompt), .assistant(t)]
+        case .functionCall(let call):
+            history.append(.user(turn.prompt))
+            history += Self.functionCallMessages(call, index: history.count, via: turn.info?.forcedCall)
+        case .error, .cancelled:
+            return violations
+        }
+        lastTurnInHistory = true
+        return violations
+    }
+
+    /// Replays one recorded event (restoring a transcript).
+    public func replay(_ event: TranscriptEvent) {
+        switch event {
+        case .settings(let s):
+            if s.provider != provider { _ = try? willSwitchProvider(s.provider) }
+            provider = s.provider
+            model = s.model
+            if !modelsUsed.contains(s.model) { modelsUsed.append(s.model) }
+            mode = s.mode
+            system = s.system
+            options = s.options
+            functionSpec = s.function
+            functionSpecSource = s.function == nil ? nil : "the transcript"
+            forcedCall = s.forcedCall
+        case .reset:
+            clearConversation()
+        case .turn(let t):
+            record(t)
+        case .comparison:
+            break
+        }
+    }
+
+    /// The settings in force, as a transcript records them.
+    public func settingsRecord(at date: Date) -> TranscriptEvent.Settings {
+        TranscriptEvent.Settings(
+            at: date, provider: provider, model: model, mode: mode, system: system, options: options, function: functionSpec,
+            forcedCall: forcedCall)
+    }
+
+    /// Forgets the conversation, the totals and the last prompt (before a transcript is replayed).
+    public func restart() {
+        clearConversation()
+        stats = SessionStats()
+        lastPrompt = nil
+    }
+
+    func clearConversation() {
+        history = []
+        lastTurnInHistory = false
     }
 
     /// The messages that stand for a function call in the conversation. The call is shown, not
@@ -248,18 +308,23 @@ public final class Session {
     /// out (as :retry would), so every variant sees the same conversation before it.
     public func messages(rerunning prompt: String) -> [ChatMessage] {
         var m = messages(for: prompt)
-        if lastTurnInHistory, prompt == lastPrompt, mode == .chat, let i = history.lastIndex(where: { $0.role == .user }) {
+        if prompt == lastPrompt, mode == .chat, let i = lastExchangeStart {
             let drop = history.count - i
             m.removeSubrange((m.count - 1 - drop)..<(m.count - 1))
         }
         return m
     }
 
+    /// Where the last exchange starts in the conversation, when the last turn added one.
+    var lastExchangeStart: Int? {
+        lastTurnInHistory ? history.lastIndex { $0.role == .user } : nil
+    }
+
     /// Removes the last exchange from the conversation (for :retry): the last user message and
     /// everything after it. Returns whether there was one.
     @discardableResult
     public func dropLastExchange() -> Bool {
-        guard lastTurnInHistory, let i = history.lastIndex(where: { $0.role == .user }) else { return false }
+        guard let i = lastExchangeStart else { return false }
         history.removeSubrange(i...)
         lastTurnInHistory = false
         return true
@@ -267,7 +332,9 @@ public final class Session {
 
     /// Takes over everything another session holds (a transcript restored into a scratch session
     /// is adopted only once it restored completely, so a bad file leaves this one untouched).
-    public func adopt(_ other: Session) {
+    /// - Throws: whatever ``willSwitchProvider`` throws for the other session's provider.
+    public func adopt(_ other: Session) throws {
+        if other.provider != provider { _ = try willSwitchProvider(other.provider) }
         provider = other.provider
         model = other.model
         system = other.system
@@ -278,30 +345,9 @@ public final class Session {
         mode = other.mode
         history = other.history
         stats = other.stats
+        lastPrompt = other.lastPrompt
+        lastTurnInHistory = other.lastTurnInHistory
         for m in other.modelsUsed where !modelsUsed.contains(m) { modelsUsed.append(m) }
-    }
-
-    /// Replaces the conversation and the totals (when a transcript is loaded).
-    public func replace(history: [ChatMessage], stats: SessionStats) {
-        self.history = history
-        self.stats = stats
-        if !modelsUsed.contains(model) { modelsUsed.append(model) }
-    }
-
-    /// What a result cost at the current model's price (the response's model name as a fallback).
-    public func cost(of result: QueryResult) -> Double? {
-        prices.cost(model: model, inputTokens: result.inputTokens, outputTokens: result.outputTokens)
-            ?? result.info.model.flatMap { prices.cost(model: $0, inputTokens: result.inputTokens, outputTokens: result.outputTokens) }
-    }
-
-    /// Records a failed or cancelled turn: counted, but not added to the conversation.
-    /// Tokens the server reported before the turn failed or was cancelled count, and cost, too.
-    public func recordFailure(prompt: String? = nil, retries: Int, latency: Double?, cancelled: Bool, inputTokens: Int? = nil, outputTokens: Int? = nil) {
-        if let prompt { lastPrompt = prompt }
-        lastTurnInHistory = false
-        var m = TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: inputTokens, outputTokens: outputTokens, retries: retries, failed: !cancelled, cancelled: cancelled)
-        m.cost = prices.cost(model: model, inputTokens: inputTokens, outputTokens: outputTokens)
-        stats.record(m)
     }
 
     public static func helpText(_ name: String?) -> String {
@@ -333,5 +379,24 @@ public final class Session {
         var t = text
         while t.hasSuffix("\n") { t.removeLast() }
         return t
+    }
+}
+
+extension TranscriptEvent.Output {
+    var isError: Bool {
+        if case .error = self { return true }
+        return false
+    }
+}
+
+extension Provider {
+    // MERGE: replaced by QueryCore's capability table.
+    func refusal(of key: String) -> String? {
+        let refused: Set<String> = [
+            "presence_penalty", "frequency_penalty", "seed", "response_format", "logprobs", "top_logprobs", "n", "reasoning_effort",
+            "parallel_tool_calls",
+        ]
+        guard self == .anthropic, refused.contains(key) else { return nil }
+        return "\(key) is OpenAI-only; the anthropic provider refuses it (:provider openai to use it)"
     }
 }

@@ -1,11 +1,12 @@
 import Foundation
 import QueryCore
 
-/// A session's record: every settings change and every turn with the exact request sent, in order.
-/// Saved as versioned JSON (see docs/transcript-format.md); never holds an API key.
-public struct Transcript: Equatable {
+/// A session's record: every settings change and every turn with the request sent, in order.
+/// Written as an append-only journal (version 2, one JSON line per event; see
+/// docs/transcript-format.md); version 1 files (one JSON object) still load. Never holds an API key.
+public struct Transcript: Equatable, Sendable {
     public static let format = "promptline-transcript"
-    public static let version = 1
+    public static let version = 2
 
     public var id: String
     public var created: Date
@@ -14,15 +15,22 @@ public struct Transcript: Equatable {
     public var baseURL: String
     public var model: String
     /// Settings changes and turns, in the order they happened.
-    public var events: [JSONValue] = []
+    public private(set) var events: [TranscriptEvent] = []
     /// Texts replaced by "[redacted]" wherever they would be recorded (the API keys in use: a
     /// key pasted into a prompt by mistake must not reach a file). Not saved.
     public var secrets: [String] = []
+    /// What loading the file noticed without refusing it (a torn last line).
+    public var loadNotes: [String] = []
+    /// Whether the file this came from was a version 1 file or had a torn last line: the journal
+    /// must then be written anew before anything is appended to it.
+    public var needsRewrite = false
+    /// The whole body of the last turn's request, for the next turn's delta.
+    private var lastRequestBody: JSONObject?
 
     public init(id: String = Transcript.newID(), created: Date = Date(), provider: String, baseURL: String, model: String) {
         self.id = id
-        self.created = created
-        self.updated = created
+        self.created = TranscriptClock.wholeMilliseconds(created)
+        self.updated = self.created
         self.provider = provider
         self.baseURL = baseURL
         self.model = model
@@ -31,32 +39,271 @@ public struct Transcript: Equatable {
     /// Whether `id` is safe in a file name: 1–64 ASCII letters, digits, `-` or `_` (an id is
     /// part of the autosave path, so `x/../../y` must never be one).
     public static func isValidID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 64 && id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }
+        !id.isEmpty && id.utf8.count <= 64
+            && id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }
     }
 
     public static func newID() -> String {
         String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(8))
     }
 
-    public var turnCount: Int { events.filter { $0["type"] == "turn" }.count }
-    public var firstPrompt: String? { events.first { $0["type"] == "turn" }?["prompt"]?.stringValue }
+    public var turnCount: Int {
+        events.reduce(0) {
+            if case .turn = $1 { return $0 + 1 }
+            return $0
+        }
+    }
 
-    /// ISO 8601 in UTC with milliseconds, by hand: Foundation's formatters load ICU's data,
-    /// which costs start-up time and memory the REPL should not pay before its first prompt.
-    static func iso(_ d: Date) -> String {
-        var t = time_t(d.timeIntervalSince1970.rounded(.down))
+    public var firstPrompt: String? {
+        for case .turn(let t) in events { return t.prompt }
+        return nil
+    }
+
+    /// Records the session's settings if they differ from the last recorded ones.
+    public mutating func noteSettings(_ s: Session, at date: Date = Date()) {
+        let current = s.settingsRecord(at: date)
+        for case .settings(let last) in events.reversed() {
+            if last.same(as: current) { return }
+            break
+        }
+        append(.settings(current))
+        model = s.model
+        provider = s.provider.rawValue
+    }
+
+    /// Records a turn with the body it sent: written as what changed since the previous turn's.
+    public mutating func noteTurn(_ turn: TranscriptEvent.Turn, requestBody: JSONValue?) {
+        var t = turn
+        t.request = recordRequest(requestBody)
+        append(.turn(t))
+    }
+
+    /// Records a turn from its outcome (see ``TranscriptEvent/Turn/init(prompt:outcome:retry:at:)``).
+    @discardableResult
+    public mutating func noteTurn(
+        prompt: String, request: JSONValue?, outcome: TurnOutcome, retry: Bool = false, at date: Date = Date()
+    ) -> TranscriptEvent.Turn {
+        let turn = TranscriptEvent.Turn(prompt: prompt, outcome: outcome, retry: retry, at: date)
+        noteTurn(turn, requestBody: request)
+        return turn
+    }
+
+    /// Records a `:compare`: each variant's request is written as what changed since the last turn's.
+    public mutating func noteComparison(_ c: TranscriptEvent.Comparison, requestBodies: [JSONValue?]) {
+        var c = c
+        for i in c.variants.indices where i < requestBodies.count {
+            c.variants[i].request = requestBodies[i].map { delta(from: lastRequestBody, to: $0) }
+        }
+        append(.comparison(c))
+    }
+
+    /// Records `:reset` (the conversation restarts after it).
+    public mutating func noteReset(at date: Date = Date()) {
+        append(.reset(at: date))
+    }
+
+    public typealias TurnOutcome = TranscriptEvent.TurnOutcome
+
+    private mutating func recordRequest(_ body: JSONValue?) -> TranscriptEvent.Request? {
+        guard let body else { return nil }
+        let r = delta(from: lastRequestBody, to: body)
+        lastRequestBody = body.objectValue
+        return r
+    }
+
+    private func delta(from previous: JSONObject?, to body: JSONValue) -> TranscriptEvent.Request {
+        guard let previous, let o = body.objectValue else { return .full(body) }
+        return .delta(RequestDelta(from: previous, to: o))
+    }
+
+    private mutating func append(_ event: TranscriptEvent) {
+        let redactor = Redactor(secrets)
+        var e = redactor.isEmpty ? event : event.mapStrings(redactor.redact)
+        e.at = TranscriptClock.wholeMilliseconds(e.at)
+        events.append(e)
+        updated = e.at
+    }
+
+    /// The whole body of every turn's request, in order (nil where none was recorded), rebuilt
+    /// from the deltas.
+    /// - Throws: ``SessionError`` when a delta does not fit the request before it.
+    public func requestBodies() throws -> [JSONValue?] {
+        var last: JSONObject?
+        var out: [JSONValue?] = []
+        for case .turn(let t) in events {
+            last = try Self.resolve(t.request, after: last) ?? last
+            out.append(t.request == nil ? nil : last.map(JSONValue.object))
+        }
+        return out
+    }
+
+    static func resolve(_ r: TranscriptEvent.Request?, after last: JSONObject?) throws -> JSONObject? {
+        switch r {
+        case .full(let body)?: return body.objectValue
+        case .delta(let d)?:
+            guard let last else { throw SessionError("a request_delta comes before any whole request") }
+            return try d.apply(to: last)
+        case nil: return nil
+        }
+    }
+
+    /// Replays the transcript into `session`: the settings, the conversation since the last
+    /// reset (as the live session kept it) and the stats, through the session's own rules.
+    /// - Throws: ``SessionError`` when no settings were recorded.
+    public func restore(into session: Session) throws {
+        guard events.contains(where: { if case .settings = $0 { return true } else { return false } }) else {
+            throw SessionError("no complete settings recorded (provider, model, mode)")
+        }
+        session.restart()
+        for e in events { session.replay(e) }
+    }
+}
+
+// MARK: - Files
+
+extension Transcript {
+    /// The journal's first line: what the file is and whose session it holds.
+    public var header: JSONValue {
+        [
+            "format": .string(Self.format), "version": .integer(Int64(Self.version)),
+            "tool": ["name": "promptline", "version": .string(PromptlineVersion.current)],
+            "id": .string(id), "created": .string(TranscriptClock.iso(created)),
+            "provider": .string(provider), "base_url": .string(Redactor.url(baseURL)), "model": .string(model),
+        ]
+    }
+
+    /// One line of the journal.
+    static func line(_ v: JSONValue) -> [UInt8] {
+        Array((v.serialized() + "\n").utf8)
+    }
+
+    /// The whole journal: the header and every event, a line each.
+    public func journalBytes() -> [UInt8] {
+        var out = Self.line(header)
+        for e in events { out += Self.line(e.json) }
+        return out
+    }
+
+    /// Reads a transcript: a version 2 journal, or a version 1 file.
+    /// - Throws: ``SessionError`` naming the problem.
+    public static func parse(_ bytes: [UInt8]) throws -> Transcript {
+        guard !bytes.isEmpty else { throw SessionError("the file is empty") }
+        let firstEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+        if let head = try? JSONValue.parse(Array(bytes[..<firstEnd])), head["format"] == .string(format), head["version"] == 2 {
+            return try parseJournal(bytes, header: head)
+        }
+        let v: JSONValue
+        do {
+            v = try JSONValue.parse(bytes)
+        } catch {
+            throw SessionError("not JSON (\(error)) — truncated or not a transcript")
+        }
+        return try parseVersion1(v)
+    }
+
+    static func header(_ v: JSONValue) throws -> Transcript {
+        guard v["format"] == .string(format) else { throw SessionError("not a promptline transcript (no \"format\": \"\(format)\")") }
+        guard let ver = v["version"]?.intValue else { throw SessionError("no version number") }
+        guard ver == 1 || ver == version else {
+            throw SessionError("transcript version \(ver) is not supported (this promptline reads versions 1 and \(version))")
+        }
+        func str(_ k: String) throws -> String {
+            guard let s = v[k]?.stringValue else { throw SessionError("\"\(k)\" is missing or not a string") }
+            return s
+        }
+        guard let created = TranscriptClock.parseISO(try str("created")) else {
+            throw SessionError("\"created\" is not an ISO 8601 time")
+        }
+        let t = Transcript(id: try str("id"), created: created, provider: try str("provider"), baseURL: try str("base_url"), model: try str("model"))
+        guard isValidID(t.id) else { throw SessionError("\"id\" must be 1–64 letters, digits, - or _") }
+        return t
+    }
+
+    static func parseVersion1(_ v: JSONValue) throws -> Transcript {
+        var t = try header(v)
+        guard let updated = v["updated"]?.stringValue.flatMap(TranscriptClock.parseISO) else {
+            throw SessionError("\"updated\" is not an ISO 8601 time")
+        }
+        guard let list = v["events"]?.arrayValue else { throw SessionError("\"events\" is missing or not an array") }
+        for (i, e) in list.enumerated() { try t.adopt(TranscriptEvent(json: e, index: i)) }
+        t.updated = max(updated, t.updated)
+        t.needsRewrite = true
+        return t
+    }
+
+    /// A journal: the header line, then an event a line. A last line cut short (a crash while it
+    /// was written: it has no newline and is not JSON) is left out with a note; any other bad
+    /// line refuses the file.
+    static func parseJournal(_ bytes: [UInt8], header head: JSONValue) throws -> Transcript {
+        var t = try header(head)
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        let endsWithNewline = bytes.last == UInt8(ascii: "\n")
+        for (n, raw) in lines.enumerated().dropFirst() where !raw.isEmpty {
+            let isLast = n == lines.count - 1
+            let value: JSONValue
+            do {
+                value = try JSONValue.parse(Array(raw))
+            } catch {
+                if isLast && !endsWithNewline {
+                    t.loadNotes.append("its last line (\(raw.count) bytes) was cut short, likely by a crash, and is left out")
+                    t.needsRewrite = true
+                    break
+                }
+                throw SessionError("line \(n + 1) is not JSON (\(error))")
+            }
+            try t.adopt(TranscriptEvent(json: value, index: n - 1))
+        }
+        return t
+    }
+
+    /// Appends an event read from a file, keeping the running request body for later deltas.
+    private mutating func adopt(_ e: TranscriptEvent) throws {
+        if case .turn(let turn) = e {
+            lastRequestBody = try Self.resolve(turn.request, after: lastRequestBody) ?? lastRequestBody
+        }
+        if case .settings(let s) = e {
+            model = s.model
+            provider = s.provider.rawValue
+        }
+        events.append(e)
+        updated = e.at
+    }
+}
+
+/// Transcript times: ISO 8601 in UTC with milliseconds.
+public enum TranscriptClock {
+    /// `d` without its fraction of a millisecond: what ``iso(_:)`` keeps, built as
+    /// ``parseISO(_:)`` builds it, so a time written and read back is the same `Date`.
+    public static func wholeMilliseconds(_ d: Date) -> Date {
+        let (secs, ms) = split(d)
+        return Date(timeIntervalSince1970: Double(secs) + Double(ms) / 1000)
+    }
+
+    /// Whole seconds and milliseconds. The 0.001 ms nudge makes a time already in whole
+    /// milliseconds (up to the rounding of a Double, ~0.0002 ms today) stay the same.
+    static func split(_ d: Date) -> (seconds: Int64, milliseconds: Int32) {
+        let total = Int64((d.timeIntervalSince1970 * 1000 + 0.001).rounded(.down))
+        let secs = total >= 0 ? total / 1000 : (total - 999) / 1000
+        return (secs, Int32(total - secs * 1000))
+    }
+
+    /// By hand: Foundation's formatters load ICU's data, which costs start-up time and memory the
+    /// REPL should not pay before its first prompt.
+    public static func iso(_ d: Date) -> String {
+        let (secs, ms) = split(d)
+        var t = time_t(secs)
         var parts = tm()
         gmtime_r(&t, &parts)
-        let ms = Int((d.timeIntervalSince1970 - Double(t)) * 1000) % 1000
         func pad(_ v: Int32, _ n: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, n - s.count)) + s
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
+        let date = "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
+        return "\(date)T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(ms, 3))Z"
     }
 
     /// Reads `YYYY-MM-DDTHH:MM:SS[.fff]Z` (what ``iso(_:)`` writes, and the same without milliseconds).
-    static func parseISO(_ s: String) -> Date? {
+    public static func parseISO(_ s: String) -> Date? {
         let u = Array(s.utf8)
         guard u.count >= 20, u.last == UInt8(ascii: "Z") else { return nil }
         func num(_ a: Int, _ n: Int) -> Int32? {
@@ -68,8 +315,8 @@ public struct Transcript: Equatable {
             }
             return v
         }
-        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2), let sec = num(17, 2),
-            u[4] == 0x2D, u[7] == 0x2D, u[10] == UInt8(ascii: "T"), u[13] == 0x3A, u[16] == 0x3A,
+        guard let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2), let mi = num(14, 2),
+            let sec = num(17, 2), u[4] == 0x2D, u[7] == 0x2D, u[10] == UInt8(ascii: "T"), u[13] == 0x3A, u[16] == 0x3A,
             (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec < 61
         else { return nil }
         var ms: Int32 = 0
@@ -86,253 +333,5 @@ public struct Transcript: Equatable {
         parts.tm_sec = sec
         let t = timegm(&parts)
         return Date(timeIntervalSince1970: Double(t) + Double(ms) / 1000)
-    }
-
-    /// The settings in force, as a transcript records them.
-    static func settings(of s: Session) -> JSONObject {
-        var o: JSONObject = ["provider": .string(s.provider.rawValue), "model": .string(s.model), "mode": .string(s.mode.rawValue)]
-        o["system"] = s.system.map { .string($0) } ?? .null
-        o["options"] = .object(s.options.values)
-        o["function"] = s.functionSpec?.json ?? .null
-        if s.forcedCall != .auto { o["func_via"] = .string(s.forcedCall.rawValue) }
-        return o
-    }
-
-    /// Records the session's settings if they differ from the last recorded ones.
-    public mutating func noteSettings(_ s: Session, at date: Date = Date()) {
-        let current = Self.settings(of: s)
-        let last = events.last { $0["type"] == "settings" }
-        if let last, var lo = last.objectValue {
-            lo["type"] = nil
-            lo["at"] = nil
-            if lo == current { return }
-        }
-        var e: JSONObject = ["type": "settings", "at": .string(Self.iso(date))]
-        for (k, v) in current { e[k] = v }
-        append(.object(e))
-        updated = date
-        model = s.model
-        provider = s.provider.rawValue
-    }
-
-    /// Records a turn: the exact request body, the outcome and its figures.
-    /// `retry`: this turn re-sent the previous prompt and replaced its exchange (:retry).
-    public mutating func noteTurn(prompt: String, request: JSONValue, outcome: TurnOutcome, retry: Bool = false, at date: Date = Date()) {
-        var e: JSONObject = ["type": "turn", "at": .string(Self.iso(date)), "prompt": .string(prompt), "request": request]
-        if retry { e["retry"] = true }
-        switch outcome {
-        case .success(let r):
-            switch r.output {
-            case .text(let t): e["output"] = ["text": .string(t)]
-            case .functionCall(let c):
-                e["output"] = ["function": ["name": .string(c.name), "arguments": c.arguments, "raw": .string(c.rawArguments), "id": c.id.map { .string($0) } ?? .null]]
-            }
-            e["finish_reason"] = r.info.finishReason.map { .string($0) } ?? .null
-            e["input_tokens"] = r.inputTokens.map { .integer(Int64($0)) } ?? .null
-            e["output_tokens"] = r.outputTokens.map { .integer(Int64($0)) } ?? .null
-            e["usage"] = r.info.usage ?? .null
-            e["request_time"] = .double(r.requestTime)
-            e["time_to_first_token"] = r.timeToFirstToken.map { .double($0) } ?? .null
-            e["retries"] = .integer(Int64(r.retries))
-            var info: JSONObject = [:]
-            info["id"] = r.info.id.map { .string($0) } ?? .null
-            info["model"] = r.info.model.map { .string($0) } ?? .null
-            info["created"] = r.info.created.map { .integer($0) } ?? .null
-            info["system_fingerprint"] = r.info.systemFingerprint.map { .string($0) } ?? .null
-            if !r.info.notes.isEmpty { info["notes"] = .array(r.info.notes.map { .string($0) }) }
-            if let via = r.info.forcedCall { info["forced_via"] = .string(via.rawValue) }
-            e["info"] = .object(info)
-        case .failure(let message, let retries, let latency, let input, let output):
-            e["output"] = ["error": .string(message)]
-            e["retries"] = .integer(Int64(retries))
-            e["request_time"] = latency.map { .double($0) } ?? .null
-            if let input { e["input_tokens"] = .integer(Int64(input)) }
-            if let output { e["output_tokens"] = .integer(Int64(output)) }
-        case .cancelled(let retries, let latency, let input, let output):
-            e["output"] = ["cancelled": true]
-            e["retries"] = .integer(Int64(retries))
-            e["request_time"] = latency.map { .double($0) } ?? .null
-            if let input { e["input_tokens"] = .integer(Int64(input)) }
-            if let output { e["output_tokens"] = .integer(Int64(output)) }
-        }
-        append(.object(e))
-        updated = date
-    }
-
-    private mutating func append(_ event: JSONValue) {
-        let redactor = Redactor(secrets)
-        events.append(redactor.isEmpty ? event : event.mapStrings(redactor.redact))
-    }
-
-    /// Records a `:compare`: the prompt and, per variant, its settings, exact request and outcome.
-    public mutating func noteComparison(prompt: String, variants: [JSONValue], at date: Date = Date()) {
-        append(["type": "comparison", "at": .string(Self.iso(date)), "prompt": .string(prompt), "variants": .array(variants)])
-        updated = date
-    }
-
-    /// Records `:reset` (the conversation restarts after it).
-    public mutating func noteReset(at date: Date = Date()) {
-        events.append(["type": "reset", "at": .string(Self.iso(date))])
-        updated = date
-    }
-
-    public enum TurnOutcome {
-        case success(QueryResult)
-        /// `inputTokens`/`outputTokens`: what the server reported before the turn failed (a forced
-        /// call it did not make, arguments that are not JSON…) — billed, so recorded.
-        case failure(message: String, retries: Int, latency: Double?, inputTokens: Int? = nil, outputTokens: Int? = nil)
-        case cancelled(retries: Int, latency: Double?, inputTokens: Int? = nil, outputTokens: Int? = nil)
-    }
-
-    /// The whole transcript as JSON, with the session's stats totals.
-    public func json(stats: SessionStats) -> JSONValue {
-        var o: JSONObject = [
-            "format": .string(Self.format), "version": .integer(Int64(Self.version)),
-            "tool": ["name": "promptline", "version": .string(PromptlineVersion.current)],
-            "id": .string(id), "created": .string(Self.iso(created)), "updated": .string(Self.iso(updated)),
-            "provider": .string(provider), "base_url": .string(Redactor.url(baseURL)), "model": .string(model),
-        ]
-        o["events"] = .array(events)
-        let i = stats.inputTokens, out = stats.outputTokens
-        o["stats"] = [
-            "turns": .integer(Int64(stats.turnCount)), "requests": .integer(Int64(stats.requests)), "retries": .integer(Int64(stats.retries)),
-            "errors": .integer(Int64(stats.errors)), "cancelled": .integer(Int64(stats.cancelled)),
-            "input_tokens": .integer(Int64(i.sum)), "output_tokens": .integer(Int64(out.sum)),
-            "turns_without_usage": .integer(Int64(max(i.unknown, out.unknown))),
-        ]
-        return .object(o)
-    }
-
-    /// Reads a transcript, checking everything a resumed session relies on.
-    /// - Throws: ``SessionError`` naming the problem.
-    public static func parse(_ bytes: [UInt8]) throws -> Transcript {
-        let v: JSONValue
-        do {
-            v = try JSONValue.parse(bytes)
-        } catch {
-            throw SessionError(bytes.isEmpty ? "the file is empty" : "not JSON (\(error)) — truncated or not a transcript")
-        }
-        guard v["format"] == .string(format) else { throw SessionError("not a promptline transcript (no \"format\": \"\(format)\")") }
-        guard let ver = v["version"]?.intValue else { throw SessionError("no version number") }
-        guard ver == version else { throw SessionError("transcript version \(ver) is not supported (this promptline reads version \(version))") }
-        func str(_ k: String) throws -> String {
-            guard let s = v[k]?.stringValue else { throw SessionError("\"\(k)\" is missing or not a string") }
-            return s
-        }
-        guard let created = parseISO(try str("created")), let updated = parseISO(try str("updated")) else {
-            throw SessionError("\"created\"/\"updated\" are not ISO 8601 times")
-        }
-        var t = Transcript(id: try str("id"), created: created, provider: try str("provider"), baseURL: try str("base_url"), model: try str("model"))
-        t.updated = updated
-        guard isValidID(t.id) else { throw SessionError("\"id\" must be 1–64 letters, digits, - or _") }
-        guard let events = v["events"]?.arrayValue else { throw SessionError("\"events\" is missing or not an array") }
-        for (i, e) in events.enumerated() {
-            guard let type = e["type"]?.stringValue, ["settings", "turn", "reset", "comparison"].contains(type) else {
-                throw SessionError("events[\(i)] has no known \"type\" (settings, turn, reset or comparison)")
-            }
-            if type == "turn" {
-                guard e["prompt"]?.stringValue != nil, case .object = e["output"] ?? .null else {
-                    throw SessionError("events[\(i)] (a turn) needs \"prompt\" and \"output\"")
-                }
-                try checkFigures(e, at: i)
-            }
-            if type == "settings" {
-                guard Provider(rawValue: e["provider"]?.stringValue ?? "") != nil, e["model"]?.stringValue != nil,
-                    SessionMode(rawValue: e["mode"]?.stringValue ?? "") != nil, case .object = e["options"] ?? .null
-                else {
-                    throw SessionError("events[\(i)] (settings) needs provider, model, mode and options")
-                }
-                if let f = e["function"], f != .null {
-                    do { _ = try FunctionSpec(json: f) } catch { throw SessionError("events[\(i)].function: \(error)") }
-                }
-            }
-        }
-        t.events = events
-        return t
-    }
-
-    /// A turn's figures must be what promptline writes: counts are whole numbers ≥ 0, times are
-    /// finite seconds ≥ 0. Anything else (a hand-edited `"retries": 9223372036854775807`,
-    /// `"input_tokens": -3`) refuses the file instead of reaching the stats.
-    static func checkFigures(_ e: JSONValue, at i: Int) throws {
-        for k in ["retries", "input_tokens", "output_tokens"] {
-            guard let v = e[k], v != .null else { continue }
-            guard let n = v.countValue, n <= Self.maxCount else {
-                throw SessionError("events[\(i)].\(k) must be a whole number from 0 to \(Self.maxCount), got \(v.serialized())")
-            }
-        }
-        for k in ["request_time", "time_to_first_token"] {
-            guard let v = e[k], v != .null else { continue }
-            guard let d = v.doubleValue, d.isFinite, d >= 0 else {
-                throw SessionError("events[\(i)].\(k) must be a number of seconds ≥ 0, got \(v.serialized())")
-            }
-        }
-    }
-
-    /// The largest count a transcript may hold (far above any real session's token totals).
-    static let maxCount = 1 << 53
-
-    /// Replays the transcript into `session`: the last settings, the conversation since the last
-    /// reset (successful turns only, as the live session keeps it), and the stats.
-    public func restore(into session: Session) throws {
-        guard let s = events.last(where: { $0["type"] == "settings" }),
-            let provider = Provider(rawValue: s["provider"]?.stringValue ?? ""), let model = s["model"]?.stringValue,
-            let lastMode = SessionMode(rawValue: s["mode"]?.stringValue ?? "")
-        else { throw SessionError("no complete settings recorded (provider, model, mode)") }
-        session.provider = provider
-        session.model = model
-        session.mode = lastMode
-        session.system = s["system"]?.stringValue
-        session.options = QueryOptions(s["options"]?.objectValue ?? JSONObject())
-        if let f = s["function"], f != .null {
-            session.functionSpec = try FunctionSpec(json: f)
-            session.functionSpecSource = "the transcript"
-        } else {
-            session.functionSpec = nil
-            session.functionSpecSource = nil
-        }
-        session.forcedCall = s["func_via"]?.stringValue.flatMap(ForcedCallStrategy.init(rawValue:)) ?? .auto
-        session.replace(history: [], stats: SessionStats())
-        var stats = SessionStats()
-        var history: [ChatMessage] = []
-        var mode = session.mode
-        var lastInHistory = false
-        for e in events {
-            switch e["type"]?.stringValue {
-            case "reset":
-                history = []
-                lastInHistory = false
-            case "settings":
-                mode = SessionMode(rawValue: e["mode"]?.stringValue ?? "chat") ?? .chat
-            case "turn":
-                let out = e["output"] ?? .null
-                let retries = e["retries"]?.countValue ?? 0
-                if e["retry"] == true, lastInHistory, let i = history.lastIndex(where: { $0.role == .user }) {
-                    history.removeSubrange(i...)
-                }
-                lastInHistory = false
-                let latency = e["request_time"]?.doubleValue
-                let input = e["input_tokens"]?.countValue, output = e["output_tokens"]?.countValue
-                if out["cancelled"] == true {
-                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: input, outputTokens: output, retries: retries, cancelled: true))
-                } else if out["error"] != nil {
-                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: nil, inputTokens: input, outputTokens: output, retries: retries, failed: true))
-                } else {
-                    stats.record(TurnMetrics(latency: latency, timeToFirstToken: e["time_to_first_token"]?.doubleValue, inputTokens: e["input_tokens"]?.countValue, outputTokens: e["output_tokens"]?.countValue, retries: retries))
-                    guard mode == .chat, let prompt = e["prompt"]?.stringValue else { continue }
-                    lastInHistory = true
-                    history.append(.user(prompt))
-                    if let t = out["text"]?.stringValue {
-                        history.append(.assistant(t))
-                    } else if let f = out["function"] {
-                        let call = FunctionCall(id: f["id"]?.stringValue, name: f["name"]?.stringValue ?? "", arguments: f["arguments"] ?? [:], rawArguments: f["raw"]?.stringValue ?? "")
-                        let via = e["info"]?["forced_via"]?.stringValue.flatMap(ForcedCallStrategy.init(rawValue:))
-                        history += Session.functionCallMessages(call, index: history.count, via: via)
-                    }
-                }
-            default: break
-            }
-        }
-        session.replace(history: history, stats: stats)
     }
 }

@@ -1,3 +1,4 @@
+import CTerminal
 import Foundation
 import QueryCore
 
@@ -16,16 +17,10 @@ public enum AtomicFile {
         defer {
             if !ok { unlink(tmp) }
         }
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + off, bytes.count - off) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = String(cString: strerror(errno))
-                close(fd)
-                throw SessionError("cannot write \(path): \(e)")
-            }
-            off += n
+        if bytes.withUnsafeBytes({ ct_write_all(fd, $0.baseAddress, $0.count) }) != 0 {
+            let e = String(cString: strerror(errno))
+            close(fd)
+            throw SessionError("cannot write \(path): \(e)")
         }
         if fsync(fd) != 0 {
             let e = String(cString: strerror(errno))
@@ -33,9 +28,6 @@ public enum AtomicFile {
             throw SessionError("cannot write \(path): fsync failed: \(e)")
         }
         close(fd)
-        if let hook = ProcessInfo.processInfo.environment["PROMPTLINE_TEST_PAUSE_BEFORE_RENAME_MS"], let ms = UInt32(hook) {
-            usleep(ms * 1000)  // lets the crash-safety test kill the process between write and rename
-        }
         guard rename(tmp, path) == 0 else { throw SessionError("cannot write \(path): \(String(cString: strerror(errno)))") }
         ok = true
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY)
@@ -70,6 +62,60 @@ public enum AtomicFile {
     }
 }
 
+/// XDG base directories: the one place promptline resolves `$XDG_*_HOME` (an unset or relative
+/// value falls back to the default under the home folder, as the specification says).
+public enum XDG {
+    public static func directory(
+        _ variable: String, default fallback: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        if let v = environment[variable], v.hasPrefix("/") { return v }
+        return NSHomeDirectory() + "/" + fallback
+    }
+}
+
+/// A transcript's file, kept open for appending: each event is written as one line and
+/// fsync'ed as it happens, so the file is never rewritten per turn and a crash loses at most the
+/// line being written (which the loader then leaves out with a note).
+public final class TranscriptJournal {
+    public let path: String
+    private var fd: Int32 = -1
+    /// How many of the transcript's events are in the file.
+    private var written: Int
+
+    /// - Parameter onDisk: how many events the file at `path` already holds, complete, in the
+    ///   journal format; 0 to write it anew (atomically) at the first ``sync(_:)``.
+    public init(path: String, onDisk: Int = 0) {
+        self.path = path
+        written = onDisk
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Writes the events of `t` not yet in the file.
+    /// - Throws: ``SessionError`` naming the path and the system's reason.
+    public func sync(_ t: Transcript) throws {
+        if written == 0 || fd < 0 && !FileManager.default.fileExists(atPath: path) {
+            try AtomicFile.write(t.journalBytes(), to: path)
+            written = t.events.count
+            if fd >= 0 { close(fd) }
+            fd = -1
+            return
+        }
+        guard written < t.events.count else { return }
+        if fd < 0 {
+            fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard fd >= 0 else { throw SessionError("cannot append to \(path): \(String(cString: strerror(errno)))") }
+        }
+        var bytes: [UInt8] = []
+        for e in t.events[written...] { bytes += Transcript.line(e.json) }
+        let ok = bytes.withUnsafeBytes { ct_write_all(fd, $0.baseAddress, $0.count) } == 0 && fsync(fd) == 0
+        guard ok else { throw SessionError("cannot append to \(path): \(String(cString: strerror(errno)))") }
+        written = t.events.count
+    }
+}
+
 /// Where transcripts live and how they are saved, loaded and listed.
 public struct TranscriptStore {
     /// `$XDG_DATA_HOME/promptline/sessions` (default `~/.local/share/promptline/sessions`).
@@ -78,18 +124,16 @@ public struct TranscriptStore {
     public init(directory: String) { self.directory = directory }
 
     public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        let base = environment["XDG_DATA_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? NSHomeDirectory() + "/.local/share"
-        return base + "/promptline/sessions"
+        XDG.directory("XDG_DATA_HOME", default: ".local/share", environment: environment) + "/promptline/sessions"
     }
 
-    /// The autosave path of a transcript: `<created timestamp>-<id>.json`, always directly in
+    /// The autosave path of a transcript: `<created timestamp>-<id>.jsonl`, always directly in
     /// ``directory`` (an id that is not a plain name is reduced to its safe characters).
     public func autosavePath(for t: Transcript) -> String {
         // 2026-11-27T19:20:00.123Z → 20261127T192000Z
-        let iso = Transcript.iso(t.created)
-        let stamp = iso.prefix(19).filter { $0 != "-" && $0 != ":" } + "Z"
-        let id = Transcript.isValidID(t.id) ? t.id : String(t.id.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }.prefix(64))
-        return "\(directory)/\(stamp)-\(id).json"
+        let stamp = TranscriptClock.iso(t.created).prefix(19).filter { $0 != "-" && $0 != ":" } + "Z"
+        let safe = String(t.id.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }.prefix(64))
+        return "\(directory)/\(stamp)-\(Transcript.isValidID(t.id) ? t.id : safe).jsonl"
     }
 
     /// Whether `path` names a file directly in ``directory`` (after resolving `.` and `..`).
@@ -100,37 +144,32 @@ public struct TranscriptStore {
         return (p as NSString).deletingLastPathComponent == dir && !name.isEmpty && name != "." && name != ".."
     }
 
-    public static func encode(_ t: Transcript, stats: SessionStats) -> [UInt8] {
-        Array((t.json(stats: stats).serialized(pretty: true) + "\n").utf8)
-    }
-
-    /// Saves to `path`. Refuses to replace a file that is not a promptline transcript unless `force`.
-    public static func save(_ t: Transcript, stats: SessionStats, to path: String, force: Bool) throws {
+    /// Saves the whole journal to `path` at once. Refuses to replace a file that is not a
+    /// promptline transcript unless `force`.
+    public static func save(_ t: Transcript, to path: String, force: Bool) throws {
         if !force, FileManager.default.fileExists(atPath: path) {
             let existing = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
             if (try? Transcript.parse(existing)) == nil {
                 throw SessionError("\(path) exists and is not a promptline transcript; :save! \(path) replaces it")
             }
         }
-        try AtomicFile.write(encode(t, stats: stats), to: path)
+        try AtomicFile.write(t.journalBytes(), to: path)
     }
 
     /// Writes the Markdown export. Refuses to replace a file that is not a promptline export
-    /// unless `force` (`:export!`), as ``save(_:stats:to:force:)`` does.
+    /// unless `force` (`:export!`), as ``save(_:to:force:)`` does.
     public static func export(_ t: Transcript, stats: SessionStats, to path: String, force: Bool) throws {
         if !force, FileManager.default.fileExists(atPath: path) {
             let head = FileHandle(forReadingAtPath: path).map { h -> Data in
                 defer { try? h.close() }
                 return h.readData(ofLength: 64)
             }
-            if !(head.map { String(decoding: $0, as: UTF8.self).hasPrefix(exportHeading) } ?? false) {
+            if !(head.map { String(decoding: $0, as: UTF8.self).hasPrefix(TranscriptMarkdown.heading) } ?? false) {
                 throw SessionError("\(path) exists and is not a promptline export; :export! \(path) replaces it")
             }
         }
-        try AtomicFile.write(Array(markdown(t, stats: stats).utf8), to: path)
+        try AtomicFile.write(Array(TranscriptMarkdown.render(t, stats: stats).utf8), to: path)
     }
-
-    static let exportHeading = "# promptline session "
 
     /// Reads a transcript file. - Throws: ``SessionError`` naming the file and the problem.
     public static func load(_ path: String) throws -> Transcript {
@@ -144,62 +183,79 @@ public struct TranscriptStore {
         }
     }
 
-    /// Autosaved transcripts, newest first.
+    /// Autosaved transcripts, newest first. A version 1 `.json` file that was carried on as a
+    /// `.jsonl` journal is listed once, as the journal.
     public func recent(limit: Int = 20) -> [(path: String, transcript: Transcript)] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        let files = names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted(by: >)
+        let set = Set(names)
+        let files = names.filter {
+            !$0.hasPrefix(".") && ($0.hasSuffix(".jsonl") || $0.hasSuffix(".json") && !set.contains($0 + "l"))
+        }
         var out: [(String, Transcript)] = []
-        for n in files {
+        for n in files.sorted(by: >) {
             let p = directory + "/" + n
             if let t = try? Self.load(p) { out.append((p, t)) }
             if out.count >= limit { break }
         }
         return out.sorted { $0.1.updated > $1.1.updated }
     }
+}
 
-    /// Markdown for `:export`: system prompt, each turn with settings changes, outputs, a stats table.
-    public static func markdown(_ t: Transcript, stats: SessionStats) -> String {
-        var md = "\(exportHeading)\(t.id)\n\n"
-        md += "- created: \(Transcript.iso(t.created))\n- provider: \(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
+/// `:export`: the session as readable Markdown — settings, each turn's prompt and output with
+/// its figures, `:compare` runs, and a stats table.
+public enum TranscriptMarkdown {
+    static let heading = "# promptline session "
+
+    public static func render(_ t: Transcript, stats: SessionStats) -> String {
+        var md = "\(heading)\(t.id)\n\n"
+        md += "- created: \(TranscriptClock.iso(t.created))\n- provider: \(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
         var n = 0
         for e in t.events {
-            switch e["type"]?.stringValue {
-            case "settings":
-                md += "## Settings\n\n- model: `\(e["model"]?.stringValue ?? "")` (\(e["provider"]?.stringValue ?? ""))\n- mode: \(e["mode"]?.stringValue ?? "")\n"
-                if let o = e["options"]?.objectValue, !o.isEmpty {
-                    md += "- options: " + o.map { "`\($0.key)=\($0.value.serialized())`" }.joined(separator: ", ") + "\n"
-                }
-                if let f = e["function"], f != .null { md += "- function: `\(f["name"]?.stringValue ?? "")`\n" }
-                if let s = e["system"]?.stringValue { md += "\n**System prompt**\n\n" + fence(s) }
-                md += "\n"
-            case "reset":
-                md += "---\n*conversation reset*\n\n"
-            case "turn":
+            switch e {
+            case .settings(let s): md += settings(s)
+            case .reset: md += "---\n*conversation reset*\n\n"
+            case .turn(let turn):
                 n += 1
-                md += "## Turn \(n)\n\n**Prompt**\n\n" + fence(e["prompt"]?.stringValue ?? "")
-                let out = e["output"] ?? .null
-                if let text = out["text"]?.stringValue {
-                    md += "\n**Output**\n\n" + fence(text)
-                } else if let f = out["function"] {
-                    md += "\n**Function call** `\(f["name"]?.stringValue ?? "")`\n\n```json\n\((f["arguments"] ?? .null).serialized(pretty: true))\n```\n"
-                } else if let err = out["error"]?.stringValue {
-                    md += "\n**Error**: \(err)\n"
-                } else {
-                    md += "\n*cancelled*\n"
-                }
-                var figures: [String] = []
-                if let l = e["request_time"]?.doubleValue { figures.append(String(format: "%.2f s", l)) }
-                if let i = e["input_tokens"]?.intValue, let o = e["output_tokens"]?.intValue { figures.append("\(i) in / \(o) out tokens") }
-                if let r = e["retries"]?.intValue, r > 0 { figures.append("\(r) retries") }
-                if !figures.isEmpty { md += "\n*" + figures.joined(separator: " · ") + "*\n" }
+                md += "## Turn \(n)\n\n**Prompt**\n\n" + fence(turn.prompt) + output(turn.output) + figures(turn.figures) + "\n"
+            case .comparison(let c):
+                md += "## Compare\n\n**Prompt**\n\n" + fence(c.prompt)
+                for v in c.variants { md += "\n### \(v.label)\n" + output(v.output) + figures(v.figures) }
                 md += "\n"
-            default: break
             }
         }
         let i = stats.inputTokens, o = stats.outputTokens
-        md += "## Stats\n\n| turns | requests | retries | errors | cancelled | input tokens | output tokens |\n|---|---|---|---|---|---|---|\n"
-        md += "| \(stats.turnCount) | \(stats.requests) | \(stats.retries) | \(stats.errors) | \(stats.cancelled) | \(i.sum)\(i.unknown > 0 ? "+?" : "") | \(o.sum)\(o.unknown > 0 ? "+?" : "") |\n"
+        md += "## Stats\n\n| turns | requests | retries | errors | cancelled | input tokens | output tokens |\n"
+        md += "|---|---|---|---|---|---|---|\n"
+        md += "| \(stats.turnCount) | \(stats.requests) | \(stats.retries) | \(stats.errors) | \(stats.cancelled) "
+        md += "| \(i.sum)\(i.unknown > 0 ? "+?" : "") | \(o.sum)\(o.unknown > 0 ? "+?" : "") |\n"
         return md
+    }
+
+    static func settings(_ s: TranscriptEvent.Settings) -> String {
+        var md = "## Settings\n\n- model: `\(s.model)` (\(s.provider.rawValue))\n- mode: \(s.mode.rawValue)\n"
+        if !s.options.keys.isEmpty {
+            md += "- options: " + s.options.map { "`\($0.key)=\($0.value.serialized())`" }.joined(separator: ", ") + "\n"
+        }
+        if let f = s.function { md += "- function: `\(f.name)`\n" }
+        if let system = s.system { md += "\n**System prompt**\n\n" + fence(system) }
+        return md + "\n"
+    }
+
+    static func output(_ o: TranscriptEvent.Output) -> String {
+        switch o {
+        case .text(let text): return "\n**Output**\n\n" + fence(text)
+        case .functionCall(let c): return "\n**Function call** `\(c.name)`\n\n```json\n\(c.arguments.serialized(pretty: true))\n```\n"
+        case .error(let m): return "\n**Error**: \(m)\n"
+        case .cancelled: return "\n*cancelled*\n"
+        }
+    }
+
+    static func figures(_ f: TranscriptEvent.Figures) -> String {
+        var figures: [String] = []
+        if let l = f.requestTime { figures.append(String(format: "%.2f s", l)) }
+        if let i = f.inputTokens, let o = f.outputTokens { figures.append("\(i) in / \(o) out tokens") }
+        if f.retries > 0 { figures.append("\(f.retries) retries") }
+        return figures.isEmpty ? "" : "\n*" + figures.joined(separator: " · ") + "*\n"
     }
 
     static func fence(_ s: String) -> String {

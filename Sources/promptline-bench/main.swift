@@ -185,28 +185,51 @@ func benchStream(_ n: Int) async throws {
 
 // MARK: - transcripts
 
+/// A chat session of `n` turns whose requests carry the whole conversation (the case that made
+/// version 1 transcripts grow quadratically), autosaved after every turn as the REPL does.
+/// Reports the autosave time per turn near turn n (`autosave_ms_at_10k` for n = 10,000), the
+/// file size at every tenth of the way (linear in turns when it is), and a whole save and a
+/// load + restore of the result.
 func benchTranscript(_ n: Int) throws {
     let dir = NSTemporaryDirectory() + "pl-bench-\(UUID())"
     defer { try? FileManager.default.removeItem(atPath: dir) }
+    try AtomicFile.makePrivateDirectory(dir)
     let session = Session(provider: .openAI, model: "m")
     var t = Transcript(provider: "openai", baseURL: "http://127.0.0.1/v1", model: "m")
     t.noteSettings(session)
-    let result = QueryResult(output: .text("An answer of moderate length, about one line of text."), requestTime: 0.4, inputTokens: 30, outputTokens: 12, timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
+    let journal = TranscriptJournal(path: dir + "/t.jsonl")
+    let answer = "An answer of moderate length, about one line of text."
+    let result = QueryResult(
+        output: .text(answer), requestTime: 0.4, inputTokens: 30, outputTokens: 12, timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
+    var messages: [JSONValue] = []
+    var autosaveMs: [Double] = []
+    var sizes: [JSONValue] = []
     for i in 0..<n {
-        let request: JSONValue = ["model": "m", "messages": [["role": "user", "content": .string("Prompt number \(i), asking something.")]], "stream": true]
-        t.noteTurn(prompt: "Prompt number \(i), asking something.", request: request, outcome: .success(result))
-        session.stats.record(TurnMetrics(latency: 0.4, timeToFirstToken: 0.1, inputTokens: 30, outputTokens: 12, retries: 0))
+        let prompt = "Prompt number \(i), asking something."
+        messages.append(["role": "user", "content": .string(prompt)])
+        let request: JSONValue = ["model": "m", "messages": .array(messages), "stream": true]
+        let t0 = now()
+        session.record(t.noteTurn(prompt: prompt, request: request, outcome: .success(result)))
+        try journal.sync(t)
+        autosaveMs.append((now() - t0) * 1000)
+        messages.append(["role": "assistant", "content": .string(answer)])
+        if (i + 1) % max(1, n / 10) == 0 {
+            let size = (try? FileManager.default.attributesOfItem(atPath: journal.path)[.size] as? Int) ?? 0
+            sizes.append(["turns": .integer(Int64(i + 1)), "bytes": .integer(Int64(size))])
+        }
     }
-    let path = dir + "/t.json"
+    let tail = Array(autosaveMs.suffix(100))
+    let name = n == 10_000 ? "autosave_ms_at_10k" : "autosave_ms_at_\(n)"
+    emit(name, unit: "ms", tail, extra: ["turns": .integer(Int64(n)), "sizes": .array(sizes), "p99": .double(percentile(tail, 99))])
+    let path = dir + "/saved.jsonl"
     var saves: [Double] = []
     var loads: [Double] = []
     for _ in 0..<3 {
         let t0 = now()
-        try TranscriptStore.save(t, stats: session.stats, to: path, force: true)
+        try TranscriptStore.save(t, to: path, force: true)
         let t1 = now()
         let loaded = try TranscriptStore.load(path)
-        let s2 = Session(provider: .openAI, model: "m")
-        try loaded.restore(into: s2)
+        try loaded.restore(into: Session(provider: .openAI, model: "m"))
         let t2 = now()
         precondition(loaded.turnCount == n)
         saves.append((t1 - t0) * 1000)
@@ -215,6 +238,23 @@ func benchTranscript(_ n: Int) throws {
     let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     emit("transcript.save", unit: "ms", saves, extra: ["turns": .integer(Int64(n)), "bytes": .integer(Int64(size))])
     emit("transcript.load_restore", unit: "ms", loads, extra: ["turns": .integer(Int64(n))])
+}
+
+/// Writes an n-turn chat transcript to `path`, for the memory benchmark of loading one.
+func writeTranscript(_ n: Int, to path: String) throws {
+    let s = Session(provider: .openAI, model: "m")
+    var t = Transcript(provider: "openai", baseURL: "http://127.0.0.1/v1", model: "m")
+    t.noteSettings(s)
+    let r = QueryResult(
+        output: .text("An answer of moderate length, about one line of text."), requestTime: 0.4, inputTokens: 30, outputTokens: 12,
+        timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
+    var messages: [JSONValue] = []
+    for i in 0..<n {
+        messages.append(["role": "user", "content": .string("Prompt \(i)")])
+        t.noteTurn(prompt: "Prompt \(i)", request: ["model": "m", "messages": .array(messages)], outcome: .success(r))
+        messages.append(["role": "assistant", "content": "An answer of moderate length, about one line of text."])
+    }
+    try TranscriptStore.save(t, to: path, force: true)
 }
 
 let args = CommandLine.arguments
@@ -227,17 +267,7 @@ case "stream-core":
     let client = QueryClient(baseURL: "http://127.0.0.1:1/v1", defaultModel: "m", transport: MemoryTransport(body: streamBody(n), chunk: 4096), retryPolicy: .none)
     _ = try await client.run(try client.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)) { _ in }
 case "transcript": try benchTranscript(n)
-case "write-transcript":
-    // Writes an N-turn transcript to args[3], for the memory benchmark of loading one.
-    let s = Session(provider: .openAI, model: "m")
-    var t = Transcript(provider: "openai", baseURL: "http://127.0.0.1/v1", model: "m")
-    t.noteSettings(s)
-    let r = QueryResult(output: .text("An answer of moderate length, about one line of text."), requestTime: 0.4, inputTokens: 30, outputTokens: 12, timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
-    for i in 0..<n {
-        t.noteTurn(prompt: "Prompt \(i)", request: ["model": "m", "messages": [["role": "user", "content": .string("Prompt \(i)")]]], outcome: .success(r))
-        s.stats.record(TurnMetrics(latency: 0.4, timeToFirstToken: 0.1, inputTokens: 30, outputTokens: 12, retries: 0))
-    }
-    try TranscriptStore.save(t, stats: s.stats, to: args[3], force: true)
+case "write-transcript": try writeTranscript(n, to: args[3])
 default:
     FileHandle.standardError.write("usage: promptline-bench turns|stream|transcript N\n".data(using: .utf8)!)
     exit(2)

@@ -100,14 +100,15 @@ func fuzzClient(_ provider: Provider, _ data: [UInt8]) {
 func account(_ r: QueryResult) {
     let session = Session(provider: .openAI, model: "m")
     session.prices.prices["m"] = PriceTable.Price(input: 1e300, output: 1e300)
-    session.recordSuccess(prompt: "x", result: r)
-    session.recordSuccess(prompt: "x", result: r)
-    session.recordFailure(retries: Int.max, latency: .infinity, cancelled: false, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
-    _ = session.stats.report()
     var t = Transcript(provider: "openai", baseURL: "http://127.0.0.1:1", model: "m")
-    t.noteTurn(prompt: "x", request: [:], outcome: .success(r))
-    _ = TranscriptStore.markdown(t, stats: session.stats)
-    _ = TranscriptStore.encode(t, stats: session.stats)
+    t.noteSettings(session)
+    for _ in 0..<2 { session.record(t.noteTurn(prompt: "x", request: [:], outcome: .success(r))) }
+    let failed = Transcript.TurnOutcome.failure(
+        message: "x", retries: Int.max, latency: .infinity, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+    session.record(t.noteTurn(prompt: "x", request: nil, outcome: failed))
+    _ = session.stats.report()
+    _ = TranscriptMarkdown.render(t, stats: session.stats)
+    _ = t.journalBytes()
 }
 
 /// Status, headers (Retry-After in every form, request ids, x-should-retry) and body from the
@@ -170,9 +171,11 @@ func fuzzTranscript(_ data: [UInt8]) {
     guard let t = try? Transcript.parse(data) else { return }
     let s = Session(provider: .openAI, model: "m")
     _ = try? t.restore(into: s)
-    _ = TranscriptStore.markdown(t, stats: s.stats)
+    _ = TranscriptMarkdown.render(t, stats: s.stats)
     _ = s.stats.report()
-    _ = TranscriptStore.encode(t, stats: s.stats)
+    // What promptline writes it reads back the same.
+    let again = try? Transcript.parse(t.journalBytes())
+    precondition(again?.events == t.events, "a transcript did not survive being written and read back")
 }
 
 func fuzzJSON(_ data: [UInt8]) {

@@ -49,31 +49,32 @@ extension REPL {
             out.dim("cancelled")
         }
         show(variants, results)
-        var records: [JSONValue] = []
-        for (i, v) in variants.enumerated() {
-            var o: JSONObject = ["label": .string(v.label), "model": .string(v.model), "options": .object(v.options.values)]
-            o["request"] = (try? client.requestBody(for: requests[i])) ?? .null
-            switch results[i] {
-            case .success(let r):
-                switch r.output {
-                case .text(let t): o["output"] = ["text": .string(t)]
-                case .functionCall(let c): o["output"] = ["function": ["name": .string(c.name), "arguments": c.arguments]]
-                }
-                o["input_tokens"] = r.inputTokens.map { .integer(Int64($0)) } ?? .null
-                o["output_tokens"] = r.outputTokens.map { .integer(Int64($0)) } ?? .null
-                o["request_time"] = .double(r.requestTime)
-                o["cost"] = costOf(r, model: v.model).map { .double($0) } ?? .null
-            case .failure(let e):
-                o["output"] = (e as? QueryError) == .cancelled ? ["cancelled": true] : ["error": .string(Self.explain(e))]
-            }
-            records.append(.object(o))
-        }
-        transcript.noteComparison(prompt: prompt, variants: records)
+        let records = zip(variants, results).map { v, r in record(v, r) }
+        transcript.noteComparison(
+            TranscriptEvent.Comparison(at: Date(), prompt: prompt, variants: records),
+            requestBodies: requests.map { try? client.requestBody(for: $0) })
         autosave()
     }
 
+    /// A variant's record for the transcript.
+    func record(_ v: Session.Variant, _ r: Result<QueryResult, Error>) -> TranscriptEvent.Comparison.Variant {
+        let output: TranscriptEvent.Output
+        var figures = TranscriptEvent.Figures(requestTime: nil, inputTokens: nil, outputTokens: nil, retries: 0)
+        var cost: Double?
+        switch r {
+        case .success(let q):
+            let turn = TranscriptEvent.Turn(prompt: "", outcome: .success(q))
+            output = turn.output
+            figures = turn.figures
+            cost = costOf(q, model: v.model)
+        case .failure(let e):
+            output = (e as? QueryError) == .cancelled ? .cancelled : .error(Self.explain(e))
+        }
+        return .init(label: v.label, model: v.model, options: v.options, request: nil, output: output, figures: figures, cost: cost)
+    }
+
     func costOf(_ r: QueryResult, model: String) -> Double? {
-        session.prices.cost(model: model, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+        session.prices.cost(model: model, responseModel: r.info.model, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
     }
 
     func figures(_ r: Result<QueryResult, Error>, model: String) -> String {

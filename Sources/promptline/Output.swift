@@ -1,3 +1,4 @@
+import CTerminal
 import Foundation
 
 /// Where the REPL writes: stdout or stderr, with optional styling. The one place text reaches
@@ -98,17 +99,8 @@ final class Output: @unchecked Sendable {
     private func emitLocked(_ s: String, transient: Bool) {
         guard !s.isEmpty else { return }
         var s = s
-        s.withUTF8 { buf in
-            var off = 0
-            while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return  // stdout gone (closed pipe): nothing useful to do
-                }
-                off += n
-            }
-        }
+        // A failure means stdout is gone (a closed pipe): nothing useful to do.
+        s.withUTF8 { buf in _ = ct_write_all(fd, buf.baseAddress, buf.count) }
         if !transient { atLineStart = s.hasSuffix("\n") }
     }
 }

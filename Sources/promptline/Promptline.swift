@@ -158,7 +158,8 @@ struct Promptline: AsyncParsableCommand {
         if let f = functionFile { startupCommands.append(.loadFunction(path: f)) }
         for c in startupCommands {
             do {
-                if case .message(let m) = try session.apply(c), m.contains("note:") { err.line(block: m) }
+                let m = try session.apply(c)
+                if m.contains("note:") { err.line(block: m) }
             } catch {
                 err.error("\(error)")
                 throw ExitCode(2)
@@ -210,12 +211,7 @@ struct Promptline: AsyncParsableCommand {
 
 /// Where promptline keeps its files (XDG base directories).
 enum Paths {
-    static var env: [String: String] { ProcessInfo.processInfo.environment }
-    static func xdg(_ variable: String, _ fallback: String) -> String {
-        if let v = env[variable], v.hasPrefix("/") { return v }
-        return NSHomeDirectory() + "/" + fallback
-    }
-    static var history: String { xdg("XDG_STATE_HOME", ".local/state") + "/promptline/history" }
+    static var history: String { XDG.directory("XDG_STATE_HOME", default: ".local/state") + "/promptline/history" }
 }
 
 /// The local llama.cpp server managed by scripts/local-llm.

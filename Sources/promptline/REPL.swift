@@ -40,11 +40,13 @@ final class InterruptHub: @unchecked Sendable {
 }
 
 /// The read–eval–print loop: a line is a command or a turn; a turn goes through the query core
-/// and its events go to the renderer and the session's stats.
+/// and its events go to the renderer, the session and the transcript. The session owns the
+/// session's state (the provider among it); the REPL owns the app: the terminal, the client for
+/// the session's provider, files, and the commands that send turns again.
 final class REPL {
     let session: Session
-    var client: QueryClient
-    let makeClient: (Provider) throws -> QueryClient
+    /// The client for ``Session/provider``: replaced only through ``Session/willSwitchProvider``.
+    private(set) var client: QueryClient
     let out: Output
     let err: Output
     let editor: LineEditor
@@ -55,84 +57,86 @@ final class REPL {
     var transcript: Transcript
     let store: TranscriptStore
     /// Where the transcript is autosaved; nil until the first turn or settings change.
-    private(set) var autosavePath: String?
+    private(set) var journal: TranscriptJournal?
 
     init(session: Session, client: QueryClient, makeClient: @escaping (Provider) throws -> QueryClient, editor: LineEditor, stream: Bool, store: TranscriptStore) {
         self.session = session
         self.client = client
-        self.makeClient = makeClient
         self.editor = editor
         self.stream = stream
         self.store = store
         out = Output()
         err = Output(fd: STDERR_FILENO)
         transcript = Transcript(provider: session.provider.rawValue, baseURL: Redactor.url(client.baseURL), model: session.model)
-        transcript.secrets = Self.secrets(client)
+        transcript.secrets = client.redactor.secrets
         transcript.noteSettings(session)
+        session.willSwitchProvider = { [unowned self] p in
+            let c = try makeClient(p)
+            self.client = c
+            self.transcript.secrets = c.redactor.secrets
+            return Redactor.url(c.baseURL)
+        }
     }
 
     /// Continues a saved session: its settings, conversation, stats and transcript.
     func resume(_ path: String) throws {
         let loaded = try TranscriptStore.load(path)
         let scratch = Session(provider: session.provider, model: session.model)
+        scratch.prices = session.prices
         do {
             try loaded.restore(into: scratch)
         } catch let e as SessionError {
             throw SessionError("\(path): \(e.message)")
         }
-        if scratch.provider != session.provider || client.provider != scratch.provider {
-            client = try makeClient(scratch.provider)
-        }
-        session.adopt(scratch)
+        try session.adopt(scratch)
         transcript = loaded
-        transcript.secrets = Self.secrets(client)
+        transcript.secrets = client.redactor.secrets
         transcript.baseURL = Redactor.url(client.baseURL)
-        // A file in the sessions folder keeps its own path; one from elsewhere is autosaved under
-        // a fresh id, so it can neither replace another session nor aim the autosave anywhere else.
-        if store.contains(path) {
-            autosavePath = path
+        for note in loaded.loadNotes { err.dim("\(path): \(note)") }
+        // A journal in the sessions folder is carried on in place (a version 1 file there, as a
+        // journal beside it); one from elsewhere is autosaved under a fresh id, so it can neither
+        // replace another session nor aim the autosave anywhere else.
+        if store.contains(path) && path.hasSuffix(".jsonl") {
+            journal = TranscriptJournal(path: path, onDisk: loaded.needsRewrite ? 0 : loaded.events.count)
         } else {
-            transcript.id = Transcript.newID()
-            autosavePath = store.autosavePath(for: transcript)
+            if !store.contains(path) { transcript.id = Transcript.newID() }
+            journal = TranscriptJournal(path: store.autosavePath(for: transcript))
         }
         transcript.noteSettings(session)
-        autosave()
+        autosave(force: true)
     }
-
-    /// Every secret this process knows: the client's key and base-URL credentials, and every
-    /// `*_API_KEY` in the environment (the clients carry those as ``QueryClient/otherSecrets``).
-    static func secrets(_ client: QueryClient) -> [String] { client.redactor.secrets }
 
     /// The values of every `*_API_KEY` variable in the environment.
     static func environmentKeys(_ env: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
         env.filter { $0.key.hasSuffix("_API_KEY") && $0.value.count >= 4 }.map(\.value)
     }
 
-    /// Writes the transcript to its autosave path once it holds more than the starting settings
-    /// (a session that only started leaves no file). A failure is reported, never fatal.
-    func autosave() {
-        guard transcript.turnCount > 0 || transcript.events.count > 1 else { return }
-        let path = autosavePath ?? store.autosavePath(for: transcript)
+    /// Appends what the transcript recorded since the last call to its journal, once it holds
+    /// more than the starting settings (a session that only started leaves no file). A failure
+    /// is reported, never fatal.
+    func autosave(force: Bool = false) {
+        guard force || transcript.events.count > 1 else { return }
         do {
-            guard store.contains(path) else { throw SessionError("\(path) is not in \(store.directory)") }
-            try AtomicFile.makePrivateDirectory(store.directory)
-            try AtomicFile.write(TranscriptStore.encode(transcript, stats: session.stats), to: path)
-            autosavePath = path
+            let j = journal ?? TranscriptJournal(path: store.autosavePath(for: transcript))
+            guard store.contains(j.path) else { throw SessionError("\(j.path) is not in \(store.directory)") }
+            if journal == nil { try AtomicFile.makePrivateDirectory(store.directory) }
+            try j.sync(transcript)
+            journal = j
         } catch {
             err.error("autosave failed: \(error) — :save <path> writes it elsewhere")
         }
     }
 
-    func transcriptCommand(_ c: Command) throws {
+    func fileCommand(_ c: AppCommand) throws {
         switch c {
         case .save(let path, let force):
             guard let path else {
                 autosave()
-                out.line("\(autosavePath.map { "saved \($0)" } ?? "nothing to save yet: no turns and no settings changes")")
+                out.line("\(journal.map { "saved \($0.path)" } ?? "nothing to save yet: no turns and no settings changes")")
                 return
             }
             let p = Session.expand(path)
-            try TranscriptStore.save(transcript, stats: session.stats, to: p, force: force)
+            try TranscriptStore.save(transcript, to: p, force: force)
             out.line("saved \(p) (\(transcript.turnCount) turns)")
         case .export(let path, let force):
             let p = Session.expand(path)
@@ -141,17 +145,19 @@ final class REPL {
         case .load(let path):
             try resume(Session.expand(path))
             out.line("loaded \(path): \(transcript.turnCount) turns, model \(session.model), \(session.history.count) messages in the conversation")
-        case .sessions:
-            let recent = store.recent()
-            if recent.isEmpty { out.line("no saved sessions in \(store.directory)"); return }
-            let f = DateFormatter()
-            f.dateFormat = "yyyy-MM-dd HH:mm"
-            for (path, t) in recent {
-                let first = (t.firstPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
-                out.line("\(f.string(from: t.updated))  \(t.model)  \(t.turnCount) turns  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(path)")
-            }
         default:
-            break
+            listSessions()
+        }
+    }
+
+    func listSessions() {
+        let recent = store.recent()
+        if recent.isEmpty { out.line("no saved sessions in \(store.directory)"); return }
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm"
+        for (path, t) in recent {
+            let first = (t.firstPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
+            out.line("\(f.string(from: t.updated))  \(t.model)  \(t.turnCount) turns  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(path)")
         }
     }
 
@@ -194,7 +200,7 @@ final class REPL {
 
     /// Says where the transcript is, and gives the exit status.
     func finish() -> Int32 {
-        if let p = autosavePath { (editor.isInteractive ? out : err).dim("transcript: \(p)") }
+        if let p = journal?.path { (editor.isInteractive ? out : err).dim("transcript: \(p)") }
         return exitStatus
     }
 
@@ -202,7 +208,7 @@ final class REPL {
 
     func remember(_ line: String) {
         // A line holding a key (pasted by mistake) never reaches the history file.
-        if Self.holdsSecret(line, known: Self.secrets(client)) { return }
+        if Self.holdsSecret(line, known: client.redactor.secrets) { return }
         editor.addHistory(line)
     }
 
@@ -233,18 +239,17 @@ final class REPL {
 
     /// Handles one line. Returns false to leave.
     func handle(_ line: String) async -> Bool {
-        let input: Input
         do {
-            input = try CommandParser.parse(line)
+            switch try CommandParser.parse(line) {
+            case .empty: return true
+            case .turn(let text): return await handleTurn(text)
+            case .command(let c): try apply(c)
+            case .app(let c): return try await run(c)
+            }
         } catch {
             err.error("\(error)")
-            return true
         }
-        switch input {
-        case .empty: return true
-        case .turn(let text): return await handleTurn(text)
-        case .command(let c): return await apply(c)
-        }
+        return true
     }
 
     func handleTurn(_ text: String) async -> Bool {
@@ -253,55 +258,52 @@ final class REPL {
         return true
     }
 
-    func apply(_ command: Command) async -> Bool {
-        do {
-            switch try session.apply(command) {
-            case .retry(let prompt):
-                session.dropLastExchange()
-                out.dim("retrying: \(prompt.count > 60 ? String(prompt.prefix(60)) + "…" : prompt)")
-                await runTurn(prompt, isRetry: true)
-                return true
-            case .compare(let variants, let prompt):
-                await runComparison(variants, prompt: prompt)
-                return true
-            case .request(let format):
-                guard let last = lastRequest else { throw SessionError("no request yet: send a prompt first") }
-                out.line(block: try RequestPrinter.render(last.request, client: last.client, format: format))
-                return true
-            case .message(let m): out.line(block: m)
-            case .stats(let s): out.line(block: s)
-            case .quit: return false
-            case .editor(let mode):
-                editor.setMode(mode == "vi" ? .vi : .emacs)
-                out.line("editor keys: \(mode)")
-            case .provider(let p, let message):
-                let newClient = try makeClient(p)
-                client = newClient
-                session.provider = p
-                out.line("\(message) — \(Redactor.url(newClient.baseURL))")
-            case .transcript(let c):
-                try transcriptCommand(c)
+    /// A session command: the session carries it out; the transcript records what changed.
+    func apply(_ command: Command) throws {
+        out.line(block: try session.apply(command))
+        let before = transcript.events.count
+        if command == .reset { transcript.noteReset() }
+        transcript.noteSettings(session)
+        if transcript.events.count != before { autosave() }
+    }
+
+    /// An app command. Returns false to leave.
+    func run(_ command: AppCommand) async throws -> Bool {
+        switch command {
+        case .quit: return false
+        case .retry:
+            guard let prompt = session.lastPrompt else { throw SessionError("nothing to retry yet: send a prompt first") }
+            session.dropLastExchange()
+            out.dim("retrying: \(prompt.count > 60 ? String(prompt.prefix(60)) + "…" : prompt)")
+            await runTurn(prompt, isRetry: true)
+        case .compare(let axes, let given):
+            guard let prompt = given ?? session.lastPrompt else {
+                throw SessionError("nothing to compare yet: send a prompt, or give one after --")
             }
-            if command == .reset { transcript.noteReset() }
-            let before = transcript.events.count
-            transcript.noteSettings(session)
-            if transcript.events.count != before || command == .reset { autosave() }
-        } catch {
-            err.error("\(error)")
+            await runComparison(try session.variants(axes), prompt: prompt)
+        case .request(let format):
+            guard let last = lastRequest else { throw SessionError("no request yet: send a prompt first") }
+            out.line(block: try RequestPrinter.render(last.request, client: last.client, format: format))
+        case .editor(let mode):
+            editor.setMode(mode == "vi" ? .vi : .emacs)
+            out.line("editor keys: \(mode)")
+        case .save, .export, .load, .sessions:
+            try fileCommand(command)
         }
         return true
     }
 
-    /// Sends one turn and shows it. The session records it; a failed or cancelled turn is counted
-    /// but not added to the conversation.
+    /// Sends one turn and shows it. The turn's record goes to the session (stats, conversation)
+    /// and to the transcript; a failed or cancelled turn is counted but not added to the conversation.
     func runTurn(_ prompt: String, isRetry: Bool = false) async {
-        let request: QueryRequest
-        let body: JSONValue
         // A forced function: learn once per server how to force it (json-schema on llama.cpp), so
         // the body recorded and shown by :request is exactly the one sent.
         let client = await turnClient()
+        let request: QueryRequest
+        let body: JSONValue
         do {
-            request = try client.makeRequest(messages: session.messages(for: prompt), functionSpec: session.functionSpec, options: session.queryOptions, stream: stream)
+            request = try client.makeRequest(
+                messages: session.messages(for: prompt), functionSpec: session.functionSpec, options: session.queryOptions, stream: stream)
             body = try client.requestBody(for: request)
             lastRequest = (request, client)
         } catch {
@@ -309,62 +311,63 @@ final class REPL {
             failedTurns += 1
             return
         }
-        let renderer = TurnRenderer(out: out, turnLimit: client.turnTimeout)
         let started = Date()
-        var retries = 0
+        let (outcome, counters) = await send(request, with: client)
+        let turn: TranscriptEvent.Turn
+        switch outcome {
+        case .success(let result):
+            turn = TranscriptEvent.Turn(prompt: prompt, outcome: .success(result), retry: isRetry)
+            for v in session.record(turn) { err.line("\(yellow: "schema:") \(v)") }
+            let cost = session.stats.turns.last?.cost
+            out.dim("\(TurnRenderer.statusLine(result, model: session.model)) · cost \(PriceTable.format(cost))")
+        case .failure(let error):
+            turn = failedTurn(prompt, error: error, latency: Date().timeIntervalSince(started), counters: counters, retry: isRetry)
+            session.record(turn)
+        }
+        transcript.noteTurn(turn, requestBody: body)
+        autosave()
+    }
+
+    /// Sends `request`, rendering its events; Ctrl-C cancels it.
+    func send(_ request: QueryRequest, with client: QueryClient) async -> (Result<QueryResult, Error>, TurnCounters) {
+        let renderer = TurnRenderer(out: out, turnLimit: client.turnTimeout)
         let counter = TurnCounters()
         renderer.start()
         let task = Task { () -> Result<QueryResult, Error> in
             do {
-                return .success(try await client.run(request) { event in
-                    counter.note(event)
-                    renderer.handle(event)
-                })
+                return .success(
+                    try await client.run(request) { event in
+                        counter.note(event)
+                        renderer.handle(event)
+                    })
             } catch {
                 return .failure(error)
             }
         }
         let outcome = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }) { await task.value }
         renderer.stop()
-        retries = counter.retries
-        let usage = counter.usage
-        switch outcome {
-        case .success(let result):
-            renderer.showResult(result)
-            var violations: [SchemaViolation] = []
-            if case .functionCall(let call) = result.output, let spec = request.functionSpec {
-                violations = SchemaCheck.violations(of: call.arguments, against: spec.parameters)
-                for v in violations { err.line("\(yellow: "schema:") \(v)") }
-            }
-            session.recordSuccess(prompt: prompt, result: result, schemaViolations: violations.count)
-            transcript.noteTurn(prompt: prompt, request: body, outcome: .success(result), retry: isRetry)
-            out.dim("\(TurnRenderer.statusLine(result, model: session.model)) · cost \(PriceTable.format(session.cost(of: result)))")
-        case .failure(let error):
-            out.finishLine()
-            let cancelled = (error as? QueryError) == .cancelled
-            let latency = Date().timeIntervalSince(started)
-            session.recordFailure(
-                prompt: prompt, retries: retries, latency: latency, cancelled: cancelled, inputTokens: usage.input, outputTokens: usage.output)
-            let billed = usage.input != nil || usage.output != nil
-            if cancelled {
-                out.dim("cancelled\(billed ? " · " + TurnRenderer.tokens(usage.input, usage.output) : "")")
-                transcript.noteTurn(
-                    prompt: prompt, request: body,
-                    outcome: .cancelled(retries: retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output), retry: isRetry)
-            } else {
-                failedTurns += 1
-                let message = Self.explain(error)
-                err.error("\(message)")
-                if billed {
-                    out.dim("\(TurnRenderer.tokens(usage.input, usage.output)) (counted in :stats)")
-                }
-                transcript.noteTurn(
-                    prompt: prompt, request: body,
-                    outcome: .failure(message: message, retries: retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output),
-                    retry: isRetry)
-            }
+        if case .success(let result) = outcome { renderer.showResult(result) }
+        return (outcome, counter)
+    }
+
+    /// Shows a failed or cancelled turn and makes its record: tokens the server reported count.
+    func failedTurn(_ prompt: String, error: Error, latency: Double, counters: TurnCounters, retry: Bool) -> TranscriptEvent.Turn {
+        out.finishLine()
+        let usage = counters.usage
+        let billed = usage.input != nil || usage.output != nil
+        if (error as? QueryError) == .cancelled {
+            out.dim("cancelled\(billed ? " · " + TurnRenderer.tokens(usage.input, usage.output) : "")")
+            let outcome = TranscriptEvent.TurnOutcome.cancelled(
+                retries: counters.retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output)
+            return TranscriptEvent.Turn(prompt: prompt, outcome: outcome, retry: retry)
         }
-        autosave()
+        failedTurns += 1
+        let message = Self.explain(error)
+        err.error("\(message)")
+        if billed { out.dim("\(TurnRenderer.tokens(usage.input, usage.output)) (counted in :stats)") }
+        let outcome = TranscriptEvent.TurnOutcome.failure(
+            message: message, retries: counters.retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output)
+        return TranscriptEvent.Turn(prompt: prompt, outcome: outcome, retry: retry)
     }
 
     /// The client a turn is sent with: the session's forced-call strategy, resolved for this

@@ -30,12 +30,7 @@ final class TranscriptTests: XCTestCase {
         func turn(_ prompt: String, _ outcome: Transcript.TurnOutcome) throws {
             let req = try client.makeRequest(messages: s.messages(for: prompt), functionSpec: s.functionSpec, options: s.queryOptions, stream: true)
             let body = try client.requestBody(for: req)
-            switch outcome {
-            case .success(let r): s.recordSuccess(prompt: prompt, result: r)
-            case .failure(_, let retries, let l, let i, let o): s.recordFailure(retries: retries, latency: l, cancelled: false, inputTokens: i, outputTokens: o)
-            case .cancelled(let retries, let l, let i, let o): s.recordFailure(retries: retries, latency: l, cancelled: true, inputTokens: i, outputTokens: o)
-            }
-            t.noteTurn(prompt: prompt, request: body, outcome: outcome)
+            s.record(t.noteTurn(prompt: prompt, request: body, outcome: outcome))
         }
         _ = try s.apply(.setSystem("Be terse."))
         _ = try s.apply(.set(key: "temperature", value: "0.2"))
@@ -57,8 +52,8 @@ final class TranscriptTests: XCTestCase {
 
     func testRoundTripRestoresStateAndTheNextRequest() throws {
         let (s, t, client) = try buildSession()
-        let path = dir + "/t.json"
-        try TranscriptStore.save(t, stats: s.stats, to: path, force: false)
+        let path = dir + "/t.jsonl"
+        try TranscriptStore.save(t, to: path, force: false)
         let loaded = try TranscriptStore.load(path)
         XCTAssertEqual(loaded.events, t.events)
         XCTAssertEqual(loaded.id, t.id)
@@ -78,10 +73,10 @@ final class TranscriptTests: XCTestCase {
         let b = try client.requestBody(for: client.makeRequest(messages: restored.messages(for: "Q6"), functionSpec: restored.functionSpec, options: restored.queryOptions, stream: true))
         XCTAssertEqual(a.serialized(), b.serialized())
         // Settings changes mid-session are recorded, and the key is nowhere in the file.
-        XCTAssertEqual(loaded.events.filter { $0["type"] == "settings" }.count, 3)
+        XCTAssertEqual(loaded.events.filter { if case .settings = $0 { return true } else { return false } }.count, 3)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertFalse(text.contains("sk-NEVER-IN-FILES"))
-        XCTAssert(text.contains("\"cancelled\": true") && text.contains("HTTP 500: boom") && text.contains("\"system_fingerprint\": \"fp\""))
+        XCTAssert(text.contains("\"cancelled\":true") && text.contains("HTTP 500: boom") && text.contains("\"system_fingerprint\":\"fp\""), text)
     }
 
     func testRetriedTurnReplacesItsExchangeOnRestore() throws {
@@ -103,7 +98,7 @@ final class TranscriptTests: XCTestCase {
     func testFilePermissionsAndAtomicWrite() throws {
         let (s, t, _) = try buildSession()
         let path = dir + "/sub/t.json"
-        try TranscriptStore.save(t, stats: s.stats, to: path, force: false)
+        try TranscriptStore.save(t, to: path, force: false)
         let fileMode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
         let dirMode = try FileManager.default.attributesOfItem(atPath: dir + "/sub")[.posixPermissions] as? Int
         XCTAssertEqual(fileMode, 0o600)
@@ -117,33 +112,43 @@ final class TranscriptTests: XCTestCase {
         try AtomicFile.makeDirectory(dir)
         let other = dir + "/notes.txt"
         try "precious".write(toFile: other, atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try TranscriptStore.save(t, stats: s.stats, to: other, force: false)) { e in
+        XCTAssertThrowsError(try TranscriptStore.save(t, to: other, force: false)) { e in
             XCTAssert("\(e)".contains(":save!"), "\(e)")
         }
         XCTAssertEqual(try String(contentsOfFile: other, encoding: .utf8), "precious")
-        try TranscriptStore.save(t, stats: s.stats, to: other, force: true)
+        try TranscriptStore.save(t, to: other, force: true)
         // A transcript may be overwritten by a newer one without force.
-        try TranscriptStore.save(t, stats: s.stats, to: other, force: false)
+        try TranscriptStore.save(t, to: other, force: false)
     }
 
     func testBadFilesGiveOneClearError() throws {
-        let (s, t, _) = try buildSession()
+        let (_, t, _) = try buildSession()
         try AtomicFile.makeDirectory(dir)
-        let good = TranscriptStore.encode(t, stats: s.stats)
-        var wrongVersion = try JSONValue.parse(good).objectValue!
+        let v1 = try Self.fixture("transcript-v1-8707854.json")
+        var wrongVersion = try JSONValue.parse(v1).objectValue!
         wrongVersion["version"] = 99
-        var badEvent = try JSONValue.parse(good).objectValue!
-        badEvent["events"] = [["type": "turn", "prompt": "x"]]
-        var badSpec = try JSONValue.parse(good).objectValue!
-        badSpec["events"] = [["type": "settings", "provider": "openai", "model": "m", "mode": "chat", "options": [:], "function": ["name": "bad name", "parameters": ["type": "object"]]]]
+        var badEvent = try JSONValue.parse(v1).objectValue!
+        badEvent["events"] = [["type": "turn", "at": "2026-11-28T21:25:14.000Z", "prompt": "x"]]
+        var badSpec = try JSONValue.parse(v1).objectValue!
+        badSpec["events"] = [
+            [
+                "type": "settings", "at": "2026-11-28T21:25:14.000Z", "provider": "openai", "model": "m", "mode": "chat", "options": [:],
+                "function": ["name": "bad name", "parameters": ["type": "object"]],
+            ]
+        ]
+        var journal = t.journalBytes()
+        let lines = journal.split(separator: UInt8(ascii: "\n"))
+        let badMiddle = Array(lines[0]) + Array("\n{oops\n".utf8) + Array(lines[1]) + [UInt8(ascii: "\n")]
+        journal.removeLast(5)
         let cases: [(String, [UInt8], String)] = [
-            ("truncated.json", Array(good.prefix(good.count / 2)), "not JSON"),
+            ("truncated.json", Array(v1.prefix(v1.count / 2)), "not JSON"),
             ("empty.json", [], "empty"),
             ("text.json", Array("hello".utf8), "not JSON"),
             ("other.json", Array("{\"a\":1}".utf8), "not a promptline transcript"),
             ("version.json", Array(JSONValue.object(wrongVersion).serialized().utf8), "version 99 is not supported"),
             ("event.json", Array(JSONValue.object(badEvent).serialized().utf8), "events[0]"),
             ("spec.json", Array(JSONValue.object(badSpec).serialized().utf8), "events[0].function"),
+            ("middle.jsonl", badMiddle, "line 2 is not JSON"),
         ]
         for (name, bytes, expected) in cases {
             let p = dir + "/" + name
@@ -153,16 +158,25 @@ final class TranscriptTests: XCTestCase {
             }
         }
         XCTAssertThrowsError(try TranscriptStore.load(dir + "/missing.json")) { XCTAssert("\($0)".contains("no such file")) }
+        // A last line cut short by a crash is left out, with a note; the rest loads.
+        let torn = try Transcript.parse(journal)
+        XCTAssertEqual(torn.events, Array(t.events.dropLast()))
+        XCTAssert(torn.needsRewrite && torn.loadNotes.first?.contains("cut short") == true, "\(torn.loadNotes)")
+    }
+
+    static func fixture(_ name: String) throws -> [UInt8] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        return [UInt8](try Data(contentsOf: root.appendingPathComponent("Fixtures/" + name)))
     }
 
     func testMarkdownExportAndListing() throws {
         let (s, t, _) = try buildSession()
-        let md = TranscriptStore.markdown(t, stats: s.stats)
+        let md = TranscriptMarkdown.render(t, stats: s.stats)
         for needle in ["**System prompt**", "Be terse.", "## Turn 2", "**Function call** `grade`", "**Error**: HTTP 500: boom", "*cancelled*", "temperature=0.9", "| 6 | 11 | 5 | 2 | 1 | 61+? | 17+? |"] {
             XCTAssert(md.contains(needle), needle + "\n" + md)
         }
         let store = TranscriptStore(directory: dir)
-        try TranscriptStore.save(t, stats: s.stats, to: store.autosavePath(for: t), force: false)
+        try TranscriptStore.save(t, to: store.autosavePath(for: t), force: false)
         let recent = store.recent()
         XCTAssertEqual(recent.count, 1)
         XCTAssertEqual(recent.first?.transcript.firstPrompt, "Q1")

@@ -1,5 +1,6 @@
 #ifndef PROMPTLINE_CTERMINAL_H
 #define PROMPTLINE_CTERMINAL_H
+#include <stddef.h>
 /* SIGINT plumbing and small terminal helpers that are awkward or unsafe to write in Swift
    (a signal handler must be async-signal-safe C). */
 
@@ -39,6 +40,9 @@ void ct_wait_repost_interrupt(void);
 int ct_isatty(int fd);
 /* Columns of the terminal on fd (TIOCGWINSZ), or 0 when unknown. */
 int ct_terminal_width(int fd);
+/* Writes all len bytes of buf to fd, retrying after EINTR and short writes: the one write loop
+   of the project (terminal output, transcripts, line editor). Returns 0, or -1 with errno set. */
+int ct_write_all(int fd, const void *buf, size_t len);
 /* Writes ESC[?2004h (on) or ESC[?2004l (off) to fd. */
 void ct_bracketed_paste(int fd, int on);
 
