@@ -86,89 +86,46 @@ struct Promptline: AsyncParsableCommand {
         if let t = turnTimeout, !(t > 0 && t.isFinite) { throw ValidationError("--turn-timeout must be a positive number of seconds") }
     }
 
+    /// The flags as values (``ResolvedSettings`` decides from them).
+    var flags: Flags {
+        var f = Flags()
+        f.model = model
+        f.baseURL = baseURL
+        f.system = system
+        f.sets = sets
+        f.functionFile = functionFile
+        f.mode = mode.flatMap(SessionMode.init(rawValue:))
+        f.provider = provider.flatMap { Provider(rawValue: $0.lowercased()) }
+        f.local = local
+        f.funcVia = funcVia.flatMap(ForcedCallStrategy.init(rawValue:))
+        f.maxAttempts = maxAttempts
+        f.readTimeout = readTimeout
+        f.turnTimeout = turnTimeout
+        return f
+    }
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let err = Output(fd: STDERR_FILENO)
-        // Flags override the config file; the config file overrides built-in defaults.
-        let settings: Config
-        do {
-            settings = try Config.load(config.map(Session.expand) ?? Config.defaultPath())
-        } catch {
-            err.error("\(error)")
-            throw ExitCode(2)
+        let config = try orExit(err) { try Config.load(self.config.map(Session.expand) ?? Config.defaultPath()) }
+        let localServer = try local ? orExit(err) { try LocalServer.start(model: (localModel ?? config.localModel).map(Session.expand)) } : nil
+        let settings = try orExit(err) {
+            try ResolvedSettings.resolve(
+                flags: flags, environment: env, config: config, local: localServer.map { LocalEndpoint(url: $0.url, model: $0.model) })
         }
-        var localServer: LocalServer.State?
-        if local {
-            do {
-                localServer = try LocalServer.start(model: (localModel ?? settings.localModel).map(Session.expand))
-            } catch {
-                err.error("\(error)")
-                throw ExitCode(2)
-            }
-        }
-        let localURL = localServer?.url
-        let configModel = local ? nil : settings.model
-        let chosenProvider: Provider =
-            provider.flatMap { Provider(rawValue: $0.lowercased()) }
-            ?? model.map(Provider.forModel) ?? (local ? nil : settings.provider) ?? configModel.map(Provider.forModel) ?? .openAI
-        let modelName = model ?? configModel ?? localServer?.model ?? (chosenProvider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini")
-
-        let retry = RetryPolicy(maxAttempts: maxAttempts ?? 6)
-        let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: readTimeout ?? 120)
-        let baseFlag = baseURL
-        let allowInsecure = self.allowInsecure
-        let turnLimit = turnTimeout ?? settings.turnTimeout ?? 300
-        let environmentKeys = REPL.environmentKeys(env)
-        let serverKinds = ServerKindCache()
-        let makeClient: (Provider) throws -> QueryClient = { p in
-            var base = baseFlag ?? env[p.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 } ?? settings.baseURLs[p]
-            if let localURL, baseFlag == nil {
-                // llama-server speaks both: /v1/chat/completions and /v1/messages.
-                base = p == .openAI ? localURL : String(localURL.dropLast(3))
-            }
-            let key = env[p.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-            var client = QueryClient(
-                provider: p, baseURL: base, apiKey: localURL != nil && baseFlag == nil ? nil : key, defaultModel: modelName, transport: transport,
-                retryPolicy: retry, serverKinds: serverKinds, allowInsecure: allowInsecure)
-            client.otherSecrets = environmentKeys
-            client.turnTimeout = turnLimit
-            return client
-        }
-        let client = try makeClient(chosenProvider)
-
-        let session = Session(provider: chosenProvider, model: modelName, options: settings.options, mode: mode.flatMap(SessionMode.init) ?? settings.mode ?? .chat)
+        let makeClient = Self.clientFactory(settings, allowInsecure: allowInsecure, environment: env)
+        let client = try makeClient(settings.provider)
+        let session = Session(provider: settings.provider, model: settings.model, options: settings.options, mode: settings.mode)
         session.prices = settings.prices
-        session.forcedCall = funcVia.flatMap(ForcedCallStrategy.init(rawValue:)) ?? settings.forcedCall ?? .auto
-        if localServer != nil && session.options["max_tokens"] == nil && !sets.contains(where: { $0.hasPrefix("max_tokens=") }) {
-            // A small local model can ramble until its context is full: bound a turn unless told otherwise.
-            session.options["max_tokens"] = .integer(LocalServer.defaultMaxTokens)
+        session.forcedCall = settings.forcedCall
+        for c in settings.startupCommands {
+            let message = try orExit(err) { try session.apply(c) }
+            if message.contains("note:") { err.line(block: message) }
         }
-        var startupCommands: [Command] = []
-        if system == nil, let s = settings.system { startupCommands.append(.setSystem(s)) }
-        if let s = system {
-            startupCommands.append(s.hasPrefix("@") ? .loadSystem(path: String(s.dropFirst())) : .setSystem(s))
-        }
-        for kv in sets {
-            guard let eq = kv.firstIndex(of: "=") else {
-                err.error("--set takes key=value, got \(kv)")
-                throw ExitCode(2)
-            }
-            startupCommands.append(.set(key: String(kv[..<eq]), value: String(kv[kv.index(after: eq)...])))
-        }
-        if let f = functionFile { startupCommands.append(.loadFunction(path: f)) }
-        for c in startupCommands {
-            do {
-                let m = try session.apply(c)
-                if m.contains("note:") { err.line(block: m) }
-            } catch {
-                err.error("\(error)")
-                throw ExitCode(2)
-            }
-        }
-
         // The history folder is promptline's own: made (or tightened to) 0700 once, here.
         try? AtomicFile.makePrivateDirectory((Paths.history as NSString).deletingLastPathComponent)
-        let editor = LineEditor(configuration: .init(programName: "promptline", historyPath: Paths.history, historySize: settings.historySize ?? 1000, mode: vi ? .vi : .emacs))
+        let editor = LineEditor(
+            configuration: .init(programName: "promptline", historyPath: Paths.history, historySize: settings.historySize, mode: vi ? .vi : .emacs))
         LineEditor.installInterruptHandler()
         let interactive = editor.isInteractive
         InterruptHub.shared.start(fd: LineEditor.interruptFileDescriptor) {
@@ -177,35 +134,59 @@ struct Promptline: AsyncParsableCommand {
         }
         let store = TranscriptStore(directory: TranscriptStore.defaultDirectory())
         let repl = REPL(session: session, client: client, makeClient: makeClient, editor: editor, stream: !noStream, store: store)
-        if let resume {
-            let path: String
-            if resume == "last" {
-                guard let last = store.recent(limit: 1).first else {
-                    err.error("--resume last: no saved sessions in \(store.directory)")
-                    throw ExitCode(2)
-                }
-                path = last.path
-            } else {
-                path = Session.expand(resume)
-            }
-            do {
-                try repl.resume(path)
-            } catch {
-                err.error("\(error)")
-                throw ExitCode(2)
-            }
-            err.dim("resumed \(path): \(repl.transcript.turnCount) turns, \(session.history.count) messages in the conversation")
-        }
+        if let resume { try orExit(err) { try Self.resume(resume, repl: repl, store: store, err: err) } }
         if let localServer {
             // Said on stderr even when piped: which model answers, and how much it can hold.
-            err.dim("local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(localServer.contextSize.map(String.init) ?? "?") tokens) at \(localServer.url)")
+            let context = localServer.contextSize.map(String.init) ?? "?"
+            err.dim("local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(context) tokens) at \(localServer.url)")
         }
         if interactive {
-            let out = Output()
-            out.dim("promptline \(PromptlineVersion.current) · \(chosenProvider.rawValue):\(modelName) at \(Redactor.url(client.baseURL)) · :help for commands, Ctrl-D to quit")
+            let endpoint = "\(settings.provider.rawValue):\(settings.model) at \(Redactor.url(client.baseURL))"
+            Output().dim("promptline \(PromptlineVersion.current) · \(endpoint) · :help for commands, Ctrl-D to quit")
         }
         let status = await repl.run()
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Runs `body`; an error is said in one line and the run ends with status 2.
+    func orExit<T>(_ err: Output, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            err.error("\(error)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// Makes the client for a provider from the resolved settings (one transport and one
+    /// forced-call probe cache shared by every client of the run).
+    static func clientFactory(
+        _ s: ResolvedSettings, allowInsecure: Bool, environment: [String: String]
+    ) -> (Provider) throws -> QueryClient {
+        let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: s.readTimeout)
+        let retry = RetryPolicy(maxAttempts: s.maxAttempts)
+        let serverKinds = ServerKindCache()
+        let environmentKeys = REPL.environmentKeys(environment)
+        return { p in
+            let endpoint = s.endpoints[p] ?? .init()
+            var client = QueryClient(
+                provider: p, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, defaultModel: s.model, transport: transport,
+                retryPolicy: retry, serverKinds: serverKinds, allowInsecure: allowInsecure)
+            client.otherSecrets = environmentKeys
+            client.turnTimeout = s.turnTimeout
+            return client
+        }
+    }
+
+    /// `--resume path|last`.
+    static func resume(_ what: String, repl: REPL, store: TranscriptStore, err: Output) throws {
+        var path = Session.expand(what)
+        if what == "last" {
+            guard let last = store.recent(limit: 1).first else { throw SessionError("--resume last: no saved sessions in \(store.directory)") }
+            path = last.path
+        }
+        try repl.resume(path)
+        err.dim("resumed \(path): \(repl.transcript.turnCount) turns, \(repl.session.history.count) messages in the conversation")
     }
 }
 
@@ -217,10 +198,6 @@ enum Paths {
 /// The local llama.cpp server managed by scripts/local-llm.
 enum LocalServer {
     struct Failure: Error, CustomStringConvertible { var description: String }
-
-    /// `max_tokens` for --local turns unless set: a small model can otherwise ramble until its
-    /// context is full.
-    static let defaultMaxTokens: Int64 = 512
 
     /// What scripts/local-llm wrote about the server it started.
     struct State {

@@ -10,7 +10,7 @@ enum RequestPrinter {
         var keyless = client
         keyless.apiKey = nil
         let (http, _) = try keyless.httpRequest(for: request)
-        let keyVar = client.provider.apiKeyEnvironmentVariable
+        let keyVar = ResolvedSettings.environmentNames(client.provider).apiKey
         let hasKey = client.apiKey.map { !$0.isEmpty } ?? false
         var headers = http.headers.fields.filter { $0.name != "User-Agent" }
         if hasKey {

@@ -1,6 +1,7 @@
 """Fixtures for the end-to-end suites: the built binaries, the scriptable test server (the same
 Swift TestHTTPServer the XCTest suites use, run as a process), pseudo-terminal sessions, and the
 real local llama-server."""
+import glob
 import json
 import os
 import pathlib
@@ -203,3 +204,22 @@ def sse_payloads(raw):
         if line.startswith("data:"):
             out.append(line[5:].strip())
     return out
+
+
+def session_files(home):
+    """The autosaved transcripts (version 2 journals), oldest name first."""
+    return sorted(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.jsonl")))
+
+
+def read_transcript(path):
+    """A journal as one dict: its header's fields and "events", one per line after it."""
+    lines = pathlib.Path(path).read_text().splitlines()
+    t = json.loads(lines[0])
+    t["events"] = [json.loads(line) for line in lines[1:] if line]
+    return t
+
+
+def journal_text(t):
+    """The journal text of a dict shaped as read_transcript returns it."""
+    header = {k: v for k, v in t.items() if k != "events"}
+    return "".join(json.dumps(x) + "\n" for x in [header] + t["events"])

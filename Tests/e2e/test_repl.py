@@ -9,7 +9,7 @@ import time
 
 import pexpect
 
-from conftest import KEY, run_piped, spawn
+from conftest import KEY, read_transcript, run_piped, session_files, spawn
 
 PROMPT = "› "
 
@@ -407,7 +407,7 @@ def test_retry_request_and_schema_check(bin_dir, server, home, tmp_path):
     child.sendline(":quit")
     child.expect(pexpect.EOF)
     # The transcript keeps both attempts of the retried prompt; a resumed session has one.
-    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    t = read_transcript(session_files(home)[0])
     prompts = [e["prompt"] for e in t["events"] if e["type"] == "turn"]
     assert prompts[:3] == ["first", "first", "second"]
 
@@ -458,7 +458,7 @@ def test_compare_runs_every_combination_side_by_side(bin_dir, server, home, tmp_
     child.expect_exact(PROMPT)
     child.sendline(":quit")
     child.expect(pexpect.EOF)
-    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    t = read_transcript(session_files(home)[0])
     comps = [e for e in t["events"] if e["type"] == "comparison"]
     assert len(comps) == 2 and len(comps[0]["variants"]) == 4 and comps[1]["prompt"] == "another prompt"
 
@@ -518,7 +518,7 @@ def test_compare_with_2_4_and_9_variants_in_the_release_binary(bin_dir, server, 
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0 and child.signalstatus is None
-    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    t = read_transcript(session_files(home)[0])
     comps = [e for e in t["events"] if e["type"] == "comparison"]
     assert [len(c["variants"]) for c in comps] == [2, 4, 9]
     assert all("echo: same prompt" == v["output"]["text"] for c in comps for v in c["variants"])
@@ -591,7 +591,7 @@ def test_a_failed_forced_call_still_counts_its_tokens(bin_dir, server, home, tmp
     assert r.returncode == 1
     assert "did not call f" in r.stderr
     assert "tokens in 21   out 8   total 29" in r.stdout
-    t = json.loads(open(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).read())
+    t = read_transcript(session_files(home)[0])
     turn = [e for e in t["events"] if e["type"] == "turn"][0]
     assert "error" in turn["output"] and turn["input_tokens"] == 21 and turn["output_tokens"] == 8
 

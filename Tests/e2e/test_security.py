@@ -12,7 +12,7 @@ import time
 
 import pexpect
 
-from conftest import KEY, ROOT, run_piped, spawn
+from conftest import KEY, ROOT, journal_text, read_transcript, run_piped, session_files, spawn
 
 PROMPT = "› "
 # Everything a hostile server can use to drive a terminal: CSI, OSC (title, clipboard), DCS,
@@ -62,7 +62,7 @@ def test_error_fields_cannot_drive_the_terminal_and_are_one_line(bin_dir, server
     assert "[redacted]" in error_lines[0]
     child.sendline(":quit")
     child.expect(pexpect.EOF)
-    for f in glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json")):
+    for f in session_files(home):
         text = pathlib.Path(f).read_text()
         assert long_key[:12] not in text
 
@@ -108,15 +108,15 @@ def test_compare_cells_are_sanitised(bin_dir, server, home):
 def hostile_transcript(bin_dir, server, home, tmp_path, **changes):
     r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], home, "hello\n")
     assert r.returncode == 0, r.stderr
-    [saved] = glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))
-    t = json.loads(pathlib.Path(saved).read_text())
+    [saved] = session_files(home)
+    t = read_transcript(saved)
     t.update(changes)
     for e in t["events"]:
         if e["type"] == "settings" and "model" in changes:
             e["model"] = changes["model"]
-    out = tmp_path / "elsewhere" / "hostile.json"
+    out = tmp_path / "elsewhere" / "hostile.jsonl"
     out.parent.mkdir()
-    out.write_text(json.dumps(t))
+    out.write_text(journal_text(t))
     return out, saved
 
 
@@ -142,15 +142,15 @@ def test_a_transcript_id_cannot_aim_the_autosave_outside_the_sessions_folder(bin
     assert not list(tmp_path.rglob("*escaped*"))
     # A well-formed file from elsewhere continues under a fresh id in the sessions folder and is
     # left as it was, as is the session it was copied from.
-    good = tmp_path / "good.json"
-    data = json.loads(path.read_text())
-    data["id"] = pathlib.Path(glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))[0]).stem.split("-", 1)[1]
-    good.write_text(json.dumps(data))
-    before = {p: pathlib.Path(p).read_text() for p in glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))}
+    good = tmp_path / "good.jsonl"
+    data = read_transcript(path)
+    data["id"] = pathlib.Path(session_files(home)[0]).stem.split("-", 1)[1]
+    good.write_text(journal_text(data))
+    before = {p: pathlib.Path(p).read_text() for p in session_files(home)}
     r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m", "--resume", str(good)], home, "again\n")
     assert r.returncode == 0, r.stderr
-    assert good.read_text() == json.dumps(data)
-    after = glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))
+    assert good.read_text() == journal_text(data)
+    after = session_files(home)
     assert len(after) == len(before) + 1
     for p, text in before.items():
         assert pathlib.Path(p).read_text() == text
@@ -243,7 +243,7 @@ def test_base_url_credentials_are_hidden_everywhere(bin_dir, server, home, tmp_p
     child.sendline(":quit")
     child.expect(pexpect.EOF)
     assert "pw-SECRET-42" not in shown and "[redacted]@" in shown
-    files = [md.read_text()] + [pathlib.Path(p).read_text() for p in glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.json"))]
+    files = [md.read_text()] + [pathlib.Path(p).read_text() for p in session_files(home)]
     for text in files:
         assert "pw-SECRET-42" not in text and "[redacted]@" in text
 

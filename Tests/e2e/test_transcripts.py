@@ -11,7 +11,7 @@ import time
 
 import pexpect
 
-from conftest import KEY, run_piped, spawn
+from conftest import KEY, read_transcript, run_piped, session_files, spawn
 
 PROMPT = "› "
 
@@ -21,7 +21,7 @@ def sessions_dir(home):
 
 
 def transcripts(home):
-    return sorted(glob.glob(os.path.join(sessions_dir(home), "*.json")))
+    return session_files(home)
 
 
 def test_autosave_resume_last_and_exit_message(bin_dir, server, home, tmp_path):
@@ -67,8 +67,8 @@ def test_autosave_resume_last_and_exit_message(bin_dir, server, home, tmp_path):
     child.sendline(":quit")
     child.expect(pexpect.EOF)
     assert len(transcripts(home)) == 1, "resuming continues the same file"
-    t = json.loads(open(transcripts(home)[0]).read())
-    assert t["format"] == "promptline-transcript" and t["version"] == 1
+    t = read_transcript(transcripts(home)[0])
+    assert t["format"] == "promptline-transcript" and t["version"] == 2
     assert [e["prompt"] for e in t["events"] if e["type"] == "turn"] == ["first question", "second question"]
     assert "## Turn 2" in md.read_text()
     # The key is in no file promptline wrote, and not in its output.
@@ -104,14 +104,14 @@ def test_load_bad_files_keeps_the_session(bin_dir, server, home, tmp_path):
 
 
 def test_kill_9_never_leaves_a_broken_transcript(bin_dir, server, home):
-    """Kill the binary at random moments while it autosaves after every turn (with a pause
-    between write and rename to widen the window): the file is always complete and loadable."""
-    env = dict(home, PROMPTLINE_TEST_PAUSE_BEFORE_RENAME_MS="5")
+    """Kill the binary at random moments while it appends a line per turn to its journal: every
+    line but the last is always whole, and the file always resumes — a last line cut short is
+    left out with a note, and the resumed file is whole again."""
     rnd = random.Random(7)
     args = ["--base-url", server.url + "/v1", "--model", "m"]
     kills = 0
     for i in range(12):
-        proc = subprocess.Popen([str(bin_dir / "promptline"), *args], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen([str(bin_dir / "promptline"), *args], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=home)
         proc.stdin.write(("".join(f"turn {i}.{k} " + "x" * 200 + "\n" for k in range(40))).encode())
         proc.stdin.flush()
         time.sleep(rnd.uniform(0.05, 0.4))
@@ -120,11 +120,17 @@ def test_kill_9_never_leaves_a_broken_transcript(bin_dir, server, home):
             kills += 1
         proc.wait()
         for f in transcripts(home):
-            with open(f) as fh:
-                t = json.load(fh)  # never truncated
-            assert t["format"] == "promptline-transcript"
+            text = open(f).read()
+            lines = text.split("\n")
+            head = json.loads(lines[0])
+            assert head["format"] == "promptline-transcript" and head["version"] == 2
+            for line in lines[1:-1]:
+                json.loads(line)  # every line before the last is whole
             r = run_piped(bin_dir, args + ["--resume", f], home, ":quit\n")
             assert r.returncode == 0, r.stderr
+            assert ("cut short" in r.stderr) == (not text.endswith("\n")), r.stderr
+            healed = open(f).read()
+            assert healed.endswith("\n") and all(json.loads(l) for l in healed.splitlines())
     assert kills >= 6
     assert transcripts(home), "some transcripts were written"
 
@@ -157,3 +163,44 @@ def test_the_key_never_leaves_through_any_error_path(bin_dir, server, home, tmp_
             with open(os.path.join(root, n), "rb") as f:
                 assert KEY.encode() not in f.read(), os.path.join(root, n)
     assert written >= 3
+
+
+def test_a_version_1_transcript_is_carried_on_as_a_journal_beside_it(bin_dir, server, home):
+    """A file written by the previous release (8707854, version 1) resumes with its settings,
+    conversation and stats; the session goes on in a version 2 journal next to it, and the old
+    file is left as it was."""
+    os.makedirs(sessions_dir(home), mode=0o700)
+    fixture = os.path.join(os.path.dirname(__file__), "..", "Fixtures", "transcript-v1-8707854.json")
+    old = os.path.join(sessions_dir(home), "20261128T212514Z-bcfa1108.json")
+    original = open(fixture).read()
+    open(old, "w").write(original)
+    args = ["--base-url", server.url + "/v1", "--resume", "last"]
+    r = run_piped(bin_dir, args, home, ":stats\n:system\none more\n:sessions\n")
+    assert r.returncode == 0, r.stderr
+    assert "resumed" in r.stderr and "7 turns, 4 messages in the conversation" in r.stderr
+    assert "turns 7" in r.stdout and "errors 1" in r.stdout and "Be terse." in r.stdout
+    assert "echo: one more" in r.stdout
+    body = server.bodies()[-1]
+    assert [m["content"] for m in body["messages"]] == ["Be terse.", "after reset", "echo: after reset", "last one", "echo: last one", "one more"]
+    assert body["temperature"] == 0.2 and body["max_tokens"] == 50
+    assert open(old).read() == original
+    [journal] = transcripts(home)
+    assert os.path.basename(journal) == "20261128T212514Z-bcfa1108.jsonl"
+    t = read_transcript(journal)
+    assert t["version"] == 2 and sum(e["type"] == "turn" for e in t["events"]) == 8
+    assert r.stdout.count("8 turns") == 1, "the session is listed once, as its journal"
+
+
+def test_a_journal_cut_short_by_a_crash_resumes_with_a_note(bin_dir, server, home):
+    args = ["--base-url", server.url + "/v1", "--model", "m"]
+    r = run_piped(bin_dir, args, home, "first\nsecond\n")
+    assert r.returncode == 0, r.stderr
+    [journal] = transcripts(home)
+    with open(journal, "a") as f:
+        f.write('{"type":"turn","at":"2026-11-28T21:00:00.000Z","prompt":"thi')
+    r = run_piped(bin_dir, args + ["--resume", journal], home, ":stats\nthird\n")
+    assert r.returncode == 0, r.stderr
+    assert "its last line" in r.stderr and "cut short" in r.stderr and "left out" in r.stderr
+    assert "turns 2" in r.stdout and "echo: third" in r.stdout
+    t = read_transcript(journal)
+    assert [e["prompt"] for e in t["events"] if e["type"] == "turn"] == ["first", "second", "third"]

@@ -1,0 +1,145 @@
+import Foundation
+import QueryCore
+
+/// The command line as values, before anything is decided from it.
+public struct Flags: Equatable, Sendable {
+    public var model: String?
+    public var baseURL: String?
+    public var system: String?
+    public var sets: [String] = []
+    public var functionFile: String?
+    public var mode: SessionMode?
+    public var provider: Provider?
+    public var local = false
+    public var funcVia: ForcedCallStrategy?
+    public var maxAttempts: Int?
+    public var readTimeout: Double?
+    public var turnTimeout: Double?
+
+    public init() {}
+}
+
+/// What `--local` found running (scripts/local-llm's state file).
+public struct LocalEndpoint: Equatable, Sendable {
+    /// The OpenAI base URL, e.g. `http://127.0.0.1:8080/v1`.
+    public var url: String
+    /// The name it serves its model under.
+    public var model: String
+
+    public init(url: String, model: String) {
+        self.url = url
+        self.model = model
+    }
+}
+
+/// Everything a run starts with, decided once from the flags, the environment and the config
+/// file: flags win over the environment, the environment over the config file, the config file
+/// over built-in defaults (see ``resolve(flags:environment:config:local:)``).
+public struct ResolvedSettings: Equatable, Sendable {
+    public var provider: Provider
+    public var model: String
+    public var mode: SessionMode
+    public var options: QueryOptions
+    public var forcedCall: ForcedCallStrategy
+    /// `:system` / `:set` / `:func` lines the session applies before the first prompt, so a bad
+    /// value gets the same one-line error it would get typed.
+    public var startupCommands: [Command]
+    public var maxAttempts: Int
+    public var readTimeout: Double
+    public var turnTimeout: Double
+    public var historySize: Int
+    public var prices: PriceTable
+    /// Per provider: the base URL (nil: the provider's own) and the key to send.
+    public var endpoints: [Provider: Endpoint]
+
+    public struct Endpoint: Equatable, Sendable {
+        public var baseURL: String?
+        public var apiKey: String?
+
+        public init(baseURL: String? = nil, apiKey: String? = nil) {
+            self.baseURL = baseURL
+            self.apiKey = apiKey
+        }
+    }
+
+    /// `max_tokens` for `--local` turns unless set: a small model can otherwise ramble until its
+    /// context is full.
+    public static let localMaxTokens: Int64 = 512
+
+    /// The environment variables a provider's base URL and key come from.
+    public static func environmentNames(_ p: Provider) -> (baseURL: String, apiKey: String) {
+        switch p {
+        case .openAI: return ("OPENAI_BASE_URL", "OPENAI_API_KEY")
+        case .anthropic: return ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY")
+        }
+    }
+
+    /// Decides the run's settings. Pure: no files, no network (the caller reads the config file
+    /// and starts the local server).
+    /// - Throws: ``SessionError`` for a `--set` that is not `key=value`.
+    public static func resolve(
+        flags: Flags, environment: [String: String], config: Config, local: LocalEndpoint? = nil
+    ) throws -> ResolvedSettings {
+        // With --local the config file's model and provider are for remote runs: the local
+        // server decides the model.
+        let configModel = local == nil ? config.model : nil
+        let provider =
+            flags.provider ?? flags.model.map(Provider.forModel) ?? (local == nil ? config.provider : nil)
+            ?? configModel.map(Provider.forModel) ?? .openAI
+        let model = flags.model ?? configModel ?? local?.model ?? (provider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini")
+        var options = config.options
+        let commands = try startupCommands(flags: flags, config: config)
+        let setsMaxTokens = commands.contains { Self.setsKey($0, "max_tokens") }
+        if local != nil && options["max_tokens"] == nil && !setsMaxTokens {
+            options["max_tokens"] = .integer(localMaxTokens)
+        }
+        return ResolvedSettings(
+            provider: provider, model: model, mode: flags.mode ?? config.mode ?? .chat, options: options,
+            forcedCall: flags.funcVia ?? config.forcedCall ?? .auto,
+            startupCommands: commands, maxAttempts: flags.maxAttempts ?? 6,
+            readTimeout: flags.readTimeout ?? 120, turnTimeout: flags.turnTimeout ?? config.turnTimeout ?? 300,
+            historySize: config.historySize ?? 1000, prices: config.prices,
+            endpoints: endpoints(flags: flags, environment: environment, config: config, local: local))
+    }
+
+    static func startupCommands(flags: Flags, config: Config) throws -> [Command] {
+        var commands: [Command] = []
+        if let s = flags.system {
+            commands.append(s.hasPrefix("@") ? .loadSystem(path: String(s.dropFirst())) : .setSystem(s))
+        } else if let s = config.system {
+            commands.append(.setSystem(s))
+        }
+        for kv in flags.sets {
+            guard let eq = kv.firstIndex(of: "=") else { throw SessionError("--set takes key=value, got \(kv)") }
+            let key = kv[..<eq].trimmingCharacters(in: .whitespaces)
+            commands.append(.set(key: key, value: kv[kv.index(after: eq)...].trimmingCharacters(in: .whitespaces)))
+        }
+        if let f = flags.functionFile { commands.append(.loadFunction(path: f)) }
+        return commands
+    }
+
+    static func setsKey(_ c: Command, _ key: String) -> Bool {
+        if case .set(let k, _) = c { return k == key }
+        return false
+    }
+
+    /// `--base-url` for every provider; else the provider's environment variable, else the config
+    /// file's `base_urls`. With `--local` (and no `--base-url`) the local server answers both
+    /// APIs, and no key is sent to it.
+    static func endpoints(flags: Flags, environment: [String: String], config: Config, local: LocalEndpoint?) -> [Provider: Endpoint] {
+        var out: [Provider: Endpoint] = [:]
+        for p in [Provider.openAI, .anthropic] {
+            let names = environmentNames(p)
+            let fromEnvironment = environment[names.baseURL].flatMap { $0.isEmpty ? nil : $0 }
+            var base = flags.baseURL ?? fromEnvironment ?? config.baseURLs[p]
+            var key = environment[names.apiKey].flatMap { $0.isEmpty ? nil : $0 }
+            if let local, flags.baseURL == nil {
+                // llama-server speaks both: /v1/chat/completions and /v1/messages.
+                base = p == .openAI ? local.url : String(local.url.dropLast(local.url.hasSuffix("/v1") ? 3 : 0))
+                key = nil
+            }
+            out[p] = Endpoint(baseURL: base, apiKey: key)
+        }
+        return out
+    }
+}
