@@ -134,36 +134,59 @@ public struct Config: Equatable {
             case "history_size":
                 guard let n = v.int, n > 0 else { throw SessionError("line \(line(v)): history_size must be a positive integer") }
                 c.historySize = n
-            case "base_urls":
-                guard let m = v.mapping else { throw SessionError("line \(line(v)): base_urls must map openai/anthropic to URLs") }
-                for (pk, pv) in m {
-                    guard let name = pk.string, let p = Provider(rawValue: name) else { throw SessionError("line \(line(pk)): base_urls.\(pk.string ?? "?") is not openai or anthropic") }
-                    guard let url = pv.string, URL(string: url)?.scheme != nil else { throw SessionError("line \(line(pv)): base_urls.\(name) must be a URL") }
-                    c.baseURLs[p] = url
-                }
-            case "options":
-                guard let m = v.mapping else { throw SessionError("line \(line(v)): options must be a mapping of sampling options") }
-                for (ok, ov) in m {
-                    guard let name = ok.string else { throw SessionError("line \(line(ok)): option names must be text") }
-                    let value: JSONValue
-                    do { value = try YAMLToJSON.value(ov) } catch { throw SessionError("line \(line(ov)): options.\(name): \(error)") }
-                    do { _ = try OptionValues.check(name, value) } catch let e as SessionError { throw SessionError("line \(line(ov)): options.\(name): \(e.message)") }
-                    c.options[name] = value
-                }
-            case "prices":
-                guard let m = v.mapping else { throw SessionError("line \(line(v)): prices must map model names to {input, output}") }
-                for (mk, mv) in m {
-                    guard let model = mk.string else { throw SessionError("line \(line(mk)): model names must be text") }
-                    guard let pm = mv.mapping, let i = pm["input"]?.float ?? pm["input"]?.int.map(Double.init), let o = pm["output"]?.float ?? pm["output"]?.int.map(Double.init), i >= 0, o >= 0
-                    else { throw SessionError("line \(line(mv)): prices.\(model) must be {input: <USD per million>, output: <USD per million>}") }
-                    c.prices.prices[model] = PriceTable.Price(input: i, output: o)
-                }
+            case "base_urls": c.baseURLs = try baseURLs(v)
+            case "options": c.options = try options(v)
+            case "prices": try prices(v, into: &c.prices)
             default:
                 throw SessionError(
                     "line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, turn_timeout, prices)")
             }
         }
         return c
+    }
+
+    static func baseURLs(_ v: Node) throws -> [Provider: String] {
+        guard let m = v.mapping else { throw SessionError("line \(line(v)): base_urls must map openai/anthropic to URLs") }
+        var out: [Provider: String] = [:]
+        for (pk, pv) in m {
+            guard let name = pk.string, let p = Provider(rawValue: name) else {
+                throw SessionError("line \(line(pk)): base_urls.\(pk.string ?? "?") is not openai or anthropic")
+            }
+            guard let url = pv.string, URL(string: url)?.scheme != nil else {
+                throw SessionError("line \(line(pv)): base_urls.\(name) must be a URL")
+            }
+            out[p] = url
+        }
+        return out
+    }
+
+    static func options(_ v: Node) throws -> QueryOptions {
+        guard let m = v.mapping else { throw SessionError("line \(line(v)): options must be a mapping of sampling options") }
+        var out = QueryOptions()
+        for (ok, ov) in m {
+            guard let name = ok.string else { throw SessionError("line \(line(ok)): option names must be text") }
+            let value: JSONValue
+            do { value = try YAMLToJSON.value(ov) } catch { throw SessionError("line \(line(ov)): options.\(name): \(error)") }
+            do {
+                _ = try OptionValues.check(name, value)
+            } catch let e as SessionError {
+                throw SessionError("line \(line(ov)): options.\(name): \(e.message)")
+            }
+            out[name] = value
+        }
+        return out
+    }
+
+    static func prices(_ v: Node, into table: inout PriceTable) throws {
+        guard let m = v.mapping else { throw SessionError("line \(line(v)): prices must map model names to {input, output}") }
+        for (mk, mv) in m {
+            guard let model = mk.string else { throw SessionError("line \(line(mk)): model names must be text") }
+            func usd(_ k: String) -> Double? { mv.mapping?[k]?.float ?? mv.mapping?[k]?.int.map(Double.init) }
+            guard let i = usd("input"), let o = usd("output"), i >= 0, o >= 0 else {
+                throw SessionError("line \(line(mv)): prices.\(model) must be {input: <USD per million>, output: <USD per million>}")
+            }
+            table.prices[model] = PriceTable.Price(input: i, output: o)
+        }
     }
 
     static func line(_ n: Node) -> Int { (n.mark?.line ?? 0) }
