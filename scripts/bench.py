@@ -151,82 +151,102 @@ def local_model_bench(e, quick):
         record(f"local.forced_call_{mode}", "s", lat or [float("nan")], budget=3, schema_valid=f"{valid}/{len(EXTRACTION_PROMPTS)}", via=",".join(via))
 
 
+ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
+
+
+def want(section):
+    """--only=start,turns,stream,transcript,repl,memory,local runs just those sections."""
+    return ONLY is None or section in ONLY
+
+
 def main():
     quick = "--quick" in sys.argv
     e = env()
     server, url = start_server(e)
     try:
-        # 1. Cold start.
-        version = []
-        for _ in range(10 if quick else 30):
-            t0 = time.perf_counter()
-            subprocess.run([str(BIN / "promptline"), "--version"], capture_output=True, check=True)
-            version.append((time.perf_counter() - t0) * 1000)
-        record("start.version_exit", "ms", version)
-        prompts, idle_rss = [], []
-        for _ in range(5 if quick else 15):
-            ms, rss = time_to_prompt(["--base-url", url + "/v1", "--model", "m"])
-            prompts.append(ms)
-            idle_rss.append(rss)
-        record("start.to_prompt_tty", "ms", prompts, budget=30)
-        python = os.environ.get("BENCH_PYTHON", sys.executable)
-        try:
-            subprocess.run([python, "-c", "import openai"], check=True, capture_output=True)
-            py = []
+        if want("start"):
+            # 1. Cold start.
+            version = []
             for _ in range(10 if quick else 30):
                 t0 = time.perf_counter()
-                subprocess.run([python, "-c", "import openai"], check=True)
-                py.append((time.perf_counter() - t0) * 1000)
-            record("start.python_import_openai", "ms", py, ratio_to_promptline_version=statistics.median(py) / statistics.median(version))
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            results.append({"name": "start.python_import_openai", "skipped": "the openai package is not installed"})
+                subprocess.run([str(BIN / "promptline"), "--version"], capture_output=True, check=True)
+                version.append((time.perf_counter() - t0) * 1000)
+            record("start.version_exit", "ms", version)
+            prompts, idle_rss = [], []
+            for _ in range(5 if quick else 15):
+                ms, rss = time_to_prompt(["--base-url", url + "/v1", "--model", "m"])
+                prompts.append(ms)
+                idle_rss.append(rss)
+            record("start.to_prompt_tty", "ms", prompts, budget=30)
+            python = os.environ.get("BENCH_PYTHON", sys.executable)
+            try:
+                subprocess.run([python, "-c", "import openai"], check=True, capture_output=True)
+                py = []
+                for _ in range(10 if quick else 30):
+                    t0 = time.perf_counter()
+                    subprocess.run([python, "-c", "import openai"], check=True)
+                    py.append((time.perf_counter() - t0) * 1000)
+                record("start.python_import_openai", "ms", py, ratio_to_promptline_version=statistics.median(py) / statistics.median(version))
+            except (subprocess.CalledProcessError, FileNotFoundError):
+                results.append({"name": "start.python_import_openai", "skipped": "the openai package is not installed"})
 
         # 2. Per-turn overhead, 3. streaming, transcript scale (in-process, release).
-        run_bench("turns", "300" if quick else "1000")
-        run_bench("stream", "20000" if quick else "100000")
-        run_bench("transcript", "1000" if quick else "10000")
+        if want("turns"):
+            run_bench("turns", "300" if quick else "1000")
+        if want("stream"):
+            run_bench("stream", "20000" if quick else "100000")
+        if want("transcript"):
+            run_bench("transcript", "1000" if quick else "10000")
 
-        # 3b. The REPL renderer writing to /dev/null: one turn streaming N chunks.
-        n = 20000 if quick else 100000
-        chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}]})
-        raw = "".join(f"data: {chunk}\n\n" for _ in range(n)) + 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
-        times = []
-        for _ in range(3):
-            req = json.dumps({"raw_sse": raw, "chunk_size": 4096}).encode()
-            import urllib.request
-            urllib.request.urlopen(urllib.request.Request(url + "/_control/enqueue", data=req, method="POST"), timeout=30).read()
-            t0 = time.perf_counter()
-            subprocess.run([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m"], input=b"go\n", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e, check=True)
-            times.append(time.perf_counter() - t0)
-        mb = len(raw) / 1e6
-        record("stream.repl_to_devnull", "MB/s", [mb / t for t in times], chunks=n, chunks_per_s=n / statistics.median(times))
+        if want("repl"):
+            # 3b. The REPL renderer writing to /dev/null: one turn streaming N chunks.
+            n = 20000 if quick else 100000
+            chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}]})
+            raw = "".join(f"data: {chunk}\n\n" for _ in range(n)) + 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+            times = []
+            for _ in range(3):
+                req = json.dumps({"raw_sse": raw, "chunk_size": 4096}).encode()
+                import urllib.request
+                urllib.request.urlopen(urllib.request.Request(url + "/_control/enqueue", data=req, method="POST"), timeout=30).read()
+                t0 = time.perf_counter()
+                subprocess.run([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m"], input=b"go\n", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e, check=True)
+                times.append(time.perf_counter() - t0)
+            mb = len(raw) / 1e6
+            record("stream.repl_to_devnull", "MB/s", [mb / t for t in times], chunks=n, chunks_per_s=n / statistics.median(times))
 
-        # 4. Memory.
-        record("memory.idle_at_prompt", "MB", [r / 1024 for r in idle_rss], budget=30)
-        turns = 300 if quick else 1000
-        last = f"echo: prompt {turns - 1}\n".encode()
-        session_rss = []
-        for _ in range(3):
-            rss, rc = peak_rss_when([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m", "--mode", "single"],
-                                    "".join(f"prompt {i}\n" for i in range(turns)), e, lambda out: last in out)
-            session_rss.append(rss / 1024)
-        record("memory.after_session", "MB", session_rss, turns=turns)
-        tpath = tempfile.mktemp(suffix=".json")
-        big = 2000 if quick else 10000
-        subprocess.run([str(BIN / "promptline-bench"), "write-transcript", str(big), tpath], check=True)
-        load_rss = []
-        for _ in range(3):
-            rss, rc = peak_rss_when([str(BIN / "promptline"), "--resume", tpath, "--base-url", url + "/v1"], "", e, lambda out: b"resumed" in out)
-            load_rss.append(rss / 1024)
-        record("memory.load_transcript", "MB", load_rss, turns=big, bytes=os.path.getsize(tpath))
+        if want("memory"):
+            # 4. Memory.
+            if want("start"):  # measured with the start-up runs
+                record("memory.idle_at_prompt", "MB", [r / 1024 for r in idle_rss], budget=30)
+            turns = 300 if quick else 1000
+            last = f"echo: prompt {turns - 1}\n".encode()
+            session_rss = []
+            for _ in range(3):
+                rss, rc = peak_rss_when([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m", "--mode", "single"],
+                                        "".join(f"prompt {i}\n" for i in range(turns)), e, lambda out: last in out)
+                session_rss.append(rss / 1024)
+            record("memory.after_session", "MB", session_rss, turns=turns)
+            tpath = tempfile.mktemp(suffix=".json")
+            big = 2000 if quick else 10000
+            subprocess.run([str(BIN / "promptline-bench"), "write-transcript", str(big), tpath], check=True)
+            load_rss = []
+            for _ in range(3):
+                rss, rc = peak_rss_when([str(BIN / "promptline"), "--resume", tpath, "--base-url", url + "/v1"], "", e, lambda out: b"resumed" in out)
+                load_rss.append(rss / 1024)
+            record("memory.load_transcript", "MB", load_rss, turns=big, bytes=os.path.getsize(tpath))
         # 5. The offline default: the real local model (skipped when scripts/local-llm is not running).
-        local_model_bench(e, quick)
+        if want("local"):
+            local_model_bench(e, quick)
     finally:
         server.stdin.close()
         server.wait()
 
     out = ROOT / ".bench"
     out.mkdir(exist_ok=True)
+    if ONLY is not None and (out / "results.json").exists():
+        # A partial run replaces its own entries and keeps the others'.
+        names = {r["name"] for r in results}
+        results[:0] = [r for r in json.loads((out / "results.json").read_text()) if r["name"] not in names]
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"{'benchmark':32} {'median':>12} {'min':>12} {'max':>12}  unit   budget / notes")
     for r in results:

@@ -131,19 +131,24 @@ public struct Transcript: Equatable, Sendable {
         var last: JSONObject?
         var out: [JSONValue?] = []
         for case .turn(let t) in events {
-            last = try Self.resolve(t.request, after: last) ?? last
+            try Self.resolve(t.request, into: &last)
             out.append(t.request == nil ? nil : last.map(JSONValue.object))
         }
         return out
     }
 
-    static func resolve(_ r: TranscriptEvent.Request?, after last: JSONObject?) throws -> JSONObject? {
+    /// Makes `last` (the previous turn's whole request) into this one's; no request leaves it.
+    static func resolve(_ r: TranscriptEvent.Request?, into last: inout JSONObject?) throws {
         switch r {
-        case .full(let body)?: return body.objectValue
+        case .full(let body)?:
+            last = body.objectValue
         case .delta(let d)?:
-            guard let last else { throw SessionError("a request_delta comes before any whole request") }
-            return try d.apply(to: last)
-        case nil: return nil
+            guard var body = last else { throw SessionError("a request_delta comes before any whole request") }
+            last = nil  // `body` is the only owner while it changes
+            try d.apply(to: &body)
+            last = body
+        case nil:
+            break
         }
     }
 
@@ -258,9 +263,7 @@ extension Transcript {
 
     /// Appends an event read from a file, keeping the running request body for later deltas.
     private mutating func adopt(_ e: TranscriptEvent) throws {
-        if case .turn(let turn) = e {
-            lastRequestBody = try Self.resolve(turn.request, after: lastRequestBody) ?? lastRequestBody
-        }
+        if case .turn(let turn) = e { try Self.resolve(turn.request, into: &lastRequestBody) }
         if case .settings(let s) = e {
             model = s.model
             provider = s.provider.rawValue

@@ -519,19 +519,21 @@ public struct RequestDelta: Equatable, Sendable {
         unset = previous.keys.filter { body[$0] == nil }
     }
 
-    /// The body this delta makes of `previous`, in `previous`'s key order with new keys after.
-    /// - Throws: ``SessionError`` when the delta does not fit `previous` (a hand-edited file).
-    public func apply(to previous: JSONObject) throws -> JSONObject {
-        var out = previous
-        for k in unset { out[k] = nil }
-        for (k, v) in set { out[k] = v }
+    /// Makes `body` (the previous turn's) into the one this delta describes, in place: new keys
+    /// after the old ones; an array kept in part is cut and extended without being copied.
+    /// - Throws: ``SessionError`` when the delta does not fit `body` (a hand-edited file).
+    public func apply(to body: inout JSONObject) throws {
         for (k, n) in keep {
-            guard case .array(let a)? = previous[k], n >= 0, n <= a.count, case .array(let tail)? = append[k] else {
+            guard case .array(var a)? = body[k], n >= 0, n <= a.count, case .array(let tail)? = append[k] else {
                 throw SessionError("request_delta keeps \(n) of \"\(k)\", which the previous request does not have")
             }
-            out[k] = .array(Array(a[..<n]) + tail)
+            body[k] = .null  // the array's only owner is now `a`: cut and extended in place
+            a.removeSubrange(n...)
+            a.append(contentsOf: tail)
+            body[k] = .array(a)
         }
-        return out
+        for k in unset { body[k] = nil }
+        for (k, v) in set { body[k] = v }
     }
 
     public var json: JSONValue {

@@ -99,9 +99,14 @@ public struct JSONObject: Sendable, Equatable, Hashable, Sequence, ExpressibleBy
     }
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
-        // Key order does not change what an object means.
         guard a.pairs.count == b.pairs.count else { return false }
-        for p in a.pairs where b[p.key] != p.value { return false }
+        // Objects built the same way have their keys in the same order: compared pair by pair
+        // without a lookup (a transcript compares a whole conversation's messages per turn).
+        var i = 0
+        while i < a.pairs.count && a.pairs[i].key == b.pairs[i].key && a.pairs[i].value == b.pairs[i].value { i += 1 }
+        if i == a.pairs.count { return true }
+        // Key order does not change what an object means.
+        for p in a.pairs[i...] where b[p.key] != p.value { return false }
         return true
     }
 
