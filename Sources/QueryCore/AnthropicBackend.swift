@@ -4,11 +4,6 @@ struct AnthropicBackend: Backend {
 
     static let apiVersion = "2023-06-01"
     static let defaultMaxTokens: Int64 = 4096
-    /// OpenAI options with no Anthropic meaning: refused by name rather than silently sent or dropped.
-    static let refusedOptions: Set<String> = [
-        "presence_penalty", "frequency_penalty", "seed", "response_format", "logprobs", "top_logprobs",
-        "n", "logit_bias", "reasoning_effort", "parallel_tool_calls", "stream_options",
-    ]
 
     func authHeaders(apiKey: String?) -> [(String, String)] {
         var h = [("anthropic-version", Self.apiVersion)]
@@ -33,9 +28,7 @@ struct AnthropicBackend: Backend {
         var maxTokens: JSONValue = .integer(Self.defaultMaxTokens)
         var rest = JSONObject()
         for (k, v) in request.options.sendable where k != "model" && k != "stream" {
-            if Self.refusedOptions.contains(k) {
-                throw QueryError.invalidRequest("option \(k) is OpenAI-only; Anthropic has no such parameter (:unset \(k))")
-            }
+            if let reason = provider.refusalReason(option: k) { throw QueryError.invalidRequest(reason) }
             switch k {
             case "max_tokens", "max_completion_tokens": maxTokens = v
             case "stop":

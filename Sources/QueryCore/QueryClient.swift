@@ -71,13 +71,6 @@ public struct QueryClient: Sendable {
         self.logger = logger
     }
 
-    /// A client configured from `OPENAI_BASE_URL` / `OPENAI_API_KEY` (or the `ANTHROPIC_` pair).
-    public static func fromEnvironment(provider: Provider = .openAI, environment: [String: String] = ProcessInfo.processInfo.environment) -> QueryClient {
-        let base = environment[provider.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-        let key = environment[provider.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-        return QueryClient(provider: provider, baseURL: base, apiKey: key)
-    }
-
     var backend: any Backend {
         switch provider {
         case .openAI: return OpenAIBackend()

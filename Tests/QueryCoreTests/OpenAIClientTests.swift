@@ -237,6 +237,16 @@ final class OpenAIClientTests: XCTestCase {
         XCTAssertEqual(r.retries, 5)
     }
 
+    func testOneRuleSaysWhichStatusesAreRetried() {
+        for s in 100..<600 {
+            let d = APIErrorDetails(status: s, message: "m")
+            XCTAssertEqual(QueryError.http(d).isTransient, RetryPolicy.isRetryable(status: s), "\(s)")
+            let byPolicy = RetryPolicy().shouldRetry(status: s, headers: [:])
+            XCTAssertEqual(byPolicy, RetryPolicy.isRetryable(status: s), "\(s)")
+        }
+        XCTAssertEqual((100..<600).filter { RetryPolicy.isRetryable(status: $0) && $0 < 500 }, [408, 409, 429])
+    }
+
     func testConnectionRefusedIsRetriedThenReported() async throws {
         // A port that was just free: nothing listens there.
         let server = try await TestHTTPServer.start()
