@@ -88,10 +88,7 @@ struct AnthropicBackend: Backend {
             throw QueryError.malformedResponse(reason: "no \"content\" in the response", snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
         }
         var parts = ResponseParts()
-        parts.info.id = v["id"]?.stringValue
-        parts.info.model = v["model"]?.stringValue
-        parts.info.finishReason = v["stop_reason"]?.stringValue
-        Self.readUsage(v["usage"], into: &parts)
+        Self.readMessage(v, into: &parts)
         var text = ""
         for block in content {
             switch block["type"]?.stringValue {
@@ -104,6 +101,15 @@ struct AnthropicBackend: Backend {
         }
         parts.text = text
         return parts
+    }
+
+    /// A Message object's facts (id, model, stop reason, usage): a whole body is one, and a stream's
+    /// `message_start` carries one.
+    static func readMessage(_ m: JSONValue, into parts: inout ResponseParts) {
+        parts.info.id = m["id"]?.stringValue
+        parts.info.model = m["model"]?.stringValue
+        if let stop = m["stop_reason"]?.stringValue { parts.info.finishReason = stop }
+        readUsage(m["usage"], into: &parts)
     }
 
     static func readUsage(_ usage: JSONValue?, into parts: inout ResponseParts) {
@@ -144,10 +150,7 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         let type = v["type"]?.stringValue ?? event.event ?? ""
         switch type {
         case "message_start":
-            let m = v["message"] ?? .null
-            parts.info.id = m["id"]?.stringValue
-            parts.info.model = m["model"]?.stringValue
-            AnthropicBackend.readUsage(m["usage"], into: &parts)
+            AnthropicBackend.readMessage(v["message"] ?? .null, into: &parts)
         case "content_block_start":
             let index = v["index"]?.intValue ?? 0
             let cb = v["content_block"] ?? .null
