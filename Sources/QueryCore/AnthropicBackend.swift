@@ -11,7 +11,9 @@ struct AnthropicBackend: Backend {
         return h
     }
 
-    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String]) {
+    func makeRequest(
+        _ request: QueryRequest, forcedCall: ForcedCallStrategy
+    ) throws(QueryError) -> (body: JSONObject, path: String, notes: [String]) {
         var notes: [String] = []
         let systemText = request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
         var turns = request.messages.filter { $0.role != .system }

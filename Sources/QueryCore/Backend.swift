@@ -32,7 +32,9 @@ protocol StreamAccumulator {
 /// the error body.
 protocol Backend: Sendable {
     var provider: Provider { get }
-    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String])
+    func makeRequest(
+        _ request: QueryRequest, forcedCall: ForcedCallStrategy
+    ) throws(QueryError) -> (body: JSONObject, path: String, notes: [String])
     func authHeaders(apiKey: String?) -> [(String, String)]
     func decode(_ body: [UInt8]) throws -> ResponseParts
     func makeAccumulator() -> any StreamAccumulator

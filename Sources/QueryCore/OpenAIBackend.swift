@@ -7,7 +7,9 @@ struct OpenAIBackend: Backend {
         return [("Authorization", "Bearer \(apiKey)")]
     }
 
-    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String]) {
+    func makeRequest(
+        _ request: QueryRequest, forcedCall: ForcedCallStrategy
+    ) throws(QueryError) -> (body: JSONObject, path: String, notes: [String]) {
         var body: JSONObject = ["model": .string(request.model)]
         body["messages"] = .array(request.messages.map(Self.encode))
         for (k, v) in request.options.sendable where k != "model" && k != "stream" {

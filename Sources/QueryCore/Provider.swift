@@ -15,20 +15,6 @@ public enum Provider: String, Sendable, Equatable, CaseIterable {
         case .anthropic: return "https://api.anthropic.com"
         }
     }
-
-    public var apiKeyEnvironmentVariable: String {
-        switch self {
-        case .openAI: return "OPENAI_API_KEY"
-        case .anthropic: return "ANTHROPIC_API_KEY"
-        }
-    }
-
-    public var baseURLEnvironmentVariable: String {
-        switch self {
-        case .openAI: return "OPENAI_BASE_URL"
-        case .anthropic: return "ANTHROPIC_BASE_URL"
-        }
-    }
 }
 
 // MARK: - What each provider accepts

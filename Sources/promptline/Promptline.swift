@@ -132,6 +132,7 @@ struct Promptline: AsyncParsableCommand {
                 retryPolicy: retry, serverKinds: serverKinds, allowInsecure: allowInsecure)
             client.otherSecrets = environmentKeys
             client.turnTimeout = turnLimit
+            client.userAgent = "promptline/\(PromptlineVersion.current) (QueryCore; Swift)"
             return client
         }
         let client = try makeClient(chosenProvider)
