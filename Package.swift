@@ -71,7 +71,15 @@ let package = Package(
                 "TestHTTPServer", "QueryCore", "PromptSession", .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "QueryCoreTests", dependencies: ["QueryCore", "TestHTTPServer"]),
+        .testTarget(
+            name: "QueryCoreTests",
+            dependencies: [
+                "QueryCore", "TestHTTPServer",
+                // docs/library.md's snippets, run by LibraryDocTests, use both.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "PromptSessionTests", dependencies: ["PromptSession", "QueryCore"]),
     ]
 )
