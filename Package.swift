@@ -23,6 +23,10 @@ let package = Package(
             dependencies: [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -56,10 +60,26 @@ let package = Package(
         ),
         .executableTarget(name: "promptline-test-server", dependencies: ["TestHTTPServer", "QueryCore"]),
         // Fuzz targets (scripts/fuzz builds them with libFuzzer); a corpus runner otherwise.
-        .executableTarget(name: "promptline-fuzz", dependencies: ["QueryCore", "PromptSession"]),
+        .executableTarget(
+            name: "promptline-fuzz",
+            dependencies: ["QueryCore", "PromptSession", .product(name: "Logging", package: "swift-log")]
+        ),
         // The in-process benchmarks behind scripts/bench.
-        .executableTarget(name: "promptline-bench", dependencies: ["TestHTTPServer", "QueryCore", "PromptSession"]),
-        .testTarget(name: "QueryCoreTests", dependencies: ["QueryCore", "TestHTTPServer"]),
+        .executableTarget(
+            name: "promptline-bench",
+            dependencies: [
+                "TestHTTPServer", "QueryCore", "PromptSession", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "QueryCoreTests",
+            dependencies: [
+                "QueryCore", "TestHTTPServer",
+                // docs/library.md's snippets, run by LibraryDocTests, use both.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "PromptSessionTests", dependencies: ["PromptSession", "QueryCore"]),
     ]
 )

@@ -93,7 +93,9 @@ public final class Session {
         case .set(let key, let raw):
             let value = try OptionValues.parse(raw)
             let note = try OptionValues.check(key, value)
-            if let refused = provider.refusal(of: key) { throw SessionError(refused) }
+            if let refused = provider.refusalReason(option: key) {
+                throw SessionError("\(refused) (:provider openai to use it)")
+            }
             options[key] = value
             var msg = "\(key) = \(value.serialized())"
             if value == .null { msg += " (null: not sent)" }
@@ -156,7 +158,7 @@ public final class Session {
     /// The one way the provider changes: options the new one refuses stop it, and the app gets
     /// to make its client first (``willSwitchProvider``).
     func switchProvider(to p: Provider, saying message: String) throws -> String {
-        if let bad = options.keys.first(where: { p.refusal(of: $0) != nil }) {
+        if let bad = options.keys.first(where: { p.refusalReason(option: $0) != nil }) {
             throw SessionError("option \(bad) is OpenAI-only; :unset \(bad) before switching to \(p.rawValue)")
         }
         let note = p == provider ? nil : try willSwitchProvider(p)
@@ -386,17 +388,5 @@ extension TranscriptEvent.Output {
     var isError: Bool {
         if case .error = self { return true }
         return false
-    }
-}
-
-extension Provider {
-    // MERGE: replaced by QueryCore's capability table.
-    func refusal(of key: String) -> String? {
-        let refused: Set<String> = [
-            "presence_penalty", "frequency_penalty", "seed", "response_format", "logprobs", "top_logprobs", "n", "reasoning_effort",
-            "parallel_tool_calls",
-        ]
-        guard self == .anthropic, refused.contains(key) else { return nil }
-        return "\(key) is OpenAI-only; the anthropic provider refuses it (:provider openai to use it)"
     }
 }

@@ -4,11 +4,6 @@ struct AnthropicBackend: Backend {
 
     static let apiVersion = "2023-06-01"
     static let defaultMaxTokens: Int64 = 4096
-    /// OpenAI options with no Anthropic meaning: refused by name rather than silently sent or dropped.
-    static let refusedOptions: Set<String> = [
-        "presence_penalty", "frequency_penalty", "seed", "response_format", "logprobs", "top_logprobs",
-        "n", "logit_bias", "reasoning_effort", "parallel_tool_calls", "stream_options",
-    ]
 
     func authHeaders(apiKey: String?) -> [(String, String)] {
         var h = [("anthropic-version", Self.apiVersion)]
@@ -16,7 +11,9 @@ struct AnthropicBackend: Backend {
         return h
     }
 
-    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String]) {
+    func makeRequest(
+        _ request: QueryRequest, forcedCall: ForcedCallStrategy
+    ) throws(QueryError) -> (body: JSONObject, path: String, notes: [String]) {
         var notes: [String] = []
         let systemText = request.messages.filter { $0.role == .system }.map(\.content).joined(separator: "\n\n")
         var turns = request.messages.filter { $0.role != .system }
@@ -33,9 +30,7 @@ struct AnthropicBackend: Backend {
         var maxTokens: JSONValue = .integer(Self.defaultMaxTokens)
         var rest = JSONObject()
         for (k, v) in request.options.sendable where k != "model" && k != "stream" {
-            if Self.refusedOptions.contains(k) {
-                throw QueryError.invalidRequest("option \(k) is OpenAI-only; Anthropic has no such parameter (:unset \(k))")
-            }
+            if let reason = provider.refusalReason(option: k) { throw QueryError.invalidRequest(reason) }
             switch k {
             case "max_tokens", "max_completion_tokens": maxTokens = v
             case "stop":
@@ -95,10 +90,7 @@ struct AnthropicBackend: Backend {
             throw QueryError.malformedResponse(reason: "no \"content\" in the response", snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
         }
         var parts = ResponseParts()
-        parts.info.id = v["id"]?.stringValue
-        parts.info.model = v["model"]?.stringValue
-        parts.info.finishReason = v["stop_reason"]?.stringValue
-        Self.readUsage(v["usage"], into: &parts)
+        Self.readMessage(v, into: &parts)
         var text = ""
         for block in content {
             switch block["type"]?.stringValue {
@@ -111,6 +103,15 @@ struct AnthropicBackend: Backend {
         }
         parts.text = text
         return parts
+    }
+
+    /// A Message object's facts (id, model, stop reason, usage): a whole body is one, and a stream's
+    /// `message_start` carries one.
+    static func readMessage(_ m: JSONValue, into parts: inout ResponseParts) {
+        parts.info.id = m["id"]?.stringValue
+        parts.info.model = m["model"]?.stringValue
+        if let stop = m["stop_reason"]?.stringValue { parts.info.finishReason = stop }
+        readUsage(m["usage"], into: &parts)
     }
 
     static func readUsage(_ usage: JSONValue?, into parts: inout ResponseParts) {
@@ -151,10 +152,7 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         let type = v["type"]?.stringValue ?? event.event ?? ""
         switch type {
         case "message_start":
-            let m = v["message"] ?? .null
-            parts.info.id = m["id"]?.stringValue
-            parts.info.model = m["model"]?.stringValue
-            AnthropicBackend.readUsage(m["usage"], into: &parts)
+            AnthropicBackend.readMessage(v["message"] ?? .null, into: &parts)
         case "content_block_start":
             let index = v["index"]?.intValue ?? 0
             let cb = v["content_block"] ?? .null

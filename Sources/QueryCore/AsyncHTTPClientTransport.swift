@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -7,48 +9,109 @@ import NIOPosix
 /// The real transport: swift-server/async-http-client, which streams bodies on Linux and stops a
 /// request when its task is cancelled.
 ///
-/// `connectTimeout` bounds connecting; `readTimeout` bounds each wait for more bytes (a stalled
-/// stream fails after it, however long the whole response takes).
+/// Both timeouts are per request, whatever the client's own configuration says: `connectTimeout`
+/// plus `readTimeout` bound connecting and the wait for the response head; `readTimeout` then
+/// bounds each wait for more body bytes (a stalled stream fails after it, however long the whole
+/// response takes).
 public struct AsyncHTTPClientTransport: HTTPTransport {
+    /// The client requests go through. Whoever created it shuts it down.
+    public var client: HTTPClient
     public var connectTimeout: Double
     public var readTimeout: Double
 
-    public init(connectTimeout: Double = 10, readTimeout: Double = 120) {
+    /// - Parameter client: a client that never follows redirects (``configuration`` has that);
+    ///   the default, ``sharedClient``, is one. Not `HTTPClient.shared`: it follows up to 20
+    ///   redirects, keeping headers such as `x-api-key` on the way to another origin.
+    public init(
+        client: HTTPClient = AsyncHTTPClientTransport.sharedClient,
+        connectTimeout: Double = 10,
+        readTimeout: Double = 120
+    ) {
+        self.client = client
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
     }
 
-    public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let client = ClientCache.client(connect: connectTimeout, read: readTimeout)
+    /// What a client for this transport should be configured with: redirects never followed
+    /// (async-http-client would resend the body and keep `x-api-key` on the way to another origin
+    /// or to plain http; a 3xx reaches the core, which reports it naming the Location), compressed
+    /// bodies decoded up to 50 times their size. No client-wide timeouts: they are per request.
+    public static var configuration: HTTPClient.Configuration {
+        var config = HTTPClient.Configuration()
+        config.decompression = .enabled(limit: .ratio(50))
+        config.httpVersion = .automatic
+        config.redirectConfiguration = .disallow
+        return config
+    }
+
+    /// A client with ``configuration`` for the life of the process, like `HTTPClient.shared`
+    /// (never shut down), for callers that do not bring their own.
+    public static let sharedClient = HTTPClient(
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+
+    public func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse {
         var req = HTTPClientRequest(url: request.url)
         req.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { req.headers.add(name: name, value: value) }
         req.body = .bytes(ByteBuffer(bytes: request.body))
         let response: HTTPClientResponse
         do {
-            // The deadline stops counting at the response head; the read timeout guards the body.
-            response = try await client.execute(req, timeout: .milliseconds(Int64((connectTimeout + readTimeout) * 1000)))
+            // async-http-client stops counting this deadline at the response head; the body has
+            // its own read timeout below.
+            let deadline = NIODeadline.now() + Self.amount(connectTimeout + readTimeout)
+            response = try await client.execute(req, deadline: deadline, logger: logger)
         } catch {
             throw Self.map(error, phase: "before the response")
         }
         var headers = HTTPHeaderFields()
         for h in response.headers { headers.add(h.name, h.value) }
-        let box = IteratorBox(response.body.makeAsyncIterator())
+        let chunks = Self.read(response.body, readTimeout: Self.amount(readTimeout), on: client.eventLoopGroup.any())
+        let box = IteratorBox(chunks.makeAsyncIterator())
         return HTTPResponse(
             status: Int(response.status.code), headers: headers,
             body: HTTPBody {
-                do {
-                    guard var buf = try await box.next() else { return nil }
-                    return buf.readBytes(length: buf.readableBytes) ?? []
-                } catch {
-                    throw Self.map(error, phase: "while reading the body")
-                }
+                if let chunk = try await box.next() { return chunk }
+                // The stream also ends when the reading task is cancelled: that is no end of body.
+                try Task.checkCancellation()
+                return nil
             })
+    }
+
+    static func amount(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64(min(max(seconds, 0), 1e9) * 1e9)) }
+
+    /// Reads `body` on a task of its own: async-http-client ends a body read only when the task
+    /// reading it is cancelled, so the read timeout (and the consumer going away) cancel that task.
+    /// Chunks are handed over as they arrive; the consumer of a response body reads promptly.
+    static func read(
+        _ body: HTTPClientResponse.Body, readTimeout: TimeAmount, on eventLoop: EventLoop
+    ) -> AsyncThrowingStream<[UInt8], Error> {
+        let (stream, continuation) = AsyncThrowingStream<[UInt8], Error>.makeStream()
+        let watch = IdleWatch(limit: readTimeout, on: eventLoop) {
+            let message = "no data while reading the body within the read timeout"
+            continuation.finish(throwing: TransportError(kind: .readTimeout, message: message))
+        }
+        let reader = Task {
+            do {
+                for try await var buffer in body {
+                    watch.touch()
+                    let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+                    if case .terminated = continuation.yield(bytes) { break }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: map(error, phase: "while reading the body"))
+            }
+        }
+        continuation.onTermination = { _ in
+            watch.stop()
+            reader.cancel()
+        }
+        return stream
     }
 
     /// Turns async-http-client and NIO errors into a ``TransportError`` (or a cancellation).
     static func map(_ error: Error, phase: String) -> Error {
-        if error is CancellationError { return error }
+        if error is CancellationError || error is TransportError { return error }
         if let e = error as? HTTPClientError {
             switch e {
             case .cancelled: return CancellationError()
@@ -86,34 +149,54 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
     }
 }
 
-/// async-http-client wants each client shut down before it is released; promptline keeps one
-/// per timeout setting for the life of the process instead.
-private enum ClientCache {
-    static let lock = NSLock()
-    nonisolated(unsafe) static var clients: [String: HTTPClient] = [:]
+/// Calls `onIdle` once when no ``touch()`` came for `limit`. One timer per response, re-armed
+/// from the last touch when it fires early, rather than one timer per chunk.
+private final class IdleWatch: Sendable {
+    private struct State {
+        var last = NIODeadline.now()
+        var timer: Scheduled<Void>?
+        var stopped = false
+    }
+    private let state = NIOLockedValueBox(State())
+    private let limit: TimeAmount
+    private let eventLoop: EventLoop
+    private let onIdle: @Sendable () -> Void
 
-    static func client(connect: Double, read: Double) -> HTTPClient {
-        let key = "\(connect)/\(read)"
-        lock.lock()
-        defer { lock.unlock() }
-        if let c = clients[key] { return c }
-        var config = HTTPClient.Configuration()
-        config.timeout = .init(connect: .milliseconds(Int64(connect * 1000)), read: .milliseconds(Int64(read * 1000)))
-        config.decompression = .enabled(limit: .ratio(50))
-        config.httpVersion = .automatic
-        // Never follow a redirect: async-http-client would resend the body and keep headers such
-        // as x-api-key on the way to another origin (or to plain http). A 3xx reaches the core,
-        // which reports it as an error naming the Location.
-        config.redirectConfiguration = .disallow
-        let c = HTTPClient(eventLoopGroupProvider: .shared(MultiThreadedEventLoopGroup.singleton), configuration: config)
-        clients[key] = c
-        return c
+    init(limit: TimeAmount, on eventLoop: EventLoop, onIdle: @escaping @Sendable () -> Void) {
+        self.limit = limit
+        self.eventLoop = eventLoop
+        self.onIdle = onIdle
+        arm(at: .now() + limit)
+    }
+
+    func touch() { state.withLockedValue { $0.last = .now() } }
+
+    func stop() {
+        state.withLockedValue {
+            $0.stopped = true
+            $0.timer?.cancel()
+            $0.timer = nil  // it holds a closure that holds this watch
+        }
+    }
+
+    private func arm(at deadline: NIODeadline) {
+        state.withLockedValue {
+            guard !$0.stopped else { return }
+            $0.timer = eventLoop.scheduleTask(deadline: deadline) { self.fire() }
+        }
+    }
+
+    private func fire() {
+        let (due, stopped) = state.withLockedValue { ($0.last + limit, $0.stopped) }
+        if stopped { return }
+        if due <= .now() { onIdle() } else { arm(at: due) }
     }
 }
 
 /// Lets the body closure own a mutable async iterator.
 private final class IteratorBox: @unchecked Sendable {
-    var iterator: HTTPClientResponse.Body.AsyncIterator
-    init(_ it: HTTPClientResponse.Body.AsyncIterator) { iterator = it }
-    func next() async throws -> ByteBuffer? { try await iterator.next() }
+    // @unchecked: an HTTPBody is read from one task at a time (its documented contract).
+    var iterator: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
+    init(_ it: AsyncThrowingStream<[UInt8], Error>.AsyncIterator) { iterator = it }
+    func next() async throws -> [UInt8]? { try await iterator.next() }
 }

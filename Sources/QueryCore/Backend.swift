@@ -1,35 +1,4 @@
-/// Which wire protocol a ``QueryClient`` speaks.
-public enum Provider: String, Sendable, Equatable, CaseIterable {
-    case openAI = "openai"
-    case anthropic = "anthropic"
-
-    /// AIDE's rule, kept: a `claude-*` model is Anthropic's; anything else goes to an
-    /// OpenAI-compatible endpoint.
-    public static func forModel(_ model: String) -> Provider {
-        model.lowercased().hasPrefix("claude-") ? .anthropic : .openAI
-    }
-
-    public var defaultBaseURL: String {
-        switch self {
-        case .openAI: return "https://api.openai.com/v1"
-        case .anthropic: return "https://api.anthropic.com"
-        }
-    }
-
-    public var apiKeyEnvironmentVariable: String {
-        switch self {
-        case .openAI: return "OPENAI_API_KEY"
-        case .anthropic: return "ANTHROPIC_API_KEY"
-        }
-    }
-
-    public var baseURLEnvironmentVariable: String {
-        switch self {
-        case .openAI: return "OPENAI_BASE_URL"
-        case .anthropic: return "ANTHROPIC_BASE_URL"
-        }
-    }
-}
+import Foundation
 
 /// A tool call as it came off the wire, arguments still text.
 struct RawToolCall: Sendable, Equatable {
@@ -63,7 +32,9 @@ protocol StreamAccumulator {
 /// the error body.
 protocol Backend: Sendable {
     var provider: Provider { get }
-    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String])
+    func makeRequest(
+        _ request: QueryRequest, forcedCall: ForcedCallStrategy
+    ) throws(QueryError) -> (body: JSONObject, path: String, notes: [String])
     func authHeaders(apiKey: String?) -> [(String, String)]
     func decode(_ body: [UInt8]) throws -> ResponseParts
     func makeAccumulator() -> any StreamAccumulator
@@ -135,5 +106,3 @@ extension Backend {
         return QueryError.snippet(t, max: QueryError.keptLength)  // shortened for display only after redaction
     }
 }
-
-import Foundation

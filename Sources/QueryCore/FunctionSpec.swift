@@ -1,5 +1,5 @@
 import Foundation
-import Yams
+package import Yams
 
 /// A function the model is forced to call, described by a JSON Schema for its arguments.
 ///
@@ -249,13 +249,13 @@ extension FunctionSpecError: LocalizedError {
     public var errorDescription: String? { description }
 }
 
-/// YAML → JSONValue, keeping mapping order and YAML's scalar typing (ints, floats, bools, null).
 /// YAML as JSON: mapping order kept, scalars typed the YAML way (ints, floats, booleans, null;
-/// quoted scalars stay strings). Shared by the FunctionSpec loader and promptline's config file.
-public enum YAMLToJSON {
+/// quoted scalars stay strings). Shared by the FunctionSpec loader and promptline's config file:
+/// `package`, so that Yams stays out of QueryCore's public API.
+package enum YAMLToJSON {
     /// Why a YAML node has no JSON form.
-    public struct ConversionError: Error, CustomStringConvertible {
-        public var description: String
+    package struct ConversionError: Error, CustomStringConvertible {
+        package var description: String
     }
 
     static func convert(_ text: String) throws -> JSONValue {
@@ -281,7 +281,7 @@ public enum YAMLToJSON {
     }
 
     /// - Throws: ``ConversionError`` for aliases, non-scalar keys, or nesting past 256 levels.
-    public static func value(_ node: Node, depth: Int = 0) throws -> JSONValue {
+    package static func value(_ node: Node, depth: Int = 0) throws -> JSONValue {
         if depth > 256 { throw ConversionError(description: "YAML nested too deeply") }
         switch node {
         case .scalar(let s):

@@ -1,3 +1,6 @@
+import Foundation
+import Logging
+
 /// Case-insensitive HTTP header fields, in order.
 public struct HTTPHeaderFields: Sendable, Equatable, Sequence, ExpressibleByDictionaryLiteral {
     public private(set) var fields: [(name: String, value: String)] = []
@@ -55,6 +58,12 @@ public final class HTTPBody: @unchecked Sendable {
 
     public init(next: @escaping () async throws -> [UInt8]?) { self.nextChunk = next }
 
+    /// A body that delivers `chunks` in order, then ends: for transports in tests.
+    public convenience init(chunks: [[UInt8]]) {
+        let queue = ChunkQueue(chunks)
+        self.init { queue.next() }
+    }
+
     /// The next chunk, or nil at the end. Throws ``TransportError`` when the connection fails.
     public func next() async throws -> [UInt8]? { try await nextChunk() }
 
@@ -81,8 +90,21 @@ public struct TransportError: Error, Sendable, Equatable {
 
 /// The one seam between the core and the network: bytes in, a status, headers and body chunks out.
 ///
-/// ``AsyncHTTPClientTransport`` is the real one. Implementations must stop at once when the
-/// calling task is cancelled, and report connection failures as ``TransportError``.
+/// ``AsyncHTTPClientTransport`` is the real one; tests and callers with their own HTTP stack
+/// write others. Implementations must stop at once when the calling task is cancelled, and report
+/// connection failures as ``TransportError`` (anything else is reported as a transport error of
+/// kind `.other`, and not retried).
 public protocol HTTPTransport: Sendable {
-    func send(_ request: HTTPRequest) async throws -> HTTPResponse
+    /// Sends `request` and returns once the response head has arrived.
+    /// - Parameter logger: the caller's logger, for the transport's own messages.
+    func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse
+}
+
+/// The chunks of ``HTTPBody/init(chunks:)``.
+private final class ChunkQueue: @unchecked Sendable {
+    // @unchecked: `chunks` is only touched under `lock`.
+    private let lock = NSLock()
+    private var chunks: ArraySlice<[UInt8]>
+    init(_ chunks: [[UInt8]]) { self.chunks = chunks[...] }
+    func next() -> [UInt8]? { lock.withLock { chunks.popFirst() } }
 }

@@ -355,8 +355,6 @@ extension JSONParser {
         }
     }
 
-    var atNull: Bool { i < buf.count && buf[i] == UInt8(ascii: "n") }
-
     mutating func finish() throws {
         skipWhitespace()
         if i != buf.count { throw error("unexpected text after the JSON value") }
@@ -378,83 +376,6 @@ struct JSONKey {
         let p = name.utf8Start
         for k in 0..<bytes.count where bytes[k] != p[k] { return false }
         return true
-    }
-}
-
-/// The parts of one `chat.completion.chunk` the accumulator uses, decoded without building the
-/// whole tree: on a stream of small deltas this is most of the decoding cost.
-struct OpenAIChunk {
-    var id: String?
-    var model: String?
-    var created: Int64?
-    var systemFingerprint: String?
-    var usage: JSONValue?
-    var error: JSONValue?
-    /// Only choice 0 (promptline sends n = 1 or shows the first choice).
-    var finishReason: String?
-    var content: String?
-    var toolCalls: [JSONValue]?
-    var hasChoices = false
-
-    /// - Parameter want: skip id / model / created / fingerprint once they are known.
-    static func decode(_ bytes: [UInt8], wantInfo: Bool) throws -> OpenAIChunk {
-        try bytes.withUnsafeBufferPointer { buf in
-            var p = JSONParser(buf: buf)
-            var c = OpenAIChunk()
-            try p.forEachMember(depth: 1) { p, key in
-                if wantInfo && key.is("id") {
-                    c.id = try p.parseValue(depth: 1).stringValue
-                } else if wantInfo && key.is("model") {
-                    c.model = try p.parseValue(depth: 1).stringValue
-                } else if wantInfo && key.is("system_fingerprint") {
-                    c.systemFingerprint = try p.parseValue(depth: 1).stringValue
-                } else if wantInfo && key.is("created") {
-                    c.created = try p.parseValue(depth: 1).int64Value
-                } else if key.is("usage") {
-                    c.usage = try p.parseValue(depth: 1)
-                } else if key.is("error") {
-                    c.error = try p.parseValue(depth: 1)
-                } else if key.is("choices") {
-                    if p.atNull { try p.skipValue(depth: 1); return }
-                    c.hasChoices = true
-                    try p.forEachElement { p in
-                        var index = 0
-                        var finish: String?
-                        var content: String?
-                        var tools: [JSONValue]?
-                        try p.forEachMember(depth: 2) { p, key in
-                            if key.is("index") {
-                                index = try p.parseValue(depth: 2).intValue ?? 0
-                            } else if key.is("finish_reason") {
-                                finish = try p.parseValue(depth: 2).stringValue
-                            } else if key.is("delta") {
-                                if p.atNull { try p.skipValue(depth: 2); return }
-                                try p.forEachMember(depth: 3) { p, key in
-                                    if key.is("content") {
-                                        content = try p.parseValue(depth: 3).stringValue
-                                    } else if key.is("tool_calls") {
-                                        tools = try p.parseValue(depth: 3).arrayValue
-                                    } else {
-                                        try p.skipValue(depth: 3)
-                                    }
-                                }
-                            } else {
-                                try p.skipValue(depth: 2)
-                            }
-                        }
-                        if index == 0 {
-                            if finish != nil { c.finishReason = finish }
-                            if content != nil { c.content = content }
-                            if tools != nil { c.toolCalls = tools }
-                        }
-                    }
-                } else {
-                    try p.skipValue(depth: 1)
-                }
-            }
-            try p.finish()
-            return c
-        }
     }
 }
 

@@ -141,7 +141,6 @@ extension JSONValue {
     public var objectValue: JSONObject? { if case .object(let o) = self { return o } else { return nil } }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-    public var isNull: Bool { self == .null }
 
     /// An integer, also from a double with no fractional part (servers write `5.0` sometimes).
     public var intValue: Int? {
@@ -214,38 +213,6 @@ extension JSONValue {
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
-        }
-    }
-}
-
-// MARK: - Codable (for embedding in Codable types; the parser below is the fast, ordered path)
-
-extension JSONValue: Codable {
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null; return }
-        if let b = try? c.decode(Bool.self) { self = .bool(b); return }
-        if let i = try? c.decode(Int64.self) { self = .integer(i); return }
-        if let d = try? c.decode(Double.self) { self = .double(d); return }
-        if let s = try? c.decode(String.self) { self = .string(s); return }
-        if let a = try? c.decode([JSONValue].self) { self = .array(a); return }
-        if let o = try? c.decode([String: JSONValue].self) {
-            self = .object(JSONObject(o.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
-            return
-        }
-        throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a JSON value")
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        switch self {
-        case .null: try c.encodeNil()
-        case .bool(let b): try c.encode(b)
-        case .integer(let i): try c.encode(i)
-        case .double(let d): try c.encode(d)
-        case .string(let s): try c.encode(s)
-        case .array(let a): try c.encode(a)
-        case .object(let o): try c.encode(Dictionary(uniqueKeysWithValues: o.map { ($0.key, $0.value) }))
         }
     }
 }

@@ -7,7 +7,9 @@ struct OpenAIBackend: Backend {
         return [("Authorization", "Bearer \(apiKey)")]
     }
 
-    func makeRequest(_ request: QueryRequest, forcedCall: ForcedCallStrategy) throws -> (body: JSONObject, path: String, notes: [String]) {
+    func makeRequest(
+        _ request: QueryRequest, forcedCall: ForcedCallStrategy
+    ) throws(QueryError) -> (body: JSONObject, path: String, notes: [String]) {
         var body: JSONObject = ["model": .string(request.model)]
         body["messages"] = .array(request.messages.map(Self.encode))
         for (k, v) in request.options.sendable where k != "model" && k != "stream" {
@@ -60,45 +62,47 @@ struct OpenAIBackend: Backend {
     }
 
     func decode(_ body: [UInt8]) throws -> ResponseParts {
-        let v = try parseBody(body)
-        guard case .object = v else {
+        let b: OpenAIBody
+        do {
+            b = try OpenAIBody.decode(body, payload: .message)
+        } catch {
+            // Not JSON ("not JSON …" with a snippet), or JSON but not an object.
+            let v = try parseBody(body)
             throw QueryError.malformedResponse(reason: "expected a JSON object, got \(v.typeName)", snippet: "")
         }
-        if let e = v["error"], e != .null {
+        if let e = b.error, e != .null {
             throw QueryError.streamError(errorDetails(status: nil, body: body))
         }
         var parts = ResponseParts()
-        Self.readInfo(v, into: &parts.info)
-        Self.readUsage(v["usage"], into: &parts)
-        guard let choices = v["choices"]?.arrayValue else {
-            throw QueryError.malformedResponse(reason: "no \"choices\" in the response", snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
+        b.fill(&parts.info)
+        Self.readUsage(b.usage, into: &parts)
+        guard let choices = b.choices else {
+            let text = String(decoding: body.prefix(QueryError.keptLength), as: UTF8.self)
+            throw QueryError.malformedResponse(
+                reason: "no \"choices\" in the response", snippet: QueryError.snippet(text, max: QueryError.keptLength))
         }
-        guard let choice = choices.first(where: { $0["index"]?.intValue ?? 0 == 0 }) ?? choices.first else {
+        // Choice 0 (promptline sends n = 1), else the first one.
+        guard let choice = choices.first(where: { $0.index == 0 }) ?? choices.first else {
             throw QueryError.malformedResponse(reason: "\"choices\" is empty", snippet: "")
         }
-        parts.info.finishReason = choice["finish_reason"]?.stringValue
-        let message = choice["message"] ?? .null
-        parts.text = message["content"]?.stringValue ?? ""
-        if let calls = message["tool_calls"]?.arrayValue {
-            for c in calls {
-                let fn = c["function"] ?? .null
-                let args: String
-                switch fn["arguments"] {
-                case .string(let s): args = s
-                case .some(let other) where other != .null: args = other.serialized()  // some servers send an object
-                default: args = ""
-                }
-                parts.toolCalls.append(RawToolCall(id: c["id"]?.stringValue, name: fn["name"]?.stringValue ?? "", arguments: args))
-            }
+        parts.info.finishReason = choice.finishReason
+        parts.text = choice.content ?? ""
+        for c in choice.toolCalls ?? [] {
+            let fn = c["function"] ?? .null
+            let arguments = Self.argumentsText(fn["arguments"])
+            let call = RawToolCall(id: c["id"]?.stringValue, name: fn["name"]?.stringValue ?? "", arguments: arguments)
+            parts.toolCalls.append(call)
         }
         return parts
     }
 
-    static func readInfo(_ v: JSONValue, into info: inout QueryInfo) {
-        if info.id == nil { info.id = v["id"]?.stringValue }
-        if info.model == nil { info.model = v["model"]?.stringValue }
-        if info.created == nil { info.created = v["created"]?.int64Value }
-        if info.systemFingerprint == nil { info.systemFingerprint = v["system_fingerprint"]?.stringValue }
+    /// A tool call's `arguments` as text: a string as is; an object (some servers send one) as JSON.
+    static func argumentsText(_ value: JSONValue?) -> String {
+        switch value {
+        case .string(let s): return s
+        case .some(let other) where other != .null: return other.serialized()
+        default: return ""
+        }
     }
 
     static func readUsage(_ usage: JSONValue?, into parts: inout ResponseParts) {
@@ -129,30 +133,31 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         }
         let d = event.data
         if d.count == 6, d.elementsEqual("[DONE]".utf8) { return true }
-        let c: OpenAIChunk
+        let c: OpenAIBody
         do {
-            c = try OpenAIChunk.decode(d, wantInfo: parts.info.id == nil || parts.info.model == nil || parts.info.created == nil || parts.info.systemFingerprint == nil)
+            c = try OpenAIBody.decode(d, payload: .delta, wantInfo: OpenAIBody.wantsInfo(parts.info))
         } catch {
-            throw QueryError.malformedResponse(reason: "a stream chunk is not a JSON object (\(error))", snippet: QueryError.snippet(event.dataString, max: QueryError.keptLength))
+            let snippet = QueryError.snippet(event.dataString, max: QueryError.keptLength)
+            let reason = "a stream chunk is not a JSON object (\(error))"
+            throw QueryError.malformedResponse(reason: reason, snippet: snippet)
         }
         if let e = c.error, e != .null {
             throw QueryError.streamError(backend.errorDetails(status: nil, body: d))
         }
-        if parts.info.id == nil { parts.info.id = c.id }
-        if parts.info.model == nil { parts.info.model = c.model }
-        if parts.info.created == nil { parts.info.created = c.created }
-        if parts.info.systemFingerprint == nil { parts.info.systemFingerprint = c.systemFingerprint }
+        c.fill(&parts.info)
         if let u = c.usage, u != .null { OpenAIBackend.readUsage(u, into: &parts) }
-        if let fr = c.finishReason { parts.info.finishReason = fr }
-        if let t = c.content, !t.isEmpty {
+        // Only choice 0: promptline sends n = 1 (or shows the first choice).
+        guard let choice = c.choices?.first(where: { $0.index == 0 }) else { return false }
+        if let fr = choice.finishReason { parts.info.finishReason = fr }
+        if let t = choice.content, !t.isEmpty {
             text.append(t)
             emit(.text(t))
         }
-        for tc in c.toolCalls ?? [] {
+        for tc in choice.toolCalls ?? [] {
             let index = tc["index"]?.intValue ?? 0
             let fn = tc["function"]
             let name = fn?["name"]?.stringValue
-            let fragment = fn?["arguments"]?.stringValue ?? ""
+            let fragment = OpenAIBackend.argumentsText(fn?["arguments"])
             var call = calls[index] ?? {
                 callOrder.append(index)
                 return RawToolCall(id: nil, name: "", arguments: "")

@@ -1,20 +1,17 @@
 import Foundation
 import Logging
 
-/// promptline's version, sent in the `User-Agent` and written into transcripts.
-public enum PromptlineVersion {
-    public static let current = "0.1.0"
-}
-
 /// Sends prompts to an OpenAI-compatible or Anthropic endpoint with AIDE's `query()` semantics:
 /// null options dropped, a FunctionSpec forced and its arguments parsed and checked, transient
 /// failures retried with bounded backoff, usage and response info returned.
 ///
 /// ```swift
 /// let client = QueryClient(provider: .openAI, baseURL: "http://127.0.0.1:8080/v1")
-/// let result = try await client.query(system: "Be brief.", user: "Hi", options: ["model": "gpt-4o-mini", "temperature": 0])
+/// let result = try await client.query(system: "Be brief.", user: "Hi", options: ["model": "gpt-4o-mini"])
 /// print(result.output.text ?? "", result.inputTokens ?? -1)
 /// ```
+///
+/// Every call throws only ``QueryError``; pass a `Logger` to a call to see what it does.
 public struct QueryClient: Sendable {
     public var provider: Provider
     /// e.g. `https://api.openai.com/v1` (OpenAI: `/chat/completions` is appended) or
@@ -33,8 +30,8 @@ public struct QueryClient: Sendable {
     public var serverKinds: ServerKindCache
     /// Allow sending a key over plain http to a host that is not this machine.
     public var allowInsecure: Bool
-    public var userAgent: String
-    public var logger: Logger
+    /// The `User-Agent` header; an application names itself here.
+    public var userAgent = "QueryCore"
     /// Other texts never to show in an error besides ``apiKey`` (e.g. every key in the
     /// environment); credentials in ``baseURL`` are added automatically.
     public var otherSecrets: [String] = []
@@ -54,8 +51,7 @@ public struct QueryClient: Sendable {
         clock: any QueryClock = SystemClock(),
         forcedCall: ForcedCallStrategy = .auto,
         serverKinds: ServerKindCache = ServerKindCache(),
-        allowInsecure: Bool = false,
-        logger: Logger = Logger(label: "promptline.querycore", factory: { _ in SwiftLogNoOpLogHandler() })
+        allowInsecure: Bool = false
     ) {
         self.provider = provider
         self.baseURL = baseURL ?? provider.defaultBaseURL
@@ -67,15 +63,6 @@ public struct QueryClient: Sendable {
         self.forcedCall = forcedCall
         self.serverKinds = serverKinds
         self.allowInsecure = allowInsecure
-        self.userAgent = "promptline/\(PromptlineVersion.current) (QueryCore; Swift)"
-        self.logger = logger
-    }
-
-    /// A client configured from `OPENAI_BASE_URL` / `OPENAI_API_KEY` (or the `ANTHROPIC_` pair).
-    public static func fromEnvironment(provider: Provider = .openAI, environment: [String: String] = ProcessInfo.processInfo.environment) -> QueryClient {
-        let base = environment[provider.baseURLEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-        let key = environment[provider.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-        return QueryClient(provider: provider, baseURL: base, apiKey: key)
     }
 
     var backend: any Backend {
@@ -89,30 +76,42 @@ public struct QueryClient: Sendable {
 
     /// AIDE's `query(system_message, user_message, func_spec, **model_kwargs)`, not streamed.
     /// The system and user messages are sent only when non-empty.
+    /// - Parameter logger: where the call (and the transport) log; nothing is logged without one.
     /// - Returns: the output (text or the forced function's parsed arguments), timings, tokens, info.
-    /// - Throws: ``QueryError``.
-    public func query(system: String?, user: String?, functionSpec: FunctionSpec? = nil, options: QueryOptions = [:]) async throws -> QueryResult {
-        try await query(messages: QueryRequest.messages(system: system, user: user), functionSpec: functionSpec, options: options)
+    /// - Throws: ``QueryError``, and nothing else.
+    public func query(
+        system: String?, user: String?, functionSpec: FunctionSpec? = nil, options: QueryOptions = [:],
+        logger: Logger? = nil
+    ) async throws(QueryError) -> QueryResult {
+        let messages = QueryRequest.messages(system: system, user: user)
+        return try await query(messages: messages, functionSpec: functionSpec, options: options, logger: logger)
     }
 
     /// A multi-turn conversation, not streamed.
-    public func query(messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:]) async throws -> QueryResult {
-        try await run(makeRequest(messages: messages, functionSpec: functionSpec, options: options, stream: false)) { _ in }
+    /// - Throws: ``QueryError``, and nothing else.
+    public func query(
+        messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:], logger: Logger? = nil
+    ) async throws(QueryError) -> QueryResult {
+        let request = try makeRequest(messages: messages, functionSpec: functionSpec, options: options, stream: false)
+        return try await run(request, logger: logger) { _ in }
     }
 
     /// The streamed form: text and argument deltas, retry notices, then `.completed(result)`.
-    /// Cancelling the consuming task (or dropping the stream) cancels the request.
-    public func stream(messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:]) -> AsyncThrowingStream<QueryEvent, Error> {
+    /// Iterating it throws ``QueryError`` only. Cancelling the consuming task (or dropping the
+    /// stream) cancels the request.
+    public func stream(
+        messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:], logger: Logger? = nil
+    ) -> QueryEventStream {
         let request: QueryRequest
         do {
             request = try makeRequest(messages: messages, functionSpec: functionSpec, options: options, stream: true)
         } catch {
-            return AsyncThrowingStream { $0.finish(throwing: error) }
+            return QueryEventStream(AsyncThrowingStream { $0.finish(throwing: error) })
         }
-        return AsyncThrowingStream { continuation in
+        return QueryEventStream(AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    let result = try await self.run(request) { continuation.yield($0) }
+                    let result = try await self.run(request, logger: logger) { continuation.yield($0) }
                     continuation.yield(.completed(result))
                     continuation.finish()
                 } catch {
@@ -120,12 +119,14 @@ public struct QueryClient: Sendable {
                 }
             }
             continuation.onTermination = { _ in task.cancel() }
-        }
+        })
     }
 
     /// Builds the request the other methods send: the model from `options["model"]` or
     /// ``defaultModel``.
-    public func makeRequest(messages: [ChatMessage], functionSpec: FunctionSpec?, options: QueryOptions, stream: Bool) throws -> QueryRequest {
+    public func makeRequest(
+        messages: [ChatMessage], functionSpec: FunctionSpec?, options: QueryOptions, stream: Bool
+    ) throws(QueryError) -> QueryRequest {
         let model = options["model"]?.stringValue ?? defaultModel
         guard let model, !model.isEmpty else {
             throw QueryError.invalidRequest("no model: pass options[\"model\"] or set defaultModel")
@@ -135,8 +136,8 @@ public struct QueryClient: Sendable {
         return QueryRequest(model: model, messages: messages, functionSpec: functionSpec, options: opts, stream: stream)
     }
 
-    /// The exact HTTP request that ``run(_:onEvent:)`` would send, key header included.
-    public func httpRequest(for request: QueryRequest) throws -> (request: HTTPRequest, notes: [String]) {
+    /// The exact HTTP request that ``run(_:logger:onEvent:)`` would send, key header included.
+    public func httpRequest(for request: QueryRequest) throws(QueryError) -> (request: HTTPRequest, notes: [String]) {
         try checkSecurity()
         let (body, path, notes) = try backend.makeRequest(request, forcedCall: concreteForcedCall)
         var headers = HTTPHeaderFields()
@@ -148,8 +149,8 @@ public struct QueryClient: Sendable {
         return (HTTPRequest(method: "POST", url: url, headers: headers, body: JSONValue.object(body).serializedBytes()), notes)
     }
 
-    /// The JSON body ``run(_:onEvent:)`` would send (what a transcript records; holds no key).
-    public func requestBody(for request: QueryRequest) throws -> JSONValue {
+    /// The JSON body ``run(_:logger:onEvent:)`` would send (what a transcript records; holds no key).
+    public func requestBody(for request: QueryRequest) throws(QueryError) -> JSONValue {
         .object(try backend.makeRequest(request, forcedCall: concreteForcedCall).body)
     }
 
@@ -166,17 +167,19 @@ public struct QueryClient: Sendable {
     /// This client with `.auto` replaced by a concrete strategy: `json-schema` for a llama.cpp
     /// server, `tools` elsewhere. The server is asked once per base URL (`GET {base}/models`:
     /// the `Server: llama.cpp` header or `owned_by: "llamacpp"`); a failed probe is not cached.
-    public func resolvingForcedCall() async -> QueryClient {
+    public func resolvingForcedCall(logger: Logger? = nil) async -> QueryClient {
         guard forcedCall == .auto else { return self }
         var c = self
-        if provider == .openAI, serverKinds.kind(of: baseURL) == nil, let kind = await probeServerKind() {
+        if provider == .openAI, serverKinds.kind(of: baseURL) == nil,
+            let kind = await probeServerKind(logger: logger ?? Self.silent)
+        {
             serverKinds.set(kind, for: baseURL)
         }
         c.forcedCall = concreteForcedCall
         return c
     }
 
-    func probeServerKind() async -> ServerKind? {
+    func probeServerKind(logger: Logger) async -> ServerKind? {
         var headers = HTTPHeaderFields()
         headers.add("Accept", "application/json")
         headers.add("User-Agent", userAgent)
@@ -184,7 +187,8 @@ public struct QueryClient: Sendable {
         let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         do {
             try checkSecurity()
-            let response = try await transport.send(HTTPRequest(method: "GET", url: base + "/models", headers: headers, body: []))
+            let probe = HTTPRequest(method: "GET", url: base + "/models", headers: headers, body: [])
+            let response = try await transport.send(probe, logger: logger)
             if response.headers["server"]?.lowercased().contains("llama.cpp") == true { return .llamaCpp }
             let body = try await response.body.collect(limit: 1 << 20)
             guard (200..<300).contains(response.status) else { return .other }
@@ -219,7 +223,7 @@ public struct QueryClient: Sendable {
         return false
     }
 
-    func checkSecurity() throws {
+    func checkSecurity() throws(QueryError) {
         guard let key = apiKey, !key.isEmpty, !allowInsecure else { return }
         guard let url = URL(string: baseURL), let scheme = url.scheme?.lowercased() else {
             throw QueryError.invalidRequest("base URL \"\(Redactor.url(baseURL))\" is not a URL")
@@ -236,17 +240,26 @@ public struct QueryClient: Sendable {
     // MARK: - The machinery
 
     /// Sends `request`, retrying transient failures, reporting events to `onEvent` as they happen.
-    /// - Throws: ``QueryError`` (``QueryError/cancelled`` when the task is cancelled).
-    public func run(_ request: QueryRequest, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
+    /// - Parameter logger: where the call (and the transport) log; nothing is logged without one.
+    /// - Throws: ``QueryError`` (``QueryError/cancelled`` when the task is cancelled), and nothing else.
+    public func run(
+        _ request: QueryRequest, logger: Logger? = nil, onEvent: (QueryEvent) -> Void
+    ) async throws(QueryError) -> QueryResult {
         let redactor = self.redactor
         do {
-            return try await runUnredacted(request, redactor: redactor, onEvent: onEvent)
+            return try await runUnredacted(request, redactor: redactor, logger: logger ?? Self.silent, onEvent: onEvent)
         } catch let e as QueryError {
             throw e.redacting(redactor)
         } catch is CancellationError {
             throw QueryError.cancelled
+        } catch {
+            // A transport of the caller's that broke its contract (``TransportError`` only).
+            throw QueryError.transport(kind: .other, message: "\(error)").redacting(redactor)
         }
     }
+
+    /// The logger of a call that was given none.
+    static let silent = Logger(label: "QueryCore", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Runs `op`, or throws ``QueryError/turnTimedOut(seconds:)`` (cancelling it) when the turn's
     /// deadline comes first. The wait is real time: a stalled server is not the clock's business.
@@ -267,9 +280,12 @@ public struct QueryClient: Sendable {
         }
     }
 
-    private func runUnredacted(_ request: QueryRequest, redactor: Redactor, onEvent: (QueryEvent) -> Void) async throws -> QueryResult {
+    private func runUnredacted(
+        _ request: QueryRequest, redactor: Redactor, logger: Logger, onEvent: (QueryEvent) -> Void
+    ) async throws -> QueryResult {
         if forcedCall == .auto && request.functionSpec != nil {
-            return try await resolvingForcedCall().runUnredacted(request, redactor: redactor, onEvent: onEvent)
+            let resolved = await resolvingForcedCall(logger: logger)
+            return try await resolved.runUnredacted(request, redactor: redactor, logger: logger, onEvent: onEvent)
         }
         let strategy = request.functionSpec == nil ? nil : concreteForcedCall
         // With json-schema forcing, the reply's text IS the call's arguments: report it as such.
@@ -280,21 +296,14 @@ public struct QueryClient: Sendable {
             first = false
         }
         let (http, notes) = try httpRequest(for: request)
-        let backend = self.backend
         let start = clock.now()
-        let deadline = turnTimeout.map { start + $0 }
-        var attempt = 1
-        var waited = 0.0
-        let maxAttempts = max(1, retryPolicy.maxAttempts)
+        var attempts = Attempts(maxAttempts: max(1, retryPolicy.maxAttempts), deadline: turnTimeout.map { start + $0 })
         while true {
             if Task.isCancelled { throw QueryError.cancelled }
-            let attemptStart = clock.now()
-            var failure: QueryError
-            var serverDelay: Double?
-            var retryable: Bool
             do {
                 var (parts, ttft) = try await attemptOnce(
-                    http, request: request, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: deliver)
+                    http, request: request, attemptStart: clock.now(), deadline: attempts.deadline, logger: logger,
+                    onEvent: deliver)
                 parts.info.notes.insert(contentsOf: notes, at: 0)
                 parts.info.forcedCall = strategy
                 if parts.inputTokens != nil || parts.outputTokens != nil {
@@ -303,35 +312,53 @@ public struct QueryClient: Sendable {
                 let output = try Self.output(from: parts, functionSpec: request.functionSpec, strategy: strategy)
                 return QueryResult(
                     output: output, requestTime: clock.now() - start, inputTokens: parts.inputTokens,
-                    outputTokens: parts.outputTokens, timeToFirstToken: ttft, retries: attempt - 1, info: parts.info)
+                    outputTokens: parts.outputTokens, timeToFirstToken: ttft, retries: attempts.count - 1,
+                    info: parts.info)
             } catch let f as AttemptFailure {
                 // Redacted at once: the retry notice below shows part of it.
-                failure = f.error.redacting(redactor)
+                let failure = f.error.redacting(redactor)
                 if case .turnTimedOut = failure { throw failure }
-                serverDelay = f.serverDelay
-                retryable = f.retryable
+                if Task.isCancelled { throw QueryError.cancelled }
+                let delay = try nextDelay(
+                    after: failure, retryable: f.retryable, serverDelay: f.serverDelay, attempts: &attempts)
+                let reason = Self.reason(failure)
+                let notice = RetryNotice(
+                    attempt: attempts.count, maxAttempts: attempts.maxAttempts, delay: delay, reason: reason)
+                logger.debug(
+                    "retrying", metadata: ["attempt": "\(attempts.count)", "delay": "\(delay)", "reason": "\(reason)"])
+                deliver(.retrying(notice))
+                do {
+                    try await clock.sleep(seconds: delay)
+                } catch {
+                    throw QueryError.cancelled
+                }
+                attempts.waited += delay
             } catch is CancellationError {
                 throw QueryError.cancelled
             }
-            if Task.isCancelled { throw QueryError.cancelled }
-            guard retryable, attempt < maxAttempts else {
-                throw attempt > 1 ? QueryError.retriesExhausted(attempts: attempt, last: failure) : failure
-            }
-            let delay = serverDelay ?? retryPolicy.backoff(retry: attempt, random: clock.random())
-            let pastDeadline = deadline.map { clock.now() + delay >= $0 } ?? false
-            guard waited + delay <= retryPolicy.maxTotalWait, !pastDeadline else {
-                throw attempt > 1 ? QueryError.retriesExhausted(attempts: attempt, last: failure) : failure
-            }
-            attempt += 1
-            logger.debug("retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "reason": "\(Self.reason(failure))"])
-            deliver(.retrying(RetryNotice(attempt: attempt, maxAttempts: maxAttempts, delay: delay, reason: Self.reason(failure))))
-            do {
-                try await clock.sleep(seconds: delay)
-            } catch {
-                throw QueryError.cancelled
-            }
-            waited += delay
         }
+    }
+
+    /// One call's attempts so far.
+    private struct Attempts {
+        var count = 1
+        var waited = 0.0
+        let maxAttempts: Int
+        let deadline: Double?
+    }
+
+    /// The wait before the next attempt. Throws the failure (after retries, wrapped in
+    /// ``QueryError/retriesExhausted(attempts:last:)``) when there is to be none.
+    private func nextDelay(
+        after failure: QueryError, retryable: Bool, serverDelay: Double?, attempts: inout Attempts
+    ) throws -> Double {
+        let giveUp = attempts.count > 1 ? QueryError.retriesExhausted(attempts: attempts.count, last: failure) : failure
+        guard retryable, attempts.count < attempts.maxAttempts else { throw giveUp }
+        let delay = serverDelay ?? retryPolicy.backoff(retry: attempts.count, random: clock.random())
+        let pastDeadline = attempts.deadline.map { clock.now() + delay >= $0 } ?? false
+        guard attempts.waited + delay <= retryPolicy.maxTotalWait, !pastDeadline else { throw giveUp }
+        attempts.count += 1
+        return delay
     }
 
     struct AttemptFailure: Error {
@@ -341,11 +368,15 @@ public struct QueryClient: Sendable {
     }
 
     /// One HTTP exchange. Failures come out as ``AttemptFailure`` saying whether a retry is safe.
-    private func attemptOnce(_ http: HTTPRequest, request: QueryRequest, backend: any Backend, attemptStart: Double, deadline: Double?, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
+    private func attemptOnce(
+        _ http: HTTPRequest, request: QueryRequest, attemptStart: Double, deadline: Double?, logger: Logger,
+        onEvent: (QueryEvent) -> Void
+    ) async throws -> (ResponseParts, Double?) {
+        let backend = self.backend
         let response: HTTPResponse
         let transport = self.transport
         do {
-            response = try await bounded(deadline) { try await transport.send(http) }
+            response = try await bounded(deadline) { try await transport.send(http, logger: logger) }
         } catch let e as TransportError {
             throw AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: true)
         }

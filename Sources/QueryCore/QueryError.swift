@@ -61,7 +61,7 @@ public enum QueryError: Error, Sendable, Equatable {
         switch self {
         case .http(let d):
             guard let s = d.status else { return false }
-            return s == 408 || s == 409 || s == 429 || s >= 500
+            return RetryPolicy.isRetryable(status: s)
         case .streamError(let d):
             return ["overloaded_error", "rate_limit_error", "api_error", "server_error"].contains(d.type ?? "")
         case .transport: return true

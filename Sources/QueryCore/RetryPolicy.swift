@@ -59,8 +59,13 @@ public struct RetryPolicy: Sendable, Equatable {
         switch headers["x-should-retry"]?.lowercased() {
         case "true": return true
         case "false": return false
-        default: return status == 408 || status == 409 || status == 429 || status >= 500
+        default: return Self.isRetryable(status: status)
         }
+    }
+
+    /// The OpenAI SDK's retryable statuses: 408, 409, 429 and every 5xx. The one place that list lives.
+    public static func isRetryable(status: Int) -> Bool {
+        status == 408 || status == 409 || status == 429 || status >= 500
     }
 
     static func parseHTTPDate(_ s: String) -> Date? {

@@ -9,6 +9,7 @@
 //
 // Each prints one JSON object per line: {"name", "unit", "median", "min", "max", …}.
 import Foundation
+import Logging
 import PromptSession
 import QueryCore
 import TestHTTPServer
@@ -122,7 +123,7 @@ func streamBody(_ chunks: Int) -> [UInt8] {
 struct MemoryTransport: HTTPTransport {
     let body: [UInt8]
     let chunk: Int
-    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse {
         let body = self.body, chunk = self.chunk
         let box = OffsetBox()
         return HTTPResponse(status: 200, headers: ["Content-Type": "text/event-stream"], body: HTTPBody {

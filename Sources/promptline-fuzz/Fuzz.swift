@@ -7,6 +7,7 @@
 // file is a corpus runner: `promptline-fuzz DIR…` feeds every file under DIR to every target
 // (scripts/test runs it over Tests/fuzz-corpus as a regression test).
 import Foundation
+import Logging
 import PromptSession
 import QueryCore
 
@@ -14,7 +15,7 @@ import QueryCore
 struct BytesTransport: HTTPTransport {
     let body: [UInt8]
     let contentType: String
-    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse {
         // Deliver in uneven chunks, as a network would.
         let body = self.body
         let box = Box()
@@ -43,7 +44,7 @@ func blocking(_ body: @escaping @Sendable () async -> Void) {
 /// `STATUS\nName: value\n…\n\nbody`. It answers every attempt the same way.
 struct ResponseTransport: HTTPTransport {
     let data: [UInt8]
-    func send(_ request: HTTPRequest) async throws -> HTTPResponse {
+    func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse {
         let text = String(decoding: data, as: UTF8.self)
         let (head, body) = text.range(of: "\n\n").map { (String(text[..<$0.lowerBound]), String(text[$0.upperBound...])) } ?? (text, "")
         var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -82,15 +83,15 @@ func fuzzClient(_ provider: Provider, _ data: [UInt8]) {
         transport: BytesTransport(body: body, contentType: streamed ? "text/event-stream" : "application/json"),
         retryPolicy: .none, forcedCall: withSpec && (data.first ?? 0) & 4 == 4 ? .jsonSchema : .tools)
     blocking {
-        do {
+        do throws(QueryError) {
             let request = try client.makeRequest(messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
             let r = try await client.run(request) { _ in }
             _ = r.output
             account(r)
-        } catch let e as QueryError {
-            _ = e.description  // every error must render as a line
         } catch {
-            fatalError("untyped error escaped the query core: \(error)")
+            // Typed throws: the query core can fail with nothing but a QueryError (`do
+            // throws(QueryError)` would not compile otherwise), and every one must render as a line.
+            _ = error.description
         }
     }
 }
@@ -121,13 +122,11 @@ func fuzzResponse(_ data: [UInt8]) {
         provider: provider, baseURL: "http://127.0.0.1:1", defaultModel: "m", transport: ResponseTransport(data: Array(data.dropFirst())),
         retryPolicy: RetryPolicy(maxAttempts: 3), clock: InstantClock(), forcedCall: .tools)
     blocking {
-        do {
+        do throws(QueryError) {
             let request = try client.makeRequest(messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
             account(try await client.run(request) { _ in })
-        } catch let e as QueryError {
-            _ = e.description
         } catch {
-            fatalError("untyped error escaped the query core: \(error)")
+            _ = error.description  // a QueryError: typed throws, as in fuzzClient
         }
     }
 }

@@ -174,6 +174,7 @@ struct Promptline: AsyncParsableCommand {
                 retryPolicy: retry, serverKinds: serverKinds, allowInsecure: allowInsecure)
             client.otherSecrets = environmentKeys
             client.turnTimeout = s.turnTimeout
+            client.userAgent = "promptline/\(PromptlineVersion.current) (QueryCore; Swift)"
             return client
         }
     }

@@ -76,6 +76,24 @@ final class AnthropicClientTests: XCTestCase {
         XCTAssertEqual(server.requests.count, 0)
     }
 
+    func testOneTableOfRefusedOptionsServesEveryCaller() async throws {
+        XCTAssertEqual(Provider.openAI.refusedOptions, [])
+        XCTAssertNil(Provider.openAI.refusalReason(option: "seed"))
+        XCTAssertEqual(Provider.anthropic.refusedOptions.count, 11)
+        XCTAssertNil(Provider.anthropic.refusalReason(option: "temperature"))
+        let reason = try XCTUnwrap(Provider.anthropic.refusalReason(option: "seed"))
+        XCTAssert(reason.contains("seed is OpenAI-only"), reason)
+        // The backend refuses exactly what the table lists, with the table's words.
+        let server = try await startServer()
+        let c = client(server, provider: .anthropic)
+        for key in Provider.anthropic.refusedOptions.sorted() {
+            await assertThrowsQueryError(try await c.query(system: nil, user: "x", options: [key: 1])) { e in
+                XCTAssertEqual(e, .invalidRequest(Provider.anthropic.refusalReason(option: key)!))
+            }
+        }
+        XCTAssertEqual(server.requests.count, 0)
+    }
+
     func testLoneSystemPromptIsSentAsUserAndSaidSo() async throws {
         let server = try await startServer()
         server.enqueue(.json(200, AnthropicFixture.message()))

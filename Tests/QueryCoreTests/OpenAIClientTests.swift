@@ -29,11 +29,20 @@ final class OpenAIClientTests: XCTestCase {
         let req = try XCTUnwrap(server.requests.first)
         XCTAssertEqual(req.uri, "/v1/chat/completions")
         XCTAssertEqual(req.header("Authorization"), "Bearer sk-test-key")
-        XCTAssert(req.header("User-Agent")?.hasPrefix("promptline/") == true)
+        XCTAssertEqual(req.header("User-Agent"), "QueryCore", "the core names no application")
         XCTAssertEqual(
             req.bodyText,
             #"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"temperature":0,"top_k":40}"#)
         SchemaRecorder.record(server.requests, name: "nonstreamed")
+    }
+
+    func testTheCallerNamesItselfInTheUserAgent() async throws {
+        let server = try await startServer()
+        server.enqueue(.json(200, OpenAIFixture.completion()))
+        var c = client(server)
+        c.userAgent = "my-app/2.0"
+        _ = try await c.query(system: nil, user: "Hi")
+        XCTAssertEqual(server.requests.first?.header("User-Agent"), "my-app/2.0")
     }
 
     func testEmptySystemOrUserIsLeftOut() async throws {
@@ -235,6 +244,16 @@ final class OpenAIClientTests: XCTestCase {
         server.enqueue(.json(200, OpenAIFixture.completion()))
         let r = try await client(server).query(system: nil, user: "x")
         XCTAssertEqual(r.retries, 5)
+    }
+
+    func testOneRuleSaysWhichStatusesAreRetried() {
+        for s in 100..<600 {
+            let d = APIErrorDetails(status: s, message: "m")
+            XCTAssertEqual(QueryError.http(d).isTransient, RetryPolicy.isRetryable(status: s), "\(s)")
+            let byPolicy = RetryPolicy().shouldRetry(status: s, headers: [:])
+            XCTAssertEqual(byPolicy, RetryPolicy.isRetryable(status: s), "\(s)")
+        }
+        XCTAssertEqual((100..<600).filter { RetryPolicy.isRetryable(status: $0) && $0 < 500 }, [408, 409, 429])
     }
 
     func testConnectionRefusedIsRetriedThenReported() async throws {
