@@ -52,6 +52,5 @@ static inline int le_history_setunique(History *h, int on) { HistEvent ev; retur
 static inline int le_history_enter(History *h, const char *line) { HistEvent ev; return history(h, &ev, H_ENTER, line); }
 static inline int le_history_load(History *h, const char *path) { HistEvent ev; return history(h, &ev, H_LOAD, path); }
 static inline int le_history_save(History *h, const char *path) { HistEvent ev; return history(h, &ev, H_SAVE, path); }
-static inline int le_history_clear(History *h) { HistEvent ev; return history(h, &ev, H_CLEAR); }
 
 #endif

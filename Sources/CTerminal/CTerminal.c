@@ -14,7 +14,6 @@
 static _Atomic(pthread_t) reader_thread = (pthread_t)0;
 static pthread_t saved_reader = (pthread_t)0;      /* push/pop: only touched by the reader itself */
 static _Atomic(pthread_t) forward_target = (pthread_t)0;   /* thread a forwarded copy is on its way to */
-static atomic_ulong sigint_count = 0;
 static int public_pipe[2] = {-1, -1};              /* for the application (cancel work in flight) */
 static int wake_pipe[2] = {-1, -1};                /* for ct_wait_input only */
 static pthread_mutex_t install_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -41,7 +40,6 @@ static void on_sigint(int signo) {
         return;
     }
 
-    atomic_fetch_add(&sigint_count, 1);
     put_byte(public_pipe[1], 'I');
     put_byte(wake_pipe[1], 'I');
     /* A blocking read() only fails with EINTR if the signal is handled on its own thread. */
@@ -133,8 +131,6 @@ void ct_sigint_reclaim(void) {
 }
 
 int ct_sigint_fd(void) { return public_pipe[0]; }
-unsigned long ct_sigint_count(void) { return atomic_load(&sigint_count); }
-void ct_sigint_reset_count(void) { atomic_store(&sigint_count, 0); }
 
 /* Empties the wake pipe; returns what it held: 'I' if any interrupt, else 'W' if any resize. */
 static char drain_wake(void) {

@@ -360,8 +360,6 @@ public final class LineEditor {
     public static var interruptFileDescriptor: Int32 { ct_sigint_fd() }
 
     /// Ctrl-Cs seen since the handler was installed (or the last reset).
-    public static var interruptCount: Int { Int(ct_sigint_count()) }
-    public static func resetInterruptCount() { ct_sigint_reset_count() }
 
     /// Columns of the terminal on stdout (or stderr, stdin); nil when none is a terminal.
     public static func terminalWidth() -> Int? {

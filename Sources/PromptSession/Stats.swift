@@ -34,7 +34,6 @@ public struct SessionStats: Sendable, Equatable {
     public init() {}
 
     public mutating func record(_ m: TurnMetrics) { turns.append(m) }
-    public mutating func reset() { turns = [] }
 
     public var turnCount: Int { turns.count }
     // Every sum saturates: figures come from servers and files, and no figure may trap.

@@ -188,10 +188,6 @@ extension QueryError: CustomStringConvertible, LocalizedError {
         return out.trimmingCharacters(in: .whitespaces)
     }
 
-    /// The same error with every occurrence of `secret` replaced, so a server that echoes the key
-    /// back cannot put it on the screen or in a transcript.
-    func redacting(_ secret: String?) -> QueryError { redacting(Redactor([secret])) }
-
     /// The same error with every secret removed from every string in it: each one came from
     /// outside (a server, a model) or may quote such text.
     public func redacting(_ redactor: Redactor) -> QueryError {

@@ -3,42 +3,6 @@ import LineEditor
 import PromptSession
 import QueryCore
 
-/// Cancels the turn in flight when Ctrl-C arrives. The C handler writes a byte to a pipe; a
-/// thread reads it and cancels the task registered here.
-final class InterruptHub: @unchecked Sendable {
-    static let shared = InterruptHub()
-    private let lock = NSLock()
-    private var cancelCurrent: (() -> Void)?
-    private var idleHandler: (() -> Void)?
-
-    func start(fd: Int32, whenIdle: @escaping () -> Void) {
-        idleHandler = whenIdle
-        let t = Thread {
-            var byte: UInt8 = 0
-            while true {
-                let n = read(fd, &byte, 1)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                InterruptHub.shared.fire()
-            }
-        }
-        t.name = "promptline-interrupts"
-        t.start()
-    }
-
-    private func fire() {
-        let action: (() -> Void)? = lock.withLock { cancelCurrent ?? idleHandler }
-        action?()
-    }
-
-    /// Runs `body` with `cancel` registered as the Ctrl-C action.
-    func whileRunning<T>(cancel: @escaping () -> Void, _ body: () async -> T) async -> T {
-        lock.withLock { cancelCurrent = cancel }
-        defer { lock.withLock { cancelCurrent = nil } }
-        return await body()
-    }
-}
-
 /// The read–eval–print loop: a line is a command or a turn; a turn goes through the query core
 /// and its events go to the renderer, the session and the transcript. The session owns the
 /// session's state (the provider among it); the REPL owns the app: the terminal, the client for
@@ -425,55 +389,4 @@ final class TurnCounters: @unchecked Sendable {
 
     var retries: Int { lock.withLock { retryCount } }
     var usage: (input: Int?, output: Int?) { lock.withLock { lastUsage } }
-}
-
-/// Tab completion: command names, `:set` keys, models used, file paths.
-enum Completion {
-    static func candidates(for before: String, session: Session) -> [String] {
-        guard before.hasPrefix(":") else { return [] }
-        let words = before.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        if words.count == 1 { return CommandParser.commandWords.filter { $0.hasPrefix(before) } }
-        let cmd = words[0]
-        let current = words.last ?? ""
-        switch cmd {
-        case ":set", ":unset":
-            guard words.count == 2 else { return [] }
-            let keys = Array(Set(OptionValues.knownKeys + session.options.keys)).sorted()
-            return keys.filter { $0.hasPrefix(current) }
-        case ":model":
-            return session.modelsUsed.filter { $0.hasPrefix(current) }
-        case ":mode": return ["chat", "single"].filter { $0.hasPrefix(current) }
-        case ":func-via": return ForcedCallStrategy.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
-        case ":provider": return ["openai", "anthropic"].filter { $0.hasPrefix(current) }
-        case ":set-editor": return ["emacs", "vi"].filter { $0.hasPrefix(current) }
-        case ":help": return CommandParser.help.map(\.name).filter { $0.hasPrefix(current) }
-        case ":func", ":save", ":load", ":export":
-            return paths(current)
-        case ":system":
-            guard current.hasPrefix("@") else { return [] }
-            return paths(String(current.dropFirst())).map { "@" + $0 }
-        default:
-            return []
-        }
-    }
-
-    static func paths(_ partial: String) -> [String] {
-        let expanded = partial.hasPrefix("~/") ? NSHomeDirectory() + partial.dropFirst() : partial
-        let dir: String
-        let prefix: String
-        if let slash = expanded.lastIndex(of: "/") {
-            dir = String(expanded[...slash])
-            prefix = String(expanded[expanded.index(after: slash)...])
-        } else {
-            dir = ""
-            prefix = expanded
-        }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
-        let shownDir = partial.hasPrefix("~/") ? "~/" + dir.dropFirst(NSHomeDirectory().count + 1) : dir
-        return names.filter { $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
-            var isDir: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: dir + name, isDirectory: &isDir)
-            return shownDir + name + (isDir.boolValue ? "/" : "")
-        }
-    }
 }

@@ -20,9 +20,6 @@ void ct_sigint_pop_reader(void);
 void ct_sigint_reclaim(void);
 /* Read end of the public self-pipe (one byte per SIGINT), or -1 before install. */
 int ct_sigint_fd(void);
-/* SIGINTs seen since install / the last reset. */
-unsigned long ct_sigint_count(void);
-void ct_sigint_reset_count(void);
 
 /* Waiting for input without losing a Ctrl-C. EINTR alone is racy: a SIGINT handled while the
    reader is between two read() calls interrupts nothing. The handlers also write to a private

@@ -1,0 +1,45 @@
+import CTerminal
+import Foundation
+
+/// A transcript's file, kept open for appending: each event is written as one line and
+/// fsync'ed as it happens, so the file is never rewritten per turn and a crash loses at most the
+/// line being written (which the loader then leaves out with a note).
+public final class TranscriptJournal {
+    public let path: String
+    private var fd: Int32 = -1
+    /// How many of the transcript's events are in the file.
+    private var written: Int
+
+    /// - Parameter onDisk: how many events the file at `path` already holds, complete, in the
+    ///   journal format; 0 to write it anew (atomically) at the first ``sync(_:)``.
+    public init(path: String, onDisk: Int = 0) {
+        self.path = path
+        written = onDisk
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Writes the events of `t` not yet in the file.
+    /// - Throws: ``SessionError`` naming the path and the system's reason.
+    public func sync(_ t: Transcript) throws {
+        if written == 0 || fd < 0 && !FileManager.default.fileExists(atPath: path) {
+            try AtomicFile.write(t.journalBytes(), to: path)
+            written = t.events.count
+            if fd >= 0 { close(fd) }
+            fd = -1
+            return
+        }
+        guard written < t.events.count else { return }
+        if fd < 0 {
+            fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            guard fd >= 0 else { throw SessionError("cannot append to \(path): \(String(cString: strerror(errno)))") }
+        }
+        var bytes: [UInt8] = []
+        for e in t.events[written...] { bytes += Transcript.line(e.json) }
+        let ok = bytes.withUnsafeBytes { ct_write_all(fd, $0.baseAddress, $0.count) } == 0 && fsync(fd) == 0
+        guard ok else { throw SessionError("cannot append to \(path): \(String(cString: strerror(errno)))") }
+        written = t.events.count
+    }
+}

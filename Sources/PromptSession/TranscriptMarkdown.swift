@@ -1,0 +1,66 @@
+import Foundation
+import QueryCore
+
+/// `:export`: the session as readable Markdown — settings, each turn's prompt and output with
+/// its figures, `:compare` runs, and a stats table.
+public enum TranscriptMarkdown {
+    static let heading = "# promptline session "
+
+    public static func render(_ t: Transcript, stats: SessionStats) -> String {
+        var md = "\(heading)\(t.id)\n\n"
+        md += "- created: \(TranscriptClock.iso(t.created))\n- provider: \(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
+        var n = 0
+        for e in t.events {
+            switch e {
+            case .settings(let s): md += settings(s)
+            case .reset: md += "---\n*conversation reset*\n\n"
+            case .turn(let turn):
+                n += 1
+                md += "## Turn \(n)\n\n**Prompt**\n\n" + fence(turn.prompt) + output(turn.output) + figures(turn.figures) + "\n"
+            case .comparison(let c):
+                md += "## Compare\n\n**Prompt**\n\n" + fence(c.prompt)
+                for v in c.variants { md += "\n### \(v.label)\n" + output(v.output) + figures(v.figures) }
+                md += "\n"
+            }
+        }
+        let i = stats.inputTokens, o = stats.outputTokens
+        md += "## Stats\n\n| turns | requests | retries | errors | cancelled | input tokens | output tokens |\n"
+        md += "|---|---|---|---|---|---|---|\n"
+        md += "| \(stats.turnCount) | \(stats.requests) | \(stats.retries) | \(stats.errors) | \(stats.cancelled) "
+        md += "| \(i.sum)\(i.unknown > 0 ? "+?" : "") | \(o.sum)\(o.unknown > 0 ? "+?" : "") |\n"
+        return md
+    }
+
+    static func settings(_ s: TranscriptEvent.Settings) -> String {
+        var md = "## Settings\n\n- model: `\(s.model)` (\(s.provider.rawValue))\n- mode: \(s.mode.rawValue)\n"
+        if !s.options.keys.isEmpty {
+            md += "- options: " + s.options.map { "`\($0.key)=\($0.value.serialized())`" }.joined(separator: ", ") + "\n"
+        }
+        if let f = s.function { md += "- function: `\(f.name)`\n" }
+        if let system = s.system { md += "\n**System prompt**\n\n" + fence(system) }
+        return md + "\n"
+    }
+
+    static func output(_ o: TranscriptEvent.Output) -> String {
+        switch o {
+        case .text(let text): return "\n**Output**\n\n" + fence(text)
+        case .functionCall(let c): return "\n**Function call** `\(c.name)`\n\n```json\n\(c.arguments.serialized(pretty: true))\n```\n"
+        case .error(let m): return "\n**Error**: \(m)\n"
+        case .cancelled: return "\n*cancelled*\n"
+        }
+    }
+
+    static func figures(_ f: TranscriptEvent.Figures) -> String {
+        var figures: [String] = []
+        if let l = f.requestTime { figures.append(String(format: "%.2f s", l)) }
+        if let i = f.inputTokens, let o = f.outputTokens { figures.append("\(i) in / \(o) out tokens") }
+        if f.retries > 0 { figures.append("\(f.retries) retries") }
+        return figures.isEmpty ? "" : "\n*" + figures.joined(separator: " · ") + "*\n"
+    }
+
+    static func fence(_ s: String) -> String {
+        var ticks = "```"
+        while s.contains(ticks) { ticks += "`" }
+        return "\(ticks)\n\(s)\n\(ticks)\n"
+    }
+}
