@@ -31,7 +31,8 @@ let package = Package(
             ]
         ),
         // Session state, commands, stats, transcripts: no terminal, no HTTP details.
-        .target(name: "PromptSession", dependencies: ["QueryCore", "CTerminal", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "PromptSession", dependencies: ["QueryCore", "CTerminal", .product(name: "Yams", package: "Yams")]),
         .systemLibrary(
             name: "CLibEdit",
             pkgConfig: "libedit",

@@ -4,7 +4,10 @@ import Foundation
 
 public enum EditorMode: String, Sendable { case emacs, vi }
 
-public enum ReadResult: Equatable, Sendable { case line(String), eof, interrupted }
+public enum ReadResult: Equatable, Sendable {
+    case line(String)
+    case eof, interrupted
+}
 
 /// Line editing on a terminal through libedit; plain line reading when stdin (or stdout) is not
 /// a terminal or `TERM=dumb`.
@@ -19,7 +22,10 @@ public final class LineEditor {
         public var historySize: Int
         public var mode: EditorMode
 
-        public init(programName: String = "promptline", historyPath: String? = nil, historySize: Int = 1000, mode: EditorMode = .emacs) {
+        public init(
+            programName: String = "promptline", historyPath: String? = nil, historySize: Int = 1000,
+            mode: EditorMode = .emacs
+        ) {
             self.programName = programName
             self.historyPath = historyPath
             self.historySize = historySize
@@ -33,9 +39,9 @@ public final class LineEditor {
     /// after the last whitespace).
     public var completer: ((_ lineBeforeCursor: String) -> [String])?
 
-    private var el: OpaquePointer?       // EditLine *; nil in plain mode
-    private var hist: OpaquePointer?     // History *
-    private var promptBuffer: UnsafeMutablePointer<CChar>?   // what the prompt callback hands libedit
+    private var el: OpaquePointer?  // EditLine *; nil in plain mode
+    private var hist: OpaquePointer?  // History *
+    private var promptBuffer: UnsafeMutablePointer<CChar>?  // what the prompt callback hands libedit
     private var plain: PlainReader
     /// Where characters are read from: the terminal reopened non-blocking (see `openInput`).
     private let inputFD: Int32
@@ -51,26 +57,35 @@ public final class LineEditor {
         setlocale(LC_CTYPE, "")
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
         guard ct_isatty(STDIN_FILENO) == 1, ct_isatty(STDOUT_FILENO) == 1, term != "dumb",
-              let el = le_init(configuration.programName) else { return }
+            let el = le_init(configuration.programName)
+        else { return }
         self.el = el
         le_set_clientdata(el, Unmanaged.passUnretained(self).toOpaque())
-        le_set_prompt(el, { el in
-            guard let el, let editor = LineEditor.from(el) else { return nil }
-            return editor.promptBuffer
-        }, 1)
+        le_set_prompt(
+            el,
+            { el in
+                guard let el, let editor = LineEditor.from(el) else { return nil }
+                return editor.promptBuffer
+            }, 1)
         le_set_signal(el, 1)
-        le_set_getcfn(el, { el, out in
-            guard let el, let out, let editor = LineEditor.from(el) else { return -1 }
-            return editor.readChar(el, into: out)
-        })
-        le_add_function(el, "promptline-complete", "Complete the word before the cursor", { el, _ in
-            guard let el, let editor = LineEditor.from(el) else { return UInt8(CC_ERROR) }
-            return editor.complete(el)
-        })
-        le_add_function(el, "promptline-paste", "Insert a bracketed paste verbatim", { el, _ in
-            guard let el else { return UInt8(CC_ERROR) }
-            return LineEditor.insertPaste(el)
-        })
+        le_set_getcfn(
+            el,
+            { el, out in
+                guard let el, let out, let editor = LineEditor.from(el) else { return -1 }
+                return editor.readChar(el, into: out)
+            })
+        le_add_function(
+            el, "promptline-complete", "Complete the word before the cursor",
+            { el, _ in
+                guard let el, let editor = LineEditor.from(el) else { return UInt8(CC_ERROR) }
+                return editor.complete(el)
+            })
+        le_add_function(
+            el, "promptline-paste", "Insert a bracketed paste verbatim",
+            { el, _ in
+                guard let el else { return UInt8(CC_ERROR) }
+                return LineEditor.insertPaste(el)
+            })
         // A stray paste-end marker (e.g. after Ctrl-C mid-paste) is swallowed silently.
         le_add_function(el, "promptline-ignore", "Ignore this key sequence", { _, _ in UInt8(CC_NORM) })
 
@@ -87,7 +102,7 @@ public final class LineEditor {
     }
 
     deinit {
-        if let el { el_end(el) }   // also puts the tty back in cooked mode
+        if let el { el_end(el) }  // also puts the tty back in cooked mode
         if let hist { history_end(hist) }
         free(promptBuffer)
         if inputFD != STDIN_FILENO { close(inputFD) }
@@ -116,7 +131,7 @@ public final class LineEditor {
 
         // Without our handler libedit would re-raise SIGINT into SIG_DFL and kill the process.
         ct_sigint_ensure_installed()
-        ct_wait_reset()           // a Ctrl-C from before the prompt belonged to earlier work
+        ct_wait_reset()  // a Ctrl-C from before the prompt belonged to earlier work
         ct_sigint_push_reader()
         ct_bracketed_paste(STDOUT_FILENO, 1)
         var count: Int32 = 0
@@ -126,8 +141,8 @@ public final class LineEditor {
         ct_sigint_pop_reader()
 
         guard let raw, count > 0 else {
-            el_reset(el)            // cooked tty, empty line buffer: ready to prompt again
-            Self.writeOut("\n")     // leave the half-typed line (or the ^D) on screen
+            el_reset(el)  // cooked tty, empty line buffer: ready to prompt again
+            Self.writeOut("\n")  // leave the half-typed line (or the ^D) on screen
             return count == -1 && savedErrno == EINTR ? .interrupted : .eof
         }
         var line = String(cString: raw)
@@ -141,8 +156,12 @@ public final class LineEditor {
         var out = String.UnicodeScalarView()
         var scalars = prompt.unicodeScalars.makeIterator()
         while let c = scalars.next() {
-            guard c == "\u{1B}" else { out.append(c); continue }
-            out.append("\u{1}"); out.append(c)
+            guard c == "\u{1B}" else {
+                out.append(c)
+                continue
+            }
+            out.append("\u{1}")
+            out.append(c)
             // CSI: ESC [ params… final byte in @…~ ; other escapes: ESC + one character.
             if let n = scalars.next() {
                 out.append(n)
@@ -169,13 +188,15 @@ public final class LineEditor {
         let dir = (path as NSString).deletingLastPathComponent
         // The caller owns the folder's permissions (promptline makes it private at start-up).
         if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                     attributes: [.posixPermissions: 0o700])
+            try? FileManager.default.createDirectory(
+                atPath: dir, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         }
         // Written whole to a new 0600 file, then renamed over the old one: a crash leaves the old
         // or the new history, never half of one, and a symlink planted at `path` is replaced,
         // not followed.
-        let tmp = "\(dir.isEmpty ? "." : dir)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let tmp =
+            "\(dir.isEmpty ? "." : dir)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return }
         close(fd)
@@ -187,9 +208,9 @@ public final class LineEditor {
     public func setMode(_ mode: EditorMode) {
         self.mode = mode
         guard let el else { return }
-        le_set_editor(el, mode.rawValue)   // resets the keymaps, so bind again
+        le_set_editor(el, mode.rawValue)  // resets the keymaps, so bind again
         le_bind(el, "^I", "promptline-complete", 0)
-        for alternate: Int32 in [0, 1] {   // vi: insert and command keymaps
+        for alternate: Int32 in [0, 1] {  // vi: insert and command keymaps
             le_bind(el, "\u{1B}[200~", "promptline-paste", alternate)
             le_bind(el, "\u{1B}[201~", "promptline-ignore", alternate)
         }
@@ -209,7 +230,7 @@ public final class LineEditor {
         // re-raises with kill(0, SIGINT), which also hits a parent script in our process group,
         // and the wake pipe already ends el_gets. el_gets' exit restores what it saved: ours.
         ct_sigint_reclaim()
-        var pending: [CChar] = []   // bytes of a multibyte character read so far
+        var pending: [CChar] = []  // bytes of a multibyte character read so far
         while true {
             switch ct_wait_input(inputFD) {
             case Int32(CT_WAIT_INTERRUPTED):
@@ -227,7 +248,7 @@ public final class LineEditor {
             let n = read(inputFD, &byte, 1)
             if n == 0 { return 0 }
             if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }   // EAGAIN: input flushed by ^C
+                if errno == EINTR || errno == EAGAIN { continue }  // EAGAIN: input flushed by ^C
                 return -1
             }
             pending.append(byte)
@@ -235,10 +256,13 @@ public final class LineEditor {
                 var state = mbstate_t()
                 var wc: wchar_t = 0
                 let r = pending.withUnsafeBufferPointer { mbrtowc(&wc, $0.baseAddress, $0.count, &state) }
-                if r == -2 {           // incomplete character: read another byte
-                    if pending.count >= 16 { errno = EILSEQ; return -1 }
+                if r == -2 {  // incomplete character: read another byte
+                    if pending.count >= 16 {
+                        errno = EILSEQ
+                        return -1
+                    }
                     break
-                } else if r == -1 {    // invalid: as libedit, keep only the last byte and retry it
+                } else if r == -1 {  // invalid: as libedit, keep only the last byte and retry it
                     pending = pending.count > 1 ? [pending[pending.count - 1]] : []
                 } else {
                     out.pointee = wc
@@ -253,7 +277,7 @@ public final class LineEditor {
     /// Bound to ESC[200~: reads everything up to ESC[201~ raw and inserts it as text, newlines
     /// included, so a multi-line paste becomes one line result.
     private static func insertPaste(_ el: OpaquePointer) -> UInt8 {
-        let end: [wchar_t] = [0x1B, 0x5B, 0x32, 0x30, 0x31, 0x7E]   // ESC [ 2 0 1 ~
+        let end: [wchar_t] = [0x1B, 0x5B, 0x32, 0x30, 0x31, 0x7E]  // ESC [ 2 0 1 ~
         var text: [wchar_t] = []
         var c: wchar_t = 0
         while true {
@@ -295,7 +319,7 @@ public final class LineEditor {
         let before = String(decoding: bytes, as: UTF8.self)
         let word = String(before.reversed().prefix { !$0.isWhitespace }.reversed())
         let candidates = completer(before)
-        guard let first = candidates.first else { return UInt8(CC_ERROR) }   // beep
+        guard let first = candidates.first else { return UInt8(CC_ERROR) }  // beep
 
         if candidates.count == 1 {
             // A unique completion is finished with a space, so the next word can follow at once
@@ -403,13 +427,13 @@ private struct PlainReader {
             }
             if atEOF {
                 guard !buffer.isEmpty else { return .eof }
-                defer { buffer.removeAll() }   // a last line without a newline
+                defer { buffer.removeAll() }  // a last line without a newline
                 return .line(String(decoding: buffer, as: UTF8.self))
             }
             switch ct_wait_input(fd) {
-            case Int32(CT_WAIT_INTERRUPTED): return .interrupted   // buffered bytes stay for the next call
+            case Int32(CT_WAIT_INTERRUPTED): return .interrupted  // buffered bytes stay for the next call
             case Int32(CT_WAIT_RESIZED): continue
-            default: break   // ready, or an error the read below reports
+            default: break  // ready, or an error the read below reports
             }
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
@@ -417,7 +441,7 @@ private struct PlainReader {
             } else if n == 0 {
                 atEOF = true
             } else if errno == EINTR || errno == EAGAIN {
-                continue   // the wait above reports a Ctrl-C
+                continue  // the wait above reports a Ctrl-C
             } else {
                 atEOF = true
             }

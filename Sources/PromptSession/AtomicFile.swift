@@ -9,7 +9,8 @@ public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try makeDirectory(dir.isEmpty ? "." : dir)
-        let tmp = "\(dir.isEmpty ? "." : dir)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let tmp =
+            "\(dir.isEmpty ? "." : dir)/.\((path as NSString).lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SessionError("cannot write \(path): \(String(cString: strerror(errno)))") }
         var ok = false
@@ -27,7 +28,9 @@ public enum AtomicFile {
             throw SessionError("cannot write \(path): fsync failed: \(e)")
         }
         close(fd)
-        guard rename(tmp, path) == 0 else { throw SessionError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard rename(tmp, path) == 0 else {
+            throw SessionError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
         ok = true
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY)
         if dfd >= 0 {
@@ -42,7 +45,9 @@ public enum AtomicFile {
         try makeDirectory(dir)
         var st = stat()
         if stat(dir, &st) == 0, st.st_uid == geteuid(), st.st_mode & 0o077 != 0 {
-            guard chmod(dir, 0o700) == 0 else { throw SessionError("cannot make \(dir) private: \(String(cString: strerror(errno)))") }
+            guard chmod(dir, 0o700) == 0 else {
+                throw SessionError("cannot make \(dir) private: \(String(cString: strerror(errno)))")
+            }
         }
     }
 
@@ -54,7 +59,8 @@ public enum AtomicFile {
             return
         }
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw SessionError("cannot create folder \(dir): \(error.localizedDescription)")
         }

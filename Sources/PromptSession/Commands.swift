@@ -82,28 +82,66 @@ public struct CommandHelp: Sendable {
 
 public enum CommandParser {
     public static let help: [CommandHelp] = [
-        CommandHelp(name: "help", usage: ":help [command]", summary: "list commands, or explain one", example: ":help set"),
-        CommandHelp(name: "system", usage: ":system [text | @file | off]", summary: "show, set, load or clear the system prompt", example: ":system You are terse."),
-        CommandHelp(name: "set", usage: ":set [key value]", summary: "show the sampling options, or set one (typed: numbers, true/false, null, JSON)", example: ":set temperature 0.2"),
+        CommandHelp(
+            name: "help", usage: ":help [command]", summary: "list commands, or explain one", example: ":help set"),
+        CommandHelp(
+            name: "system", usage: ":system [text | @file | off]",
+            summary: "show, set, load or clear the system prompt", example: ":system You are terse."),
+        CommandHelp(
+            name: "set", usage: ":set [key value]",
+            summary: "show the sampling options, or set one (typed: numbers, true/false, null, JSON)",
+            example: ":set temperature 0.2"),
         CommandHelp(name: "unset", usage: ":unset key", summary: "remove an option", example: ":unset temperature"),
-        CommandHelp(name: "model", usage: ":model [name]", summary: "show or set the model", example: ":model gpt-4o-mini"),
-        CommandHelp(name: "func", usage: ":func [file | off]", summary: "show, load (JSON/YAML) or drop the function every turn must call", example: ":func tools/review.yaml"),
+        CommandHelp(
+            name: "model", usage: ":model [name]", summary: "show or set the model", example: ":model gpt-4o-mini"),
+        CommandHelp(
+            name: "func", usage: ":func [file | off]",
+            summary: "show, load (JSON/YAML) or drop the function every turn must call",
+            example: ":func tools/review.yaml"),
         CommandHelp(
             name: "func-via", usage: ":func-via [auto | tools | named | json-schema]",
-            summary: "how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool + tool_choice, the named tool_choice, or the schema as response_format",
+            summary:
+                "how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool + tool_choice, the named tool_choice, or the schema as response_format",
             example: ":func-via json-schema"),
-        CommandHelp(name: "mode", usage: ":mode [chat | single]", summary: "chat keeps the conversation; single sends system + this prompt only", example: ":mode single"),
-        CommandHelp(name: "reset", usage: ":reset", summary: "forget the conversation so far (settings stay)", example: ":reset"),
-        CommandHelp(name: "stats", usage: ":stats", summary: "tokens, latency and retries for the session and the last turn", example: ":stats"),
-        CommandHelp(name: "provider", usage: ":provider [openai | anthropic]", summary: "show or switch the API protocol", example: ":provider anthropic"),
-        CommandHelp(name: "save", usage: ":save [path]  (:save! path overwrites)", summary: "write the transcript (it is also autosaved after every turn)", example: ":save experiment.json"),
-        CommandHelp(name: "load", usage: ":load path", summary: "restore a saved session: settings, conversation, stats", example: ":load experiment.json"),
-        CommandHelp(name: "export", usage: ":export path.md  (:export! path overwrites any file)", summary: "write the session as readable Markdown", example: ":export notes.md"),
-        CommandHelp(name: "sessions", usage: ":sessions", summary: "list recent autosaved sessions", example: ":sessions"),
-        CommandHelp(name: "retry", usage: ":retry", summary: "send the last prompt again with the current settings, replacing the last exchange", example: ":retry"),
-        CommandHelp(name: "request", usage: ":request [curl | json | swift]", summary: "the last request as a runnable curl command (key as $OPENAI_API_KEY), as JSON, or as a QueryCore call", example: ":request curl"),
-        CommandHelp(name: "compare", usage: ":compare key=v1,v2[,…] [key2=…] [-- prompt]", summary: "run the last (or the given) prompt once per combination, side by side", example: ":compare temperature=0,0.7,1.2"),
-        CommandHelp(name: "set-editor", usage: ":set-editor emacs | vi", summary: "line-editing keys", example: ":set-editor vi"),
+        CommandHelp(
+            name: "mode", usage: ":mode [chat | single]",
+            summary: "chat keeps the conversation; single sends system + this prompt only", example: ":mode single"),
+        CommandHelp(
+            name: "reset", usage: ":reset", summary: "forget the conversation so far (settings stay)", example: ":reset"
+        ),
+        CommandHelp(
+            name: "stats", usage: ":stats", summary: "tokens, latency and retries for the session and the last turn",
+            example: ":stats"),
+        CommandHelp(
+            name: "provider", usage: ":provider [openai | anthropic]", summary: "show or switch the API protocol",
+            example: ":provider anthropic"),
+        CommandHelp(
+            name: "save", usage: ":save [path]  (:save! path overwrites)",
+            summary: "write the transcript (it is also autosaved after every turn)", example: ":save experiment.json"),
+        CommandHelp(
+            name: "load", usage: ":load path", summary: "restore a saved session: settings, conversation, stats",
+            example: ":load experiment.json"),
+        CommandHelp(
+            name: "export", usage: ":export path.md  (:export! path overwrites any file)",
+            summary: "write the session as readable Markdown", example: ":export notes.md"),
+        CommandHelp(
+            name: "sessions", usage: ":sessions", summary: "list recent autosaved sessions", example: ":sessions"),
+        CommandHelp(
+            name: "retry", usage: ":retry",
+            summary: "send the last prompt again with the current settings, replacing the last exchange",
+            example: ":retry"),
+        CommandHelp(
+            name: "request", usage: ":request [curl | json | swift]",
+            summary:
+                "the last request as a runnable curl command (key as $OPENAI_API_KEY), as JSON, or as a QueryCore call",
+            example: ":request curl"),
+        CommandHelp(
+            name: "compare", usage: ":compare key=v1,v2[,…] [key2=…] [-- prompt]",
+            summary: "run the last (or the given) prompt once per combination, side by side",
+            example: ":compare temperature=0,0.7,1.2"),
+        CommandHelp(
+            name: "set-editor", usage: ":set-editor emacs | vi", summary: "line-editing keys", example: ":set-editor vi"
+        ),
         CommandHelp(name: "quit", usage: ":quit  (or :exit, Ctrl-D)", summary: "leave", example: ":quit"),
     ]
 
@@ -133,7 +171,8 @@ public enum CommandParser {
 
     static func sessionCommand(_ name: String, _ rest: String, noArgs: () throws -> Void) throws -> Command? {
         switch name {
-        case "help", "h", "?": return .help(rest.isEmpty ? nil : rest.trimmingCharacters(in: CharacterSet(charactersIn: ":")))
+        case "help", "h", "?":
+            return .help(rest.isEmpty ? nil : rest.trimmingCharacters(in: CharacterSet(charactersIn: ":")))
         case "system":
             if rest.isEmpty { return .showSystem }
             if rest == "off" { return .clearSystem }
@@ -146,25 +185,37 @@ public enum CommandParser {
             let key = String(rest.prefix { !$0.isWhitespace && $0 != "=" })
             var value = rest.dropFirst(key.count).trimmingCharacters(in: .whitespaces)
             if value.hasPrefix("=") { value = String(value.dropFirst()).trimmingCharacters(in: .whitespaces) }
-            guard !value.isEmpty else { throw SessionError(":set \(key) needs a value, e.g. :set \(key) 0.5 (or :unset \(key))") }
+            guard !value.isEmpty else {
+                throw SessionError(":set \(key) needs a value, e.g. :set \(key) 0.5 (or :unset \(key))")
+            }
             return .set(key: key, value: value)
         case "unset":
-            guard !rest.isEmpty, !rest.contains(" ") else { throw SessionError(":unset takes one key, e.g. :unset temperature") }
+            guard !rest.isEmpty, !rest.contains(" ") else {
+                throw SessionError(":unset takes one key, e.g. :unset temperature")
+            }
             return .unset(key: rest)
         case "model": return rest.isEmpty ? .showModel : .setModel(rest)
         case "func": return rest.isEmpty ? .showFunction : rest == "off" ? .functionOff : .loadFunction(path: rest)
         case "func-via":
             if rest.isEmpty { return .funcVia(nil) }
             guard let v = ForcedCallStrategy(rawValue: rest) else {
-                throw SessionError(":func-via takes \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", ")), not \(rest)")
+                throw SessionError(
+                    ":func-via takes \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", ")), not \(rest)"
+                )
             }
             return .funcVia(v)
         case "mode":
             if rest.isEmpty { return .mode(nil) }
-            guard let m = SessionMode(rawValue: rest) else { throw SessionError(":mode takes chat or single, not \(rest)") }
+            guard let m = SessionMode(rawValue: rest) else {
+                throw SessionError(":mode takes chat or single, not \(rest)")
+            }
             return .mode(m)
-        case "reset": try noArgs(); return .reset
-        case "stats": try noArgs(); return .stats
+        case "reset":
+            try noArgs()
+            return .reset
+        case "stats":
+            try noArgs()
+            return .stats
         case "provider": return .provider(rest.isEmpty ? nil : rest)
         default: return nil
         }
@@ -184,14 +235,22 @@ public enum CommandParser {
         case "load":
             guard !rest.isEmpty else { throw SessionError(":load needs a path (:sessions lists autosaved ones)") }
             return .load(path: rest)
-        case "sessions": try noArgs(); return .sessions
-        case "retry": try noArgs(); return .retry
+        case "sessions":
+            try noArgs()
+            return .sessions
+        case "retry":
+            try noArgs()
+            return .retry
         case "compare": return try compare(rest)
         case "request":
             if rest.isEmpty { return .request(.curl) }
-            guard let f = RequestFormat(rawValue: rest) else { throw SessionError(":request takes curl, json or swift, not \(rest)") }
+            guard let f = RequestFormat(rawValue: rest) else {
+                throw SessionError(":request takes curl, json or swift, not \(rest)")
+            }
             return .request(f)
-        case "quit", "exit", "q": try noArgs(); return .quit
+        case "quit", "exit", "q":
+            try noArgs()
+            return .quit
         default: return nil
         }
     }
@@ -208,11 +267,16 @@ public enum CommandParser {
             guard let eq = word.firstIndex(of: "="), eq != word.startIndex else {
                 throw SessionError(":compare takes key=v1,v2 pairs, e.g. :compare temperature=0,0.7 (got \(word))")
             }
-            let values = word[word.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard values.count >= 1, !values.contains("") else { throw SessionError(":compare \(word): give values separated by commas") }
+            let values = word[word.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false).map(
+                String.init)
+            guard values.count >= 1, !values.contains("") else {
+                throw SessionError(":compare \(word): give values separated by commas")
+            }
             axes.append(CompareAxis(key: String(word[..<eq]), values: values))
         }
-        guard !axes.isEmpty else { throw SessionError(":compare needs at least one key=v1,v2, e.g. :compare temperature=0,0.7") }
+        guard !axes.isEmpty else {
+            throw SessionError(":compare needs at least one key=v1,v2, e.g. :compare temperature=0,0.7")
+        }
         return .compare(axes: axes, prompt: prompt.flatMap { $0.isEmpty ? nil : $0 })
     }
 }

@@ -32,7 +32,8 @@ public struct PriceTable: Equatable, Sendable {
     /// table has no price for the one asked for), or nil when the price or the usage is unknown.
     /// The one cost rule: turns, failed turns, restored turns and `:compare` variants use it.
     public func cost(model: String, responseModel: String? = nil, inputTokens: Int?, outputTokens: Int?) -> Double? {
-        guard let p = prices[model] ?? responseModel.flatMap({ prices[$0] }), let i = inputTokens, let o = outputTokens else {
+        guard let p = prices[model] ?? responseModel.flatMap({ prices[$0] }), let i = inputTokens, let o = outputTokens
+        else {
             return nil
         }
         return (Double(i) * p.input + Double(o) * p.output) / 1_000_000
@@ -86,7 +87,8 @@ public struct Config: Equatable {
     /// - Throws: ``SessionError`` naming the file, the line and the key.
     public static func load(_ path: String) throws -> Config {
         guard FileManager.default.fileExists(atPath: path) else { return Config() }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw SessionError("\(path): cannot be read as UTF-8 text")
         }
         do {
@@ -106,47 +108,64 @@ public struct Config: Equatable {
         }
         var c = Config()
         guard let node else { return c }
-        guard let map = node.mapping else { throw SessionError("line \(line(node)): the file must be a mapping of keys (provider, model, …)") }
+        guard let map = node.mapping else {
+            throw SessionError("line \(line(node)): the file must be a mapping of keys (provider, model, …)")
+        }
         for (k, v) in map {
             guard let key = k.string else { throw SessionError("line \(line(k)): keys must be plain names") }
             func str() throws -> String {
-                guard let s = v.string, v.scalar != nil else { throw SessionError("line \(line(v)): \(key) must be text") }
+                guard let s = v.string, v.scalar != nil else {
+                    throw SessionError("line \(line(v)): \(key) must be text")
+                }
                 return s
             }
             switch key {
             case "provider":
-                guard let p = Provider(rawValue: try str()) else { throw SessionError("line \(line(v)): provider must be openai or anthropic") }
+                guard let p = Provider(rawValue: try str()) else {
+                    throw SessionError("line \(line(v)): provider must be openai or anthropic")
+                }
                 c.provider = p
             case "model": c.model = try str()
             case "system": c.system = try str()
             case "mode":
-                guard let m = SessionMode(rawValue: try str()) else { throw SessionError("line \(line(v)): mode must be chat or single") }
+                guard let m = SessionMode(rawValue: try str()) else {
+                    throw SessionError("line \(line(v)): mode must be chat or single")
+                }
                 c.mode = m
             case "func_via":
                 guard let f = ForcedCallStrategy(rawValue: try str()) else {
-                    throw SessionError("line \(line(v)): func_via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw SessionError(
+                        "line \(line(v)): func_via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 c.forcedCall = f
             case "local_model": c.localModel = try str()
             case "turn_timeout":
-                guard let n = Double(v.string ?? ""), n > 0, n.isFinite else { throw SessionError("line \(line(v)): turn_timeout must be a positive number of seconds") }
+                guard let n = Double(v.string ?? ""), n > 0, n.isFinite else {
+                    throw SessionError("line \(line(v)): turn_timeout must be a positive number of seconds")
+                }
                 c.turnTimeout = n
             case "history_size":
-                guard let n = v.int, n > 0 else { throw SessionError("line \(line(v)): history_size must be a positive integer") }
+                guard let n = v.int, n > 0 else {
+                    throw SessionError("line \(line(v)): history_size must be a positive integer")
+                }
                 c.historySize = n
             case "base_urls": c.baseURLs = try baseURLs(v)
             case "options": c.options = try options(v)
             case "prices": try prices(v, into: &c.prices)
             default:
                 throw SessionError(
-                    "line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, turn_timeout, prices)")
+                    "line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, turn_timeout, prices)"
+                )
             }
         }
         return c
     }
 
     static func baseURLs(_ v: Node) throws -> [Provider: String] {
-        guard let m = v.mapping else { throw SessionError("line \(line(v)): base_urls must map openai/anthropic to URLs") }
+        guard let m = v.mapping else {
+            throw SessionError("line \(line(v)): base_urls must map openai/anthropic to URLs")
+        }
         var out: [Provider: String] = [:]
         for (pk, pv) in m {
             guard let name = pk.string, let p = Provider(rawValue: name) else {
@@ -161,12 +180,16 @@ public struct Config: Equatable {
     }
 
     static func options(_ v: Node) throws -> QueryOptions {
-        guard let m = v.mapping else { throw SessionError("line \(line(v)): options must be a mapping of sampling options") }
+        guard let m = v.mapping else {
+            throw SessionError("line \(line(v)): options must be a mapping of sampling options")
+        }
         var out = QueryOptions()
         for (ok, ov) in m {
             guard let name = ok.string else { throw SessionError("line \(line(ok)): option names must be text") }
             let value: JSONValue
-            do { value = try YAMLToJSON.value(ov) } catch { throw SessionError("line \(line(ov)): options.\(name): \(error)") }
+            do { value = try YAMLToJSON.value(ov) } catch {
+                throw SessionError("line \(line(ov)): options.\(name): \(error)")
+            }
             do {
                 _ = try OptionValues.check(name, value)
             } catch let e as SessionError {
@@ -178,12 +201,15 @@ public struct Config: Equatable {
     }
 
     static func prices(_ v: Node, into table: inout PriceTable) throws {
-        guard let m = v.mapping else { throw SessionError("line \(line(v)): prices must map model names to {input, output}") }
+        guard let m = v.mapping else {
+            throw SessionError("line \(line(v)): prices must map model names to {input, output}")
+        }
         for (mk, mv) in m {
             guard let model = mk.string else { throw SessionError("line \(line(mk)): model names must be text") }
             func usd(_ k: String) -> Double? { mv.mapping?[k]?.float ?? mv.mapping?[k]?.int.map(Double.init) }
             guard let i = usd("input"), let o = usd("output"), i >= 0, o >= 0 else {
-                throw SessionError("line \(line(mv)): prices.\(model) must be {input: <USD per million>, output: <USD per million>}")
+                throw SessionError(
+                    "line \(line(mv)): prices.\(model) must be {input: <USD per million>, output: <USD per million>}")
             }
             table.prices[model] = PriceTable.Price(input: i, output: o)
         }

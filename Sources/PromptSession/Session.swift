@@ -27,7 +27,10 @@ public final class Session {
     /// Models used in this session, for completion.
     public private(set) var modelsUsed: [String] = []
 
-    public init(provider: Provider, model: String, system: String? = nil, options: QueryOptions = [:], functionSpec: FunctionSpec? = nil, mode: SessionMode = .chat) {
+    public init(
+        provider: Provider, model: String, system: String? = nil, options: QueryOptions = [:],
+        functionSpec: FunctionSpec? = nil, mode: SessionMode = .chat
+    ) {
         self.provider = provider
         self.model = model
         self.system = system
@@ -56,7 +59,8 @@ public final class Session {
             guard let m else { return "mode \(mode.rawValue)" }
             mode = m
             return "mode \(m.rawValue)"
-                + (m == .single ? " (each turn sends only the system prompt and that prompt)" : " (turns carry the conversation)")
+                + (m == .single
+                    ? " (each turn sends only the system prompt and that prompt)" : " (turns carry the conversation)")
         case .reset:
             let n = history.count
             clearConversation()
@@ -84,7 +88,8 @@ public final class Session {
             system = nil
             return "system prompt cleared"
         default:
-            return system.map { "system prompt (\($0.count) characters):\n\($0)" } ?? "no system prompt (:system <text> sets one)"
+            return system.map { "system prompt (\($0.count) characters):\n\($0)" }
+                ?? "no system prompt (:system <text> sets one)"
         }
     }
 
@@ -193,9 +198,11 @@ public final class Session {
         lastTurnInHistory = false
         let f = turn.figures
         var m = TurnMetrics(
-            latency: f.requestTime, timeToFirstToken: f.timeToFirstToken, inputTokens: f.inputTokens, outputTokens: f.outputTokens,
+            latency: f.requestTime, timeToFirstToken: f.timeToFirstToken, inputTokens: f.inputTokens,
+            outputTokens: f.outputTokens,
             retries: f.retries, failed: turn.output.isError, cancelled: turn.output == .cancelled)
-        m.cost = prices.cost(model: model, responseModel: turn.info?.model, inputTokens: f.inputTokens, outputTokens: f.outputTokens)
+        m.cost = prices.cost(
+            model: model, responseModel: turn.info?.model, inputTokens: f.inputTokens, outputTokens: f.outputTokens)
         var violations: [SchemaViolation] = []
         if case .functionCall(let call) = turn.output, let spec = functionSpec {
             violations = SchemaCheck.violations(of: call.arguments, against: spec.parameters)
@@ -242,7 +249,8 @@ public final class Session {
     /// The settings in force, as a transcript records them.
     public func settingsRecord(at date: Date) -> TranscriptEvent.Settings {
         TranscriptEvent.Settings(
-            at: date, provider: provider, model: model, mode: mode, system: system, options: options, function: functionSpec,
+            at: date, provider: provider, model: model, mode: mode, system: system, options: options,
+            function: functionSpec,
             forcedCall: forcedCall)
     }
 
@@ -263,13 +271,16 @@ public final class Session {
     /// must be answered before the next user turn). A call forced through json-schema was, on the
     /// wire, the assistant's JSON text, and stays that: tool messages in a request without tools
     /// are not what was said (and they confuse a small model's next answer).
-    public static func functionCallMessages(_ call: FunctionCall, index: Int, via: ForcedCallStrategy?) -> [ChatMessage] {
+    public static func functionCallMessages(_ call: FunctionCall, index: Int, via: ForcedCallStrategy?) -> [ChatMessage]
+    {
         if via == .jsonSchema { return [.assistant(call.rawArguments)] }
         var c = call
         if c.id == nil { c.id = "call_\(index)" }
         return [
             ChatMessage(role: .assistant, content: "", functionCall: c),
-            ChatMessage(role: .tool, content: "not executed: promptline shows function calls without running them", toolCallID: c.id),
+            ChatMessage(
+                role: .tool, content: "not executed: promptline shows function calls without running them",
+                toolCallID: c.id),
         ]
     }
 
@@ -354,14 +365,19 @@ public final class Session {
 
     public static func helpText(_ name: String?) -> String {
         if let name {
-            guard let h = CommandParser.help.first(where: { $0.name == name || (name == "exit" && $0.name == "quit") }) else {
+            guard let h = CommandParser.help.first(where: { $0.name == name || (name == "exit" && $0.name == "quit") })
+            else {
                 return "no command :\(name); :help lists them"
             }
             return "\(h.usage)\n  \(h.summary)\n  example: \(h.example)"
         }
         let w = CommandParser.help.map(\.usage.count).max() ?? 0
-        var lines = CommandParser.help.map { "  \($0.usage.padding(toLength: w, withPad: " ", startingAt: 0))  \($0.summary)   e.g. \($0.example)" }
-        lines.append("A plain line is a prompt. \"\"\" on its own line starts and ends a multi-line prompt. ::text sends \":text\".")
+        var lines = CommandParser.help.map {
+            "  \($0.usage.padding(toLength: w, withPad: " ", startingAt: 0))  \($0.summary)   e.g. \($0.example)"
+        }
+        lines.append(
+            "A plain line is a prompt. \"\"\" on its own line starts and ends a multi-line prompt. ::text sends \":text\"."
+        )
         lines.append("Ctrl-C cancels a turn in flight; at the prompt, Ctrl-C twice or Ctrl-D leaves.")
         return lines.joined(separator: "\n")
     }
@@ -374,10 +390,16 @@ public final class Session {
     static func readText(_ path: String, what: String) throws -> String {
         let p = expand(path)
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else { throw SessionError("\(what) file \(path): no such file") }
+        guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {
+            throw SessionError("\(what) file \(path): no such file")
+        }
         guard !isDir.boolValue else { throw SessionError("\(what) file \(path) is a folder") }
-        guard let data = FileManager.default.contents(atPath: p) else { throw SessionError("\(what) file \(path) cannot be read (permissions?)") }
-        guard let text = String(data: data, encoding: .utf8) else { throw SessionError("\(what) file \(path) is not UTF-8 text") }
+        guard let data = FileManager.default.contents(atPath: p) else {
+            throw SessionError("\(what) file \(path) cannot be read (permissions?)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SessionError("\(what) file \(path) is not UTF-8 text")
+        }
         var t = text
         while t.hasSuffix("\n") { t.removeLast() }
         return t

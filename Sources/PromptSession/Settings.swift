@@ -86,7 +86,8 @@ public struct ResolvedSettings: Equatable, Sendable {
         let provider =
             flags.provider ?? flags.model.map(Provider.forModel) ?? (local == nil ? config.provider : nil)
             ?? configModel.map(Provider.forModel) ?? .openAI
-        let model = flags.model ?? configModel ?? local?.model ?? (provider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini")
+        let model =
+            flags.model ?? configModel ?? local?.model ?? (provider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini")
         var options = config.options
         let commands = try startupCommands(flags: flags, config: config)
         let setsMaxTokens = commands.contains { Self.setsKey($0, "max_tokens") }
@@ -126,7 +127,9 @@ public struct ResolvedSettings: Equatable, Sendable {
     /// `--base-url` for every provider; else the provider's environment variable, else the config
     /// file's `base_urls`. With `--local` (and no `--base-url`) the local server answers both
     /// APIs, and no key is sent to it.
-    static func endpoints(flags: Flags, environment: [String: String], config: Config, local: LocalEndpoint?) -> [Provider: Endpoint] {
+    static func endpoints(flags: Flags, environment: [String: String], config: Config, local: LocalEndpoint?)
+        -> [Provider: Endpoint]
+    {
         var out: [Provider: Endpoint] = [:]
         for p in [Provider.openAI, .anthropic] {
             let names = environmentNames(p)

@@ -15,7 +15,10 @@ public struct TurnMetrics: Sendable, Equatable {
     /// USD, when the model's price and the usage are known.
     public var cost: Double?
 
-    public init(latency: Double?, timeToFirstToken: Double?, inputTokens: Int?, outputTokens: Int?, retries: Int, failed: Bool = false, cancelled: Bool = false) {
+    public init(
+        latency: Double?, timeToFirstToken: Double?, inputTokens: Int?, outputTokens: Int?, retries: Int,
+        failed: Bool = false, cancelled: Bool = false
+    ) {
         self.latency = latency
         self.timeToFirstToken = timeToFirstToken
         self.inputTokens = inputTokens
@@ -79,22 +82,28 @@ public struct SessionStats: Sendable, Equatable {
             if t.sum == 0 && t.unknown > 0 { return "unknown" }
             return "\(t.sum) + unknown (\(t.unknown) turn\(t.unknown == 1 ? "" : "s") without usage)"
         }
-        let inp = inputTokens, out = outputTokens
+        let inp = inputTokens
+        let out = outputTokens
         let lat = latencies
         let ttfts = turns.compactMap { $0.failed || $0.cancelled ? nil : $0.timeToFirstToken }
         lines.append("session")
-        lines.append("  turns \(turnCount)   requests \(requests)   retries \(retries)   errors \(errors)   cancelled \(cancelled)")
+        lines.append(
+            "  turns \(turnCount)   requests \(requests)   retries \(retries)   errors \(errors)   cancelled \(cancelled)"
+        )
         let both = inp.sum.adding(out.sum)
-        let total: String = (inp.unknown == 0 && out.unknown == 0) ? "\(both)" : (both > 0 ? "\(both) + unknown" : "unknown")
+        let total: String =
+            (inp.unknown == 0 && out.unknown == 0) ? "\(both)" : (both > 0 ? "\(both) + unknown" : "unknown")
         lines.append("  tokens in \(tok(inp))   out \(tok(out))   total \(total)")
         if lat.isEmpty {
             lines.append("  latency –")
         } else {
             let mean = lat.reduce(0, +) / Double(lat.count)
             lines.append(
-                "  latency total \(s(lat.reduce(0, +)))   mean \(s(mean))   p50 \(s(Self.percentile(lat, 50)!))   p95 \(s(Self.percentile(lat, 95)!))   max \(s(lat.max()!))")
+                "  latency total \(s(lat.reduce(0, +)))   mean \(s(mean))   p50 \(s(Self.percentile(lat, 50)!))   p95 \(s(Self.percentile(lat, 95)!))   max \(s(lat.max()!))"
+            )
         }
-        lines.append("  time to first token mean " + (ttfts.isEmpty ? "–" : s(ttfts.reduce(0, +) / Double(ttfts.count))))
+        lines.append(
+            "  time to first token mean " + (ttfts.isEmpty ? "–" : s(ttfts.reduce(0, +) / Double(ttfts.count))))
         lines.append("  output tokens/s " + rate(turns.filter { !$0.failed && !$0.cancelled }))
         let done = turns.filter { !$0.failed && !$0.cancelled }
         let known = turns.compactMap(\.cost)
@@ -104,7 +113,11 @@ public struct SessionStats: Sendable, Equatable {
         } else if known.isEmpty {
             lines.append("  cost unknown (no price for the model, or no usage; prices: config.yaml)")
         } else {
-            lines.append("  cost \(PriceTable.format(known.reduce(0, +)))" + (unknownCost > 0 ? " + unknown (\(unknownCost) turn\(unknownCost == 1 ? "" : "s") without a price or usage)" : ""))
+            lines.append(
+                "  cost \(PriceTable.format(known.reduce(0, +)))"
+                    + (unknownCost > 0
+                        ? " + unknown (\(unknownCost) turn\(unknownCost == 1 ? "" : "s") without a price or usage)"
+                        : ""))
         }
         if schemaViolations > 0 {
             let n = turns.filter { $0.schemaViolations > 0 }.count
@@ -115,8 +128,12 @@ public struct SessionStats: Sendable, Equatable {
             var status = "ok"
             if last.failed { status = "failed" }
             if last.cancelled { status = "cancelled" }
-            lines.append("  \(status)   latency \(last.latency.map(s) ?? "–")   ttft \(last.timeToFirstToken.map(s) ?? "–")   retries \(last.retries)")
-            lines.append("  tokens in \(last.inputTokens.map(String.init) ?? "unknown")   out \(last.outputTokens.map(String.init) ?? "unknown")   output tokens/s \(rate([last]))   cost \(PriceTable.format(last.cost))")
+            lines.append(
+                "  \(status)   latency \(last.latency.map(s) ?? "–")   ttft \(last.timeToFirstToken.map(s) ?? "–")   retries \(last.retries)"
+            )
+            lines.append(
+                "  tokens in \(last.inputTokens.map(String.init) ?? "unknown")   out \(last.outputTokens.map(String.init) ?? "unknown")   output tokens/s \(rate([last]))   cost \(PriceTable.format(last.cost))"
+            )
         } else {
             lines.append("  –")
         }

@@ -27,7 +27,9 @@ public struct Transcript: Equatable, Sendable {
     /// The whole body of the last turn's request, for the next turn's delta.
     private var lastRequestBody: JSONObject?
 
-    public init(id: String = Transcript.newID(), created: Date = Date(), provider: String, baseURL: String, model: String) {
+    public init(
+        id: String = Transcript.newID(), created: Date = Date(), provider: String, baseURL: String, model: String
+    ) {
         self.id = id
         self.created = TranscriptClock.wholeMilliseconds(created)
         self.updated = self.created
@@ -40,7 +42,9 @@ public struct Transcript: Equatable, Sendable {
     /// part of the autosave path, so `x/../../y` must never be one).
     public static func isValidID(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 64
-            && id.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }
+            && id.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_")
+            }
     }
 
     public static func newID() -> String {
@@ -194,7 +198,9 @@ extension Transcript {
     public static func parse(_ bytes: [UInt8]) throws -> Transcript {
         guard !bytes.isEmpty else { throw SessionError("the file is empty") }
         let firstEnd = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
-        if let head = try? JSONValue.parse(Array(bytes[..<firstEnd])), head["format"] == .string(format), head["version"] == 2 {
+        if let head = try? JSONValue.parse(Array(bytes[..<firstEnd])), head["format"] == .string(format),
+            head["version"] == 2
+        {
             return try parseJournal(bytes, header: head)
         }
         let v: JSONValue
@@ -207,10 +213,13 @@ extension Transcript {
     }
 
     static func header(_ v: JSONValue) throws -> Transcript {
-        guard v["format"] == .string(format) else { throw SessionError("not a promptline transcript (no \"format\": \"\(format)\")") }
+        guard v["format"] == .string(format) else {
+            throw SessionError("not a promptline transcript (no \"format\": \"\(format)\")")
+        }
         guard let ver = v["version"]?.intValue else { throw SessionError("no version number") }
         guard ver == 1 || ver == version else {
-            throw SessionError("transcript version \(ver) is not supported (this promptline reads versions 1 and \(version))")
+            throw SessionError(
+                "transcript version \(ver) is not supported (this promptline reads versions 1 and \(version))")
         }
         func str(_ k: String) throws -> String {
             guard let s = v[k]?.stringValue else { throw SessionError("\"\(k)\" is missing or not a string") }
@@ -219,7 +228,9 @@ extension Transcript {
         guard let created = TranscriptClock.parseISO(try str("created")) else {
             throw SessionError("\"created\" is not an ISO 8601 time")
         }
-        let t = Transcript(id: try str("id"), created: created, provider: try str("provider"), baseURL: try str("base_url"), model: try str("model"))
+        let t = Transcript(
+            id: try str("id"), created: created, provider: try str("provider"), baseURL: try str("base_url"),
+            model: try str("model"))
         guard isValidID(t.id) else { throw SessionError("\"id\" must be 1–64 letters, digits, - or _") }
         return t
     }
@@ -250,7 +261,8 @@ extension Transcript {
                 value = try JSONValue.parse(Array(raw))
             } catch {
                 if isLast && !endsWithNewline {
-                    t.loadNotes.append("its last line (\(raw.count) bytes) was cut short, likely by a crash, and is left out")
+                    t.loadNotes.append(
+                        "its last line (\(raw.count) bytes) was cut short, likely by a crash, and is left out")
                     t.needsRewrite = true
                     break
                 }

@@ -60,7 +60,9 @@ public enum TranscriptEvent: Equatable, Sendable {
         public var outputTokens: Int?
         public var retries: Int
 
-        public init(requestTime: Double?, timeToFirstToken: Double? = nil, inputTokens: Int?, outputTokens: Int?, retries: Int) {
+        public init(
+            requestTime: Double?, timeToFirstToken: Double? = nil, inputTokens: Int?, outputTokens: Int?, retries: Int
+        ) {
             self.requestTime = requestTime
             self.timeToFirstToken = timeToFirstToken
             self.inputTokens = inputTokens
@@ -117,7 +119,8 @@ public enum TranscriptEvent: Equatable, Sendable {
             public var cost: Double?
 
             public init(
-                label: String, model: String, options: QueryOptions, request: Request?, output: Output, figures: Figures,
+                label: String, model: String, options: QueryOptions, request: Request?, output: Output,
+                figures: Figures,
                 cost: Double?
             ) {
                 self.label = label
@@ -149,10 +152,16 @@ public enum TranscriptEvent: Equatable, Sendable {
         }
         set {
             switch self {
-            case .settings(var s): s.at = newValue; self = .settings(s)
-            case .turn(var t): t.at = newValue; self = .turn(t)
+            case .settings(var s):
+                s.at = newValue
+                self = .settings(s)
+            case .turn(var t):
+                t.at = newValue
+                self = .turn(t)
             case .reset: self = .reset(at: newValue)
-            case .comparison(var c): c.at = newValue; self = .comparison(c)
+            case .comparison(var c):
+                c.at = newValue
+                self = .comparison(c)
             }
         }
     }
@@ -259,7 +268,9 @@ extension TranscriptEvent {
     }
 
     static func encode(_ v: Comparison.Variant) -> JSONObject {
-        var o: JSONObject = ["label": .string(v.label), "model": .string(v.model), "options": .object(v.options.values)]
+        var o: JSONObject = [
+            "label": .string(v.label), "model": .string(v.model), "options": .object(v.options.values),
+        ]
         encode(v.request, into: &o)
         o["output"] = encode(v.output, withCallID: false)
         encode(v.figures, into: &o, explicitNulls: true)
@@ -354,7 +365,8 @@ extension TranscriptEvent {
         if case .text = output { info = decodeInfo(e) }
         if case .functionCall = output { info = decodeInfo(e) }
         return Turn(
-            at: try date(e, i), prompt: prompt, request: try decodeRequest(e, "events[\(i)]"), retry: e["retry"] == true,
+            at: try date(e, i), prompt: prompt, request: try decodeRequest(e, "events[\(i)]"),
+            retry: e["retry"] == true,
             output: output, figures: try decodeFigures(e, "events[\(i)]"), info: info)
     }
 
@@ -365,12 +377,15 @@ extension TranscriptEvent {
         }
         var cost: Double?
         if let c = v["cost"], c != .null {
-            guard let d = c.doubleValue, d.isFinite, d >= 0 else { throw SessionError("\(at): cost must be a number ≥ 0") }
+            guard let d = c.doubleValue, d.isFinite, d >= 0 else {
+                throw SessionError("\(at): cost must be a number ≥ 0")
+            }
             cost = d
         }
         return Comparison.Variant(
             label: label, model: model, options: QueryOptions(v["options"]?.objectValue ?? [:]),
-            request: try decodeRequest(v, at), output: try decodeOutput(out, "\(at).output"), figures: try decodeFigures(v, at),
+            request: try decodeRequest(v, at), output: try decodeOutput(out, "\(at).output"),
+            figures: try decodeFigures(v, at),
             cost: cost)
     }
 
@@ -428,7 +443,8 @@ extension TranscriptEvent {
         }
         return Figures(
             requestTime: try seconds("request_time"), timeToFirstToken: try seconds("time_to_first_token"),
-            inputTokens: try count("input_tokens"), outputTokens: try count("output_tokens"), retries: try count("retries") ?? 0)
+            inputTokens: try count("input_tokens"), outputTokens: try count("output_tokens"),
+            retries: try count("retries") ?? 0)
     }
 
     /// The largest count a transcript may hold (far above any real session's token totals).
@@ -538,7 +554,9 @@ public struct RequestDelta: Equatable, Sendable {
 
     public var json: JSONValue {
         var o: JSONObject = [:]
-        if !keep.isEmpty { o["keep"] = .object(JSONObject(keep.sorted { $0.key < $1.key }.map { ($0.key, .integer(Int64($0.value))) })) }
+        if !keep.isEmpty {
+            o["keep"] = .object(JSONObject(keep.sorted { $0.key < $1.key }.map { ($0.key, .integer(Int64($0.value))) }))
+        }
         if !append.isEmpty { o["append"] = .object(append) }
         if !set.isEmpty { o["set"] = .object(set) }
         if !unset.isEmpty { o["unset"] = .array(unset.map { .string($0) }) }
@@ -548,13 +566,17 @@ public struct RequestDelta: Equatable, Sendable {
     init(json: JSONValue, at: String) throws {
         guard case .object(let o) = json else { throw SessionError("\(at) must be an object") }
         for (k, v) in o["keep"]?.objectValue ?? [:] {
-            guard let n = v.countValue, n <= TranscriptEvent.maxCount else { throw SessionError("\(at).keep.\(k) must be a count") }
+            guard let n = v.countValue, n <= TranscriptEvent.maxCount else {
+                throw SessionError("\(at).keep.\(k) must be a count")
+            }
             keep[k] = n
         }
         append = o["append"]?.objectValue ?? [:]
         set = o["set"]?.objectValue ?? [:]
         unset = (o["unset"]?.arrayValue ?? []).compactMap(\.stringValue)
-        guard keep.keys.allSatisfy({ append[$0] != nil }) else { throw SessionError("\(at): every kept array needs its append") }
+        guard keep.keys.allSatisfy({ append[$0] != nil }) else {
+            throw SessionError("\(at): every kept array needs its append")
+        }
     }
 
     func mapStrings(_ f: (String) -> String) -> RequestDelta {

@@ -8,7 +8,8 @@ public enum TranscriptMarkdown {
 
     public static func render(_ t: Transcript, stats: SessionStats) -> String {
         var md = "\(heading)\(t.id)\n\n"
-        md += "- created: \(TranscriptClock.iso(t.created))\n- provider: \(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
+        md +=
+            "- created: \(TranscriptClock.iso(t.created))\n- provider: \(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
         var n = 0
         for e in t.events {
             switch e {
@@ -16,14 +17,17 @@ public enum TranscriptMarkdown {
             case .reset: md += "---\n*conversation reset*\n\n"
             case .turn(let turn):
                 n += 1
-                md += "## Turn \(n)\n\n**Prompt**\n\n" + fence(turn.prompt) + output(turn.output) + figures(turn.figures) + "\n"
+                md +=
+                    "## Turn \(n)\n\n**Prompt**\n\n" + fence(turn.prompt) + output(turn.output) + figures(turn.figures)
+                    + "\n"
             case .comparison(let c):
                 md += "## Compare\n\n**Prompt**\n\n" + fence(c.prompt)
                 for v in c.variants { md += "\n### \(v.label)\n" + output(v.output) + figures(v.figures) }
                 md += "\n"
             }
         }
-        let i = stats.inputTokens, o = stats.outputTokens
+        let i = stats.inputTokens
+        let o = stats.outputTokens
         md += "## Stats\n\n| turns | requests | retries | errors | cancelled | input tokens | output tokens |\n"
         md += "|---|---|---|---|---|---|---|\n"
         md += "| \(stats.turnCount) | \(stats.requests) | \(stats.retries) | \(stats.errors) | \(stats.cancelled) "
@@ -34,7 +38,8 @@ public enum TranscriptMarkdown {
     static func settings(_ s: TranscriptEvent.Settings) -> String {
         var md = "## Settings\n\n- model: `\(s.model)` (\(s.provider.rawValue))\n- mode: \(s.mode.rawValue)\n"
         if !s.options.keys.isEmpty {
-            md += "- options: " + s.options.map { "`\($0.key)=\($0.value.serialized())`" }.joined(separator: ", ") + "\n"
+            md +=
+                "- options: " + s.options.map { "`\($0.key)=\($0.value.serialized())`" }.joined(separator: ", ") + "\n"
         }
         if let f = s.function { md += "- function: `\(f.name)`\n" }
         if let system = s.system { md += "\n**System prompt**\n\n" + fence(system) }
@@ -44,7 +49,8 @@ public enum TranscriptMarkdown {
     static func output(_ o: TranscriptEvent.Output) -> String {
         switch o {
         case .text(let text): return "\n**Output**\n\n" + fence(text)
-        case .functionCall(let c): return "\n**Function call** `\(c.name)`\n\n```json\n\(c.arguments.serialized(pretty: true))\n```\n"
+        case .functionCall(let c):
+            return "\n**Function call** `\(c.name)`\n\n```json\n\(c.arguments.serialized(pretty: true))\n```\n"
         case .error(let m): return "\n**Error**: \(m)\n"
         case .cancelled: return "\n*cancelled*\n"
         }

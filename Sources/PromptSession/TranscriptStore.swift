@@ -60,7 +60,8 @@ public struct TranscriptStore {
     /// Reads a transcript file. - Throws: ``SessionError`` naming the file and the problem.
     public static func load(_ path: String) throws -> Transcript {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw SessionError("\(path): " + (FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"))
+            throw SessionError(
+                "\(path): " + (FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file"))
         }
         do {
             return try Transcript.parse([UInt8](data))

@@ -30,7 +30,10 @@ public enum OptionValues {
     static func isDecimal(_ t: String) -> Bool {
         var sawDigit = false
         for (i, c) in t.enumerated() {
-            if c.isASCII && c.isNumber { sawDigit = true; continue }
+            if c.isASCII && c.isNumber {
+                sawDigit = true
+                continue
+            }
             if (c == "-" || c == "+") && (i == 0 || ["e", "E"].contains(Array(t)[i - 1])) { continue }
             if c == "." || c == "e" || c == "E" { continue }
             return false
@@ -60,7 +63,9 @@ public enum OptionValues {
             }
         }
         func bool() throws {
-            guard case .bool = value else { throw SessionError("\(key) must be true or false, got \(value.serialized())") }
+            guard case .bool = value else {
+                throw SessionError("\(key) must be true or false, got \(value.serialized())")
+            }
         }
         switch key {
         case "temperature": try number(0, 2)
@@ -68,17 +73,22 @@ public enum OptionValues {
         case "max_tokens", "max_completion_tokens", "n": try positiveInt()
         case "presence_penalty", "frequency_penalty": try number(-2, 2)
         case "seed":
-            guard case .integer = value else { throw SessionError("seed must be an integer, got \(value.serialized())") }
+            guard case .integer = value else {
+                throw SessionError("seed must be an integer, got \(value.serialized())")
+            }
         case "stop":
             switch value {
             case .string: break
             case .array(let a) where a.count <= 4 && a.allSatisfy({ $0.stringValue != nil }): break
-            default: throw SessionError("stop must be a string or an array of at most 4 strings, got \(value.serialized())")
+            default:
+                throw SessionError("stop must be a string or an array of at most 4 strings, got \(value.serialized())")
             }
         case "response_format":
             let t = value["type"]?.stringValue
             guard case .object = value, let t, ["text", "json_object", "json_schema"].contains(t) else {
-                throw SessionError(#"response_format must be an object like {"type":"json_object"} (type text, json_object or json_schema)"#)
+                throw SessionError(
+                    #"response_format must be an object like {"type":"json_object"} (type text, json_object or json_schema)"#
+                )
             }
             if t == "json_schema" && value["json_schema"]?.objectValue == nil {
                 throw SessionError("response_format json_schema needs a \"json_schema\" object")
@@ -86,7 +96,8 @@ public enum OptionValues {
         case "reasoning_effort":
             let allowed = ["none", "minimal", "low", "medium", "high", "xhigh"]
             guard let s = value.stringValue, allowed.contains(s) else {
-                throw SessionError("reasoning_effort must be one of \(allowed.joined(separator: ", ")), got \(value.serialized())")
+                throw SessionError(
+                    "reasoning_effort must be one of \(allowed.joined(separator: ", ")), got \(value.serialized())")
             }
         case "logprobs", "parallel_tool_calls": try bool()
         case "top_logprobs":
@@ -94,7 +105,9 @@ public enum OptionValues {
                 throw SessionError("top_logprobs must be an integer from 0 to 20, got \(value.serialized())")
             }
         case "top_k":
-            guard case .integer(let i) = value, i >= 0 else { throw SessionError("top_k must be a non-negative integer, got \(value.serialized())") }
+            guard case .integer(let i) = value, i >= 0 else {
+                throw SessionError("top_k must be a non-negative integer, got \(value.serialized())")
+            }
         case "min_p": try number(0, 1)
         case "repeat_penalty": try number(0, 10)
         case "model", "messages", "tools", "tool_choice", "stream", "stream_options":

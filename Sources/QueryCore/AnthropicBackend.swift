@@ -57,11 +57,17 @@ struct AnthropicBackend: Backend {
             var blocks: [JSONValue] = []
             switch m.role {
             case .tool:
-                blocks.append(["type": "tool_result", "tool_use_id": .string(m.toolCallID ?? "toolu_0"), "content": .string(m.content)])
+                blocks.append([
+                    "type": "tool_result", "tool_use_id": .string(m.toolCallID ?? "toolu_0"),
+                    "content": .string(m.content),
+                ])
             case .assistant:
                 if !m.content.isEmpty { blocks.append(["type": "text", "text": .string(m.content)]) }
                 if let call = m.functionCall {
-                    blocks.append(["type": "tool_use", "id": .string(call.id ?? "toolu_0"), "name": .string(call.name), "input": call.arguments])
+                    blocks.append([
+                        "type": "tool_use", "id": .string(call.id ?? "toolu_0"), "name": .string(call.name),
+                        "input": call.arguments,
+                    ])
                 }
             default:
                 blocks.append(["type": "text", "text": .string(m.content)])
@@ -87,7 +93,9 @@ struct AnthropicBackend: Backend {
             throw QueryError.streamError(errorDetails(status: nil, body: body))
         }
         guard let content = v["content"]?.arrayValue else {
-            throw QueryError.malformedResponse(reason: "no \"content\" in the response", snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
+            throw QueryError.malformedResponse(
+                reason: "no \"content\" in the response",
+                snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
         }
         var parts = ResponseParts()
         Self.readMessage(v, into: &parts)
@@ -97,7 +105,10 @@ struct AnthropicBackend: Backend {
             case "text": text += block["text"]?.stringValue ?? ""
             case "tool_use":
                 let input = block["input"] ?? .object(JSONObject())
-                parts.toolCalls.append(RawToolCall(id: block["id"]?.stringValue, name: block["name"]?.stringValue ?? "", arguments: input.serialized(), parsed: input))
+                parts.toolCalls.append(
+                    RawToolCall(
+                        id: block["id"]?.stringValue, name: block["name"]?.stringValue ?? "",
+                        arguments: input.serialized(), parsed: input))
             default: break
             }
         }
@@ -125,7 +136,9 @@ struct AnthropicBackend: Backend {
 
     func makeAccumulator() -> any StreamAccumulator { AnthropicStreamAccumulator(backend: self) }
 
-    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails { genericErrorDetails(status: status, body: body) }
+    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {
+        genericErrorDetails(status: status, body: body)
+    }
 }
 
 /// Folds Messages stream events: message_start, content_block_*, message_delta, message_stop.
@@ -147,7 +160,9 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         do {
             v = try JSONValue.parse(event.data)
         } catch {
-            throw QueryError.malformedResponse(reason: "a stream event is not JSON (\(error))", snippet: QueryError.snippet(event.dataString, max: QueryError.keptLength))
+            throw QueryError.malformedResponse(
+                reason: "a stream event is not JSON (\(error))",
+                snippet: QueryError.snippet(event.dataString, max: QueryError.keptLength))
         }
         let type = v["type"]?.stringValue ?? event.event ?? ""
         switch type {
@@ -158,7 +173,9 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
             let cb = v["content_block"] ?? .null
             let btype = cb["type"]?.stringValue ?? "text"
             order.append(index)
-            blocks[index] = (btype, cb["id"]?.stringValue, cb["name"]?.stringValue, cb["text"]?.stringValue ?? "", cb["input"])
+            blocks[index] = (
+                btype, cb["id"]?.stringValue, cb["name"]?.stringValue, cb["text"]?.stringValue ?? "", cb["input"]
+            )
             if btype == "tool_use" {
                 let n = toolIndex.count
                 toolIndex[index] = n

@@ -115,22 +115,28 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
         if let e = error as? HTTPClientError {
             switch e {
             case .cancelled: return CancellationError()
-            case .connectTimeout: return TransportError(kind: .connectTimeout, message: "no connection within the connect timeout")
-            case .readTimeout: return TransportError(kind: .readTimeout, message: "no data \(phase) within the read timeout")
-            case .deadlineExceeded: return TransportError(kind: .readTimeout, message: "no response within the time limit")
-            case .remoteConnectionClosed: return TransportError(kind: .connectionClosed, message: "the server closed the connection \(phase)")
+            case .connectTimeout:
+                return TransportError(kind: .connectTimeout, message: "no connection within the connect timeout")
+            case .readTimeout:
+                return TransportError(kind: .readTimeout, message: "no data \(phase) within the read timeout")
+            case .deadlineExceeded:
+                return TransportError(kind: .readTimeout, message: "no response within the time limit")
+            case .remoteConnectionClosed:
+                return TransportError(kind: .connectionClosed, message: "the server closed the connection \(phase)")
             default: return TransportError(kind: .other, message: "\(e) \(phase)")
             }
         }
         if let e = error as? NIOConnectionError {
             if let first = e.connectionErrors.first {
-                return TransportError(kind: .connectFailed, message: "cannot connect to \(e.host):\(e.port) (\(describeIO(first.error)))")
+                return TransportError(
+                    kind: .connectFailed, message: "cannot connect to \(e.host):\(e.port) (\(describeIO(first.error)))")
             }
             return TransportError(kind: .connectFailed, message: "cannot connect to \(e.host):\(e.port)")
         }
         if let e = error as? ChannelError {
             switch e {
-            case .connectTimeout: return TransportError(kind: .connectTimeout, message: "no connection within the connect timeout")
+            case .connectTimeout:
+                return TransportError(kind: .connectTimeout, message: "no connection within the connect timeout")
             case .ioOnClosedChannel, .alreadyClosed, .eof:
                 return TransportError(kind: .connectionClosed, message: "the server closed the connection \(phase)")
             default: return TransportError(kind: .other, message: "\(e) \(phase)")

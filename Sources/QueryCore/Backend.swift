@@ -65,7 +65,10 @@ extension Backend {
         do {
             return try JSONValue.parse(body)
         } catch {
-            throw QueryError.malformedResponse(reason: "not JSON (\(error))", snippet: QueryError.snippet(String(decoding: body.prefix(QueryError.keptLength), as: UTF8.self), max: QueryError.keptLength))
+            throw QueryError.malformedResponse(
+                reason: "not JSON (\(error))",
+                snippet: QueryError.snippet(
+                    String(decoding: body.prefix(QueryError.keptLength), as: UTF8.self), max: QueryError.keptLength))
         }
     }
 
@@ -83,14 +86,17 @@ extension Backend {
                 case .double(let d): code = String(d)
                 default: code = nil
                 }
-                return APIErrorDetails(status: status, message: message, type: e["type"]?.stringValue, code: code, param: e["param"]?.stringValue)
+                return APIErrorDetails(
+                    status: status, message: message, type: e["type"]?.stringValue, code: code,
+                    param: e["param"]?.stringValue)
             }
             if case .string(let s) = e { return APIErrorDetails(status: status, message: s) }
         }
         let text = String(decoding: body.prefix(4096), as: UTF8.self)
         let snippet = htmlSnippet(text)
         return APIErrorDetails(
-            status: status, message: snippet.isEmpty ? "(empty body)" : "non-JSON body: \(snippet)", bodySnippet: snippet)
+            status: status, message: snippet.isEmpty ? "(empty body)" : "non-JSON body: \(snippet)",
+            bodySnippet: snippet)
     }
 
     /// For an HTML page: its <title> (or the text without tags), shortened to one line.

@@ -24,14 +24,16 @@ public struct FunctionSpec: Sendable, Equatable {
         let validName =
             !name.isEmpty && name.utf8.count <= 64
             && name.utf8.allSatisfy { b in
-                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F || b == 0x2D
+                (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
+                    || b == 0x2D
             }
         guard validName else {
             throw FunctionSpecError.invalid(
                 field: "name", reason: "\"\(name)\" must be 1-64 characters of a-z, A-Z, 0-9, _ or -")
         }
         guard case .object(let schema) = parameters else {
-            throw FunctionSpecError.invalid(field: "parameters", reason: "must be a JSON Schema object, got \(parameters.typeName)")
+            throw FunctionSpecError.invalid(
+                field: "parameters", reason: "must be a JSON Schema object, got \(parameters.typeName)")
         }
         guard schema["type"] == .string("object") else {
             let got = schema["type"].map { $0.serialized() } ?? "nothing"
@@ -40,7 +42,8 @@ public struct FunctionSpec: Sendable, Equatable {
         var propertyNames: Set<String> = []
         if let props = schema["properties"] {
             guard case .object(let p) = props else {
-                throw FunctionSpecError.invalid(field: "parameters.properties", reason: "must be an object, got \(props.typeName)")
+                throw FunctionSpecError.invalid(
+                    field: "parameters.properties", reason: "must be an object, got \(props.typeName)")
             }
             for (key, sub) in p {
                 switch sub {
@@ -54,11 +57,13 @@ public struct FunctionSpec: Sendable, Equatable {
         }
         if let req = schema["required"] {
             guard case .array(let names) = req else {
-                throw FunctionSpecError.invalid(field: "parameters.required", reason: "must be an array of names, got \(req.typeName)")
+                throw FunctionSpecError.invalid(
+                    field: "parameters.required", reason: "must be an array of names, got \(req.typeName)")
             }
             for (k, n) in names.enumerated() {
                 guard case .string(let s) = n else {
-                    throw FunctionSpecError.invalid(field: "parameters.required[\(k)]", reason: "must be a string, got \(n.typeName)")
+                    throw FunctionSpecError.invalid(
+                        field: "parameters.required[\(k)]", reason: "must be a string, got \(n.typeName)")
                 }
                 guard propertyNames.contains(s) else {
                     throw FunctionSpecError.invalid(
@@ -108,7 +113,8 @@ public struct FunctionSpec: Sendable, Equatable {
         do {
             try self.init(name: name, description: description, parameters: obj[key]!)
         } catch FunctionSpecError.invalid(let field, let reason) where key != "parameters" {
-            throw FunctionSpecError.invalid(field: field.replacingOccurrences(of: "parameters", with: key), reason: reason)
+            throw FunctionSpecError.invalid(
+                field: field.replacingOccurrences(of: "parameters", with: key), reason: reason)
         }
     }
 
@@ -292,7 +298,9 @@ package enum YAMLToJSON {
             if ["true", "True", "TRUE"].contains(t) { return .bool(true) }
             if ["false", "False", "FALSE"].contains(t) { return .bool(false) }
             if let i = Int64(t) { return .integer(i) }
-            if t.first.map({ $0.isNumber || $0 == "-" || $0 == "+" || $0 == "." }) == true, let d = Double(t), d.isFinite {
+            if t.first.map({ $0.isNumber || $0 == "-" || $0 == "+" || $0 == "." }) == true, let d = Double(t),
+                d.isFinite
+            {
                 return .double(d)
             }
             return .string(t)

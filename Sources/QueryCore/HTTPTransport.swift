@@ -20,7 +20,8 @@ public struct HTTPHeaderFields: Sendable, Equatable, Sequence, ExpressibleByDict
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 
     public static func == (a: HTTPHeaderFields, b: HTTPHeaderFields) -> Bool {
-        a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+        a.fields.count == b.fields.count
+            && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
 }
 
@@ -72,7 +73,9 @@ public final class HTTPBody: @unchecked Sendable {
         var all: [UInt8] = []
         while let chunk = try await next() {
             all.append(contentsOf: chunk)
-            if all.count > limit { throw TransportError(kind: .other, message: "response body larger than \(limit) bytes") }
+            if all.count > limit {
+                throw TransportError(kind: .other, message: "response body larger than \(limit) bytes")
+            }
         }
         return all
     }

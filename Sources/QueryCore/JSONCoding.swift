@@ -58,9 +58,15 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw error("unexpected character '\(printable(buf[i]))'")
         }
@@ -83,7 +89,10 @@ struct JSONParser {
         i += 1
         var obj = JSONObject()
         skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
+        if i < buf.count, buf[i] == UInt8(ascii: "}") {
+            i += 1
+            return .object(obj)
+        }
         while true {
             skipWhitespace()
             guard i < buf.count else { throw error("unexpected end of JSON in an object") }
@@ -96,8 +105,14 @@ struct JSONParser {
             obj.appendParsed(key, try parseValue(depth: depth))
             skipWhitespace()
             guard i < buf.count else { throw error("unexpected end of JSON in an object") }
-            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-            if buf[i] == UInt8(ascii: "}") { i += 1; return .object(obj) }
+            if buf[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if buf[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(obj)
+            }
             throw error("expected ',' or '}' in an object")
         }
     }
@@ -107,14 +122,23 @@ struct JSONParser {
         i += 1
         var arr: [JSONValue] = []
         skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+        if i < buf.count, buf[i] == UInt8(ascii: "]") {
+            i += 1
+            return .array(arr)
+        }
         while true {
             skipWhitespace()
             arr.append(try parseValue(depth: depth))
             skipWhitespace()
             guard i < buf.count else { throw error("unexpected end of JSON in an array") }
-            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-            if buf[i] == UInt8(ascii: "]") { i += 1; return .array(arr) }
+            if buf[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if buf[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(arr)
+            }
             throw error("expected ',' or ']' in an array")
         }
     }
@@ -144,7 +168,11 @@ struct JSONParser {
                 return s
             }
             if b < 0x20 { throw error("control character in a string") }
-            if b != UInt8(ascii: "\\") { out.append(b); i += 1; continue }
+            if b != UInt8(ascii: "\\") {
+                out.append(b)
+                i += 1
+                continue
+            }
             i += 1
             guard i < buf.count else { break }
             let e = buf[i]
@@ -188,7 +216,10 @@ struct JSONParser {
     func checkUTF8(_ a: Int, _ b: Int) throws {
         // Pure ASCII is the common case; validate only when a high byte is present.
         var k = a
-        while k < b { if buf[k] >= 0x80 { break }; k += 1 }
+        while k < b {
+            if buf[k] >= 0x80 { break }
+            k += 1
+        }
         if k == b { return }
         if String(validating: UnsafeBufferPointer(rebasing: buf[a..<b]), as: UTF8.self) == nil {
             throw JSONParseError(message: "invalid UTF-8 in a string", offset: k)
@@ -275,22 +306,33 @@ extension JSONParser {
             if depth > Self.maxDepth { throw error("JSON nested too deeply") }
             i += 1
             skipWhitespace()
-            if i < buf.count, buf[i] == close { i += 1; return }
+            if i < buf.count, buf[i] == close {
+                i += 1
+                return
+            }
             while true {
                 skipWhitespace()
                 if isObject {
                     guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw error("expected a string key") }
                     try skipString()
                     skipWhitespace()
-                    guard i < buf.count, buf[i] == UInt8(ascii: ":") else { throw error("expected ':' after an object key") }
+                    guard i < buf.count, buf[i] == UInt8(ascii: ":") else {
+                        throw error("expected ':' after an object key")
+                    }
                     i += 1
                     skipWhitespace()
                 }
                 try skipValue(depth: depth + 1)
                 skipWhitespace()
                 guard i < buf.count else { throw error("unexpected end of JSON") }
-                if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-                if buf[i] == close { i += 1; return }
+                if buf[i] == UInt8(ascii: ",") {
+                    i += 1
+                    continue
+                }
+                if buf[i] == close {
+                    i += 1
+                    return
+                }
                 throw error("expected ',' or a closing bracket")
             }
         default:
@@ -302,8 +344,14 @@ extension JSONParser {
         i += 1
         while i < buf.count {
             let b = buf[i]
-            if b == UInt8(ascii: "\"") { i += 1; return }
-            if b == UInt8(ascii: "\\") { i += 2; continue }
+            if b == UInt8(ascii: "\"") {
+                i += 1
+                return
+            }
+            if b == UInt8(ascii: "\\") {
+                i += 2
+                continue
+            }
             if b < 0x20 { throw error("control character in a string") }
             i += 1
         }
@@ -317,7 +365,10 @@ extension JSONParser {
         guard i < buf.count, buf[i] == UInt8(ascii: "{") else { throw error("expected an object") }
         i += 1
         skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "}") { i += 1; return }
+        if i < buf.count, buf[i] == UInt8(ascii: "}") {
+            i += 1
+            return
+        }
         while true {
             skipWhitespace()
             guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw error("expected a string key") }
@@ -331,8 +382,14 @@ extension JSONParser {
             try body(&self, key)
             skipWhitespace()
             guard i < buf.count else { throw error("unexpected end of JSON in an object") }
-            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-            if buf[i] == UInt8(ascii: "}") { i += 1; return }
+            if buf[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if buf[i] == UInt8(ascii: "}") {
+                i += 1
+                return
+            }
             throw error("expected ',' or '}' in an object")
         }
     }
@@ -343,14 +400,23 @@ extension JSONParser {
         guard i < buf.count, buf[i] == UInt8(ascii: "[") else { throw error("expected an array") }
         i += 1
         skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "]") { i += 1; return }
+        if i < buf.count, buf[i] == UInt8(ascii: "]") {
+            i += 1
+            return
+        }
         while true {
             skipWhitespace()
             try body(&self)
             skipWhitespace()
             guard i < buf.count else { throw error("unexpected end of JSON in an array") }
-            if buf[i] == UInt8(ascii: ",") { i += 1; continue }
-            if buf[i] == UInt8(ascii: "]") { i += 1; return }
+            if buf[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if buf[i] == UInt8(ascii: "]") {
+                i += 1
+                return
+            }
             throw error("expected ',' or ']' in an array")
         }
     }
@@ -409,7 +475,10 @@ extension JSONValue {
             }
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let a):
-            if a.isEmpty { out += "[]"; return }
+            if a.isEmpty {
+                out += "[]"
+                return
+            }
             out += "["
             for (k, v) in a.enumerated() {
                 if k > 0 { out += "," }
@@ -419,7 +488,10 @@ extension JSONValue {
             if pretty { out += "\n" + String(repeating: "  ", count: indent) }
             out += "]"
         case .object(let o):
-            if o.isEmpty { out += "{}"; return }
+            if o.isEmpty {
+                out += "{}"
+                return
+            }
             out += "{"
             var first = true
             for (k, v) in o {

@@ -185,10 +185,18 @@ extension JSONValue {
     /// The value with `text` replaced in every string and key, however deep.
     public func replacingText(_ text: String, with replacement: String) -> JSONValue {
         switch self {
-        case .string(let s): return s.contains(text) ? .string(s.replacingOccurrences(of: text, with: replacement)) : self
+        case .string(let s):
+            return s.contains(text) ? .string(s.replacingOccurrences(of: text, with: replacement)) : self
         case .array(let a): return .array(a.map { $0.replacingText(text, with: replacement) })
         case .object(let o):
-            return .object(JSONObject(o.map { ($0.key.replacingOccurrences(of: text, with: replacement), $0.value.replacingText(text, with: replacement)) }))
+            return .object(
+                JSONObject(
+                    o.map {
+                        (
+                            $0.key.replacingOccurrences(of: text, with: replacement),
+                            $0.value.replacingText(text, with: replacement)
+                        )
+                    }))
         default: return self
         }
     }

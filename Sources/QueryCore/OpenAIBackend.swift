@@ -19,7 +19,9 @@ struct OpenAIBackend: Backend {
         if let spec = request.functionSpec {
             switch forcedCall {
             case .jsonSchema:
-                if body["response_format"] != nil { notes.append("response_format was replaced by the function's schema (json-schema forcing)") }
+                if body["response_format"] != nil {
+                    notes.append("response_format was replaced by the function's schema (json-schema forcing)")
+                }
                 body["response_format"] = spec.responseFormat
             case .named:
                 body["tools"] = [spec.openAITool]
@@ -114,7 +116,9 @@ struct OpenAIBackend: Backend {
 
     func makeAccumulator() -> any StreamAccumulator { OpenAIStreamAccumulator(backend: self) }
 
-    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails { genericErrorDetails(status: status, body: body) }
+    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {
+        genericErrorDetails(status: status, body: body)
+    }
 }
 
 /// Folds `chat.completion.chunk`s: text deltas, tool-call deltas by index, finish reason, usage.
@@ -158,10 +162,12 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
             let fn = tc["function"]
             let name = fn?["name"]?.stringValue
             let fragment = OpenAIBackend.argumentsText(fn?["arguments"])
-            var call = calls[index] ?? {
-                callOrder.append(index)
-                return RawToolCall(id: nil, name: "", arguments: "")
-            }()
+            var call =
+                calls[index]
+                ?? {
+                    callOrder.append(index)
+                    return RawToolCall(id: nil, name: "", arguments: "")
+                }()
             if let id = tc["id"]?.stringValue, call.id == nil { call.id = id }
             let isNewName = name != nil && call.name.isEmpty
             if let name, call.name.isEmpty { call.name = name }
@@ -181,7 +187,8 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         if !complete {
             // Without [DONE] the response is only trusted when the model said why it stopped.
             guard p.info.finishReason != nil else {
-                throw QueryError.truncatedStream(reason: "no [DONE] and no finish_reason (\(p.text.count) characters of text received)")
+                throw QueryError.truncatedStream(
+                    reason: "no [DONE] and no finish_reason (\(p.text.count) characters of text received)")
             }
             p.info.notes.append("the stream ended without [DONE]")
         }

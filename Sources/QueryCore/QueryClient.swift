@@ -108,18 +108,19 @@ public struct QueryClient: Sendable {
         } catch {
             return QueryEventStream(AsyncThrowingStream { $0.finish(throwing: error) })
         }
-        return QueryEventStream(AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    let result = try await self.run(request, logger: logger) { continuation.yield($0) }
-                    continuation.yield(.completed(result))
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+        return QueryEventStream(
+            AsyncThrowingStream { continuation in
+                let task = Task {
+                    do {
+                        let result = try await self.run(request, logger: logger) { continuation.yield($0) }
+                        continuation.yield(.completed(result))
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
                 }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        })
+                continuation.onTermination = { _ in task.cancel() }
+            })
     }
 
     /// Builds the request the other methods send: the model from `options["model"]` or
@@ -146,7 +147,10 @@ public struct QueryClient: Sendable {
         headers.add("User-Agent", userAgent)
         for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
         let url = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) + path : baseURL + path
-        return (HTTPRequest(method: "POST", url: url, headers: headers, body: JSONValue.object(body).serializedBytes()), notes)
+        return (
+            HTTPRequest(method: "POST", url: url, headers: headers, body: JSONValue.object(body).serializedBytes()),
+            notes
+        )
     }
 
     /// The JSON body ``run(_:logger:onEvent:)`` would send (what a transcript records; holds no key).
@@ -192,7 +196,8 @@ public struct QueryClient: Sendable {
             if response.headers["server"]?.lowercased().contains("llama.cpp") == true { return .llamaCpp }
             let body = try await response.body.collect(limit: 1 << 20)
             guard (200..<300).contains(response.status) else { return .other }
-            let owners = (try? JSONValue.parse(body))?["data"]?.arrayValue?.compactMap { $0["owned_by"]?.stringValue } ?? []
+            let owners =
+                (try? JSONValue.parse(body))?["data"]?.arrayValue?.compactMap { $0["owned_by"]?.stringValue } ?? []
             return owners.contains("llamacpp") ? .llamaCpp : .other
         } catch {
             return nil
@@ -232,7 +237,8 @@ public struct QueryClient: Sendable {
             let host = (url.host ?? "").lowercased()
             if !Self.isLoopback(host: host) {
                 throw QueryError.invalidRequest(
-                    "refusing to send the API key over plain http to \(host) (anyone on the path could read it); use https, or --allow-insecure if you mean it")
+                    "refusing to send the API key over plain http to \(host) (anyone on the path could read it); use https, or --allow-insecure if you mean it"
+                )
             }
         }
     }
@@ -263,7 +269,9 @@ public struct QueryClient: Sendable {
 
     /// Runs `op`, or throws ``QueryError/turnTimedOut(seconds:)`` (cancelling it) when the turn's
     /// deadline comes first. The wait is real time: a stalled server is not the clock's business.
-    private func bounded<T: Sendable>(_ deadline: Double?, _ op: @escaping @Sendable () async throws -> T) async throws -> T {
+    private func bounded<T: Sendable>(_ deadline: Double?, _ op: @escaping @Sendable () async throws -> T) async throws
+        -> T
+    {
         guard let deadline, let limit = turnTimeout else { return try await op() }
         let remaining = deadline - clock.now()
         if remaining <= 0 { throw QueryError.turnTimedOut(seconds: limit) }
@@ -291,7 +299,9 @@ public struct QueryClient: Sendable {
         // With json-schema forcing, the reply's text IS the call's arguments: report it as such.
         var first = true
         func deliver(_ event: QueryEvent) {
-            guard strategy == .jsonSchema, case .text(let t) = event, let spec = request.functionSpec else { return onEvent(event) }
+            guard strategy == .jsonSchema, case .text(let t) = event, let spec = request.functionSpec else {
+                return onEvent(event)
+            }
             onEvent(.functionArguments(index: 0, name: first ? spec.name : nil, fragment: t))
             first = false
         }
@@ -382,7 +392,8 @@ public struct QueryClient: Sendable {
         }
         let requestID = response.headers["x-request-id"] ?? response.headers["request-id"]
         if (300..<400).contains(response.status) {
-            throw AttemptFailure(error: .redirected(status: response.status, location: response.headers["location"]), retryable: false)
+            throw AttemptFailure(
+                error: .redirected(status: response.status, location: response.headers["location"]), retryable: false)
         }
         if !(200..<300).contains(response.status) {
             let body: [UInt8]
@@ -394,7 +405,8 @@ public struct QueryClient: Sendable {
             var details = backend.errorDetails(status: response.status, body: body)
             details.requestID = requestID
             throw AttemptFailure(
-                error: .http(details), retryable: retryPolicy.shouldRetry(status: response.status, headers: response.headers),
+                error: .http(details),
+                retryable: retryPolicy.shouldRetry(status: response.status, headers: response.headers),
                 serverDelay: retryPolicy.serverDelay(headers: response.headers, now: clock.wallNow()))
         }
         let contentType = response.headers["content-type"]?.lowercased() ?? ""
@@ -417,10 +429,13 @@ public struct QueryClient: Sendable {
                 throw AttemptFailure(error: e, retryable: e.isTransient)
             }
         }
-        return try await readStream(response.body, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: onEvent)
+        return try await readStream(
+            response.body, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: onEvent)
     }
 
-    private func readStream(_ body: HTTPBody, backend: any Backend, attemptStart: Double, deadline: Double?, onEvent: (QueryEvent) -> Void) async throws -> (ResponseParts, Double?) {
+    private func readStream(
+        _ body: HTTPBody, backend: any Backend, attemptStart: Double, deadline: Double?, onEvent: (QueryEvent) -> Void
+    ) async throws -> (ResponseParts, Double?) {
         var parser = SSEParser()
         var acc = backend.makeAccumulator()
         var delivered = false
@@ -439,9 +454,11 @@ public struct QueryClient: Sendable {
             default: break
             }
             if textBytes > limits.maxTextBytes {
-                overLimit = "the streamed text passed \(StreamLimits.describe(limits.maxTextBytes)), the limit for one response"
+                overLimit =
+                    "the streamed text passed \(StreamLimits.describe(limits.maxTextBytes)), the limit for one response"
             } else if argumentBytes > limits.maxArgumentBytes {
-                overLimit = "the function-call arguments passed \(StreamLimits.describe(limits.maxArgumentBytes)), the limit for one response"
+                overLimit =
+                    "the function-call arguments passed \(StreamLimits.describe(limits.maxArgumentBytes)), the limit for one response"
             }
             if overLimit != nil { return }
             if !delivered {
@@ -470,7 +487,9 @@ public struct QueryClient: Sendable {
             // chunk arrives; a body that stops arriving altogether is the transport's read
             // timeout's to end (the head and whole-body reads above race the deadline itself).
             while !complete, let chunk = try await body.next() {
-                if let deadline, let limit = turnTimeout, clock.now() >= deadline { throw QueryError.turnTimedOut(seconds: limit) }
+                if let deadline, let limit = turnTimeout, clock.now() >= deadline {
+                    throw QueryError.turnTimedOut(seconds: limit)
+                }
                 try parser.feed(chunk, handle)
                 reportUsage()
             }
@@ -480,7 +499,9 @@ public struct QueryClient: Sendable {
             return (try acc.finish(complete: complete), ttft)
         } catch let e as TransportError {
             // Only a stream that has shown nothing yet may be sent again.
-            throw AttemptFailure(error: .transport(kind: e.kind, message: e.message + (delivered ? " (mid-stream)" : "")), retryable: !delivered)
+            throw AttemptFailure(
+                error: .transport(kind: e.kind, message: e.message + (delivered ? " (mid-stream)" : "")),
+                retryable: !delivered)
         } catch let e as QueryError {
             throw AttemptFailure(error: e, retryable: !delivered && e.isTransient)
         } catch let e as SSEParseError {
@@ -489,7 +510,9 @@ public struct QueryClient: Sendable {
     }
 
     /// The output a caller sees: text, or the forced function's checked arguments.
-    static func output(from parts: ResponseParts, functionSpec: FunctionSpec?, strategy: ForcedCallStrategy?) throws -> QueryOutput {
+    static func output(from parts: ResponseParts, functionSpec: FunctionSpec?, strategy: ForcedCallStrategy?) throws
+        -> QueryOutput
+    {
         guard let spec = functionSpec else { return .text(parts.text) }
         var parts = parts
         if strategy == .jsonSchema, parts.toolCalls.isEmpty {
@@ -501,7 +524,9 @@ public struct QueryClient: Sendable {
             throw AttemptFailure(error: .noFunctionCall(expected: spec.name, content: parts.text), retryable: false)
         }
         guard call.name == spec.name else {
-            throw AttemptFailure(error: .wrongFunction(expected: spec.name, got: call.name, rawArguments: call.arguments), retryable: false)
+            throw AttemptFailure(
+                error: .wrongFunction(expected: spec.name, got: call.name, rawArguments: call.arguments),
+                retryable: false)
         }
         let args: JSONValue
         if let parsed = call.parsed {
@@ -510,11 +535,16 @@ public struct QueryClient: Sendable {
             do {
                 args = try JSONValue.parse(call.arguments)
             } catch {
-                throw AttemptFailure(error: .invalidArguments(function: spec.name, raw: call.arguments, reason: "\(error)"), retryable: false)
+                throw AttemptFailure(
+                    error: .invalidArguments(function: spec.name, raw: call.arguments, reason: "\(error)"),
+                    retryable: false)
             }
         }
         guard case .object = args else {
-            throw AttemptFailure(error: .invalidArguments(function: spec.name, raw: call.arguments, reason: "expected a JSON object, got \(args.typeName)"), retryable: false)
+            throw AttemptFailure(
+                error: .invalidArguments(
+                    function: spec.name, raw: call.arguments, reason: "expected a JSON object, got \(args.typeName)"),
+                retryable: false)
         }
         return .functionCall(FunctionCall(id: call.id, name: call.name, arguments: args, rawArguments: call.arguments))
     }

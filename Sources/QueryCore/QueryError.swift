@@ -15,7 +15,10 @@ public struct APIErrorDetails: Sendable, Equatable {
     /// For a body that was not a JSON error (an HTML proxy page): a short snippet of it.
     public var bodySnippet: String?
 
-    public init(status: Int?, message: String, type: String? = nil, code: String? = nil, param: String? = nil, requestID: String? = nil, bodySnippet: String? = nil) {
+    public init(
+        status: Int?, message: String, type: String? = nil, code: String? = nil, param: String? = nil,
+        requestID: String? = nil, bodySnippet: String? = nil
+    ) {
         self.status = status
         self.message = message
         self.type = type
@@ -111,20 +114,24 @@ extension QueryError: CustomStringConvertible, LocalizedError {
         case .noFunctionCall(let expected, let content):
             return "the model did not call \(expected); it answered with text: \(QueryError.snippet(content, max: 300))"
         case .wrongFunction(let expected, let got, let raw):
-            return "the model called \(QueryError.snippet(got, max: 80)) instead of \(expected), with arguments \(QueryError.snippet(raw, max: 300))"
+            return
+                "the model called \(QueryError.snippet(got, max: 80)) instead of \(expected), with arguments \(QueryError.snippet(raw, max: 300))"
         case .invalidArguments(let fn, let raw, let reason):
             return "\(fn) arguments are not valid JSON (\(reason)): \(QueryError.snippet(raw, max: 300))"
         case .malformedResponse(let reason, let snippet):
-            return "unreadable response: \(QueryError.snippet(reason, max: QueryError.shownLength))" + (snippet.isEmpty ? "" : ": \(QueryError.snippet(snippet, max: 160))")
+            return "unreadable response: \(QueryError.snippet(reason, max: QueryError.shownLength))"
+                + (snippet.isEmpty ? "" : ": \(QueryError.snippet(snippet, max: 160))")
         case .truncatedStream(let reason):
             return "the stream ended early: \(reason)"
         case .invalidRequest(let m):
             return m
         case .redirected(let status, let location):
             let to = location.map { "to \(QueryError.snippet($0, max: 200))" } ?? "without a Location"
-            return "HTTP \(status): the server redirected \(to); promptline does not follow redirects (they would carry the API key elsewhere) — set --base-url to the address the API really has"
+            return
+                "HTTP \(status): the server redirected \(to); promptline does not follow redirects (they would carry the API key elsewhere) — set --base-url to the address the API really has"
         case .turnTimedOut(let seconds):
-            return "no complete answer within \(Int(seconds.rounded())) s, the limit for a whole turn (--turn-timeout, or turn_timeout in the config file)"
+            return
+                "no complete answer within \(Int(seconds.rounded())) s, the limit for a whole turn (--turn-timeout, or turn_timeout in the config file)"
         case .retriesExhausted(let attempts, let last):
             return "\(last.description) (gave up after \(attempts) attempts)"
         case .cancelled:
@@ -175,7 +182,9 @@ extension QueryError: CustomStringConvertible, LocalizedError {
         var out = ""
         var lastSpace = false
         for ch in s.unicodeScalars {
-            let isSpace = (0x09...0x0D).contains(ch.value) || ch.value == 0x85 || ch.value == 0x2028 || ch.value == 0x2029 || ch == " "
+            let isSpace =
+                (0x09...0x0D).contains(ch.value) || ch.value == 0x85 || ch.value == 0x2028 || ch.value == 0x2029
+                || ch == " "
             if isSpace {
                 if !lastSpace && !out.isEmpty { out.append(" ") }
                 lastSpace = true
@@ -212,7 +221,8 @@ extension QueryError: CustomStringConvertible, LocalizedError {
         case .transport(let k, let m): return .transport(kind: k, message: f(m))
         case .noFunctionCall(let e, let c): return .noFunctionCall(expected: f(e), content: f(c))
         case .wrongFunction(let e, let g, let r): return .wrongFunction(expected: f(e), got: f(g), rawArguments: f(r))
-        case .invalidArguments(let fn, let raw, let reason): return .invalidArguments(function: f(fn), raw: f(raw), reason: f(reason))
+        case .invalidArguments(let fn, let raw, let reason):
+            return .invalidArguments(function: f(fn), raw: f(raw), reason: f(reason))
         case .malformedResponse(let reason, let snip): return .malformedResponse(reason: f(reason), snippet: f(snip))
         case .truncatedStream(let reason): return .truncatedStream(reason: f(reason))
         case .invalidRequest(let m): return .invalidRequest(f(m))

@@ -15,7 +15,9 @@ public struct Redactor: Sendable, Equatable {
 
     /// Secrets shorter than 4 characters are ignored (they would match ordinary text).
     public init(_ secrets: [String?]) {
-        self.secrets = Array(Set(secrets.compactMap { $0 }.filter { $0.count >= 4 })).sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }
+        self.secrets = Array(Set(secrets.compactMap { $0 }.filter { $0.count >= 4 })).sorted {
+            $0.count != $1.count ? $0.count > $1.count : $0 < $1
+        }
     }
 
     public static let none = Redactor([])
@@ -34,7 +36,8 @@ public struct Redactor: Sendable, Equatable {
             var i = 0
             var hit = false
             while i < bytes.count {
-                if bytes[i] == key[0], i + needle <= bytes.count, bytes[i..<(i + needle)].elementsEqual(key[0..<needle]) {
+                if bytes[i] == key[0], i + needle <= bytes.count, bytes[i..<(i + needle)].elementsEqual(key[0..<needle])
+                {
                     var n = needle
                     while n < key.count, i + n < bytes.count, bytes[i + n] == key[n] { n += 1 }
                     out.append(contentsOf: Self.placeholder.utf8)
@@ -84,7 +87,9 @@ extension String {
         var bytes: [UInt8] = []
         var u = Array(utf8)[...]
         while let b = u.popFirst() {
-            if b == UInt8(ascii: "%"), u.count >= 2, let v = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16) {
+            if b == UInt8(ascii: "%"), u.count >= 2,
+                let v = UInt8(String(decoding: u.prefix(2), as: UTF8.self), radix: 16)
+            {
                 bytes.append(v)
                 u = u.dropFirst(2)
             } else {

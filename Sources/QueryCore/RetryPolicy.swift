@@ -19,7 +19,10 @@ public struct RetryPolicy: Sendable, Equatable {
     /// Total seconds of waiting after which no more retries start.
     public var maxTotalWait: Double
 
-    public init(maxAttempts: Int = 6, baseDelay: Double = 0.5, maxDelay: Double = 8, jitter: Double = 0.25, maxRetryAfter: Double = 60, maxTotalWait: Double = 90) {
+    public init(
+        maxAttempts: Int = 6, baseDelay: Double = 0.5, maxDelay: Double = 8, jitter: Double = 0.25,
+        maxRetryAfter: Double = 60, maxTotalWait: Double = 90
+    ) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay

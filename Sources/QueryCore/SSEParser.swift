@@ -141,7 +141,8 @@ public enum SSEParseError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .lineTooLong(let n): return "a stream line longer than \(StreamLimits.describe(n)), the limit for one line"
-        case .eventTooLarge(let n): return "a stream event larger than \(StreamLimits.describe(n)), the limit for one event"
+        case .eventTooLarge(let n):
+            return "a stream event larger than \(StreamLimits.describe(n)), the limit for one event"
         }
     }
 }

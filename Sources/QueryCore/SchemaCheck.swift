@@ -16,33 +16,63 @@ public enum SchemaCheck {
     }
 
     static func check(_ v: JSONValue, _ schema: JSONValue, path: String, into out: inout [SchemaViolation]) {
-        if schema == .bool(false) { out.append(SchemaViolation(path: path, message: "no value is allowed here")); return }
+        if schema == .bool(false) {
+            out.append(SchemaViolation(path: path, message: "no value is allowed here"))
+            return
+        }
         guard case .object(let s) = schema else { return }
         if let t = s["type"] {
             let allowed = t.arrayValue?.compactMap(\.stringValue) ?? t.stringValue.map { [$0] } ?? []
             if !allowed.isEmpty && !allowed.contains(where: { matches(v, type: $0) }) {
-                out.append(SchemaViolation(path: path, message: "expected \(allowed.joined(separator: " or ")), got \(v.typeName) \(short(v))"))
+                out.append(
+                    SchemaViolation(
+                        path: path,
+                        message: "expected \(allowed.joined(separator: " or ")), got \(v.typeName) \(short(v))"))
                 return
             }
         }
         if let e = s["enum"]?.arrayValue, !e.contains(where: { equal($0, v) }) {
-            out.append(SchemaViolation(path: path, message: "\(short(v)) is not one of \(e.map(short).joined(separator: ", "))"))
+            out.append(
+                SchemaViolation(
+                    path: path, message: "\(short(v)) is not one of \(e.map(short).joined(separator: ", "))"))
         }
-        if let c = s["const"], !equal(c, v) { out.append(SchemaViolation(path: path, message: "must be \(short(c)), got \(short(v))")) }
+        if let c = s["const"], !equal(c, v) {
+            out.append(SchemaViolation(path: path, message: "must be \(short(c)), got \(short(v))"))
+        }
         if let d = v.doubleValue, v.boolValue == nil {
-            if let m = s["minimum"]?.doubleValue, d < m { out.append(SchemaViolation(path: path, message: "\(short(v)) is below the minimum \(short(s["minimum"]!))")) }
-            if let m = s["maximum"]?.doubleValue, d > m { out.append(SchemaViolation(path: path, message: "\(short(v)) is above the maximum \(short(s["maximum"]!))")) }
-            if let m = s["exclusiveMinimum"]?.doubleValue, d <= m { out.append(SchemaViolation(path: path, message: "\(short(v)) must be above \(short(s["exclusiveMinimum"]!))")) }
-            if let m = s["exclusiveMaximum"]?.doubleValue, d >= m { out.append(SchemaViolation(path: path, message: "\(short(v)) must be below \(short(s["exclusiveMaximum"]!))")) }
+            if let m = s["minimum"]?.doubleValue, d < m {
+                out.append(
+                    SchemaViolation(path: path, message: "\(short(v)) is below the minimum \(short(s["minimum"]!))"))
+            }
+            if let m = s["maximum"]?.doubleValue, d > m {
+                out.append(
+                    SchemaViolation(path: path, message: "\(short(v)) is above the maximum \(short(s["maximum"]!))"))
+            }
+            if let m = s["exclusiveMinimum"]?.doubleValue, d <= m {
+                out.append(
+                    SchemaViolation(path: path, message: "\(short(v)) must be above \(short(s["exclusiveMinimum"]!))"))
+            }
+            if let m = s["exclusiveMaximum"]?.doubleValue, d >= m {
+                out.append(
+                    SchemaViolation(path: path, message: "\(short(v)) must be below \(short(s["exclusiveMaximum"]!))"))
+            }
         }
         if case .string(let str) = v {
             let n = str.count
-            if let m = s["minLength"]?.intValue, n < m { out.append(SchemaViolation(path: path, message: "\(n) characters, fewer than minLength \(m)")) }
-            if let m = s["maxLength"]?.intValue, n > m { out.append(SchemaViolation(path: path, message: "\(n) characters, more than maxLength \(m)")) }
+            if let m = s["minLength"]?.intValue, n < m {
+                out.append(SchemaViolation(path: path, message: "\(n) characters, fewer than minLength \(m)"))
+            }
+            if let m = s["maxLength"]?.intValue, n > m {
+                out.append(SchemaViolation(path: path, message: "\(n) characters, more than maxLength \(m)"))
+            }
         }
         if case .array(let a) = v {
-            if let m = s["minItems"]?.intValue, a.count < m { out.append(SchemaViolation(path: path, message: "\(a.count) items, fewer than minItems \(m)")) }
-            if let m = s["maxItems"]?.intValue, a.count > m { out.append(SchemaViolation(path: path, message: "\(a.count) items, more than maxItems \(m)")) }
+            if let m = s["minItems"]?.intValue, a.count < m {
+                out.append(SchemaViolation(path: path, message: "\(a.count) items, fewer than minItems \(m)"))
+            }
+            if let m = s["maxItems"]?.intValue, a.count > m {
+                out.append(SchemaViolation(path: path, message: "\(a.count) items, more than maxItems \(m)"))
+            }
             if let items = s["items"] {
                 for (i, e) in a.enumerated() { check(e, items, path: "\(path)[\(i)]", into: &out) }
             }
@@ -50,7 +80,9 @@ public enum SchemaCheck {
         if case .object(let o) = v {
             let props = s["properties"]?.objectValue ?? JSONObject()
             for r in s["required"]?.arrayValue ?? [] {
-                if let k = r.stringValue, o[k] == nil { out.append(SchemaViolation(path: path, message: "required property \"\(k)\" is missing")) }
+                if let k = r.stringValue, o[k] == nil {
+                    out.append(SchemaViolation(path: path, message: "required property \"\(k)\" is missing"))
+                }
             }
             for (k, pv) in o {
                 let childPath = isIdentifier(k) ? "\(path).\(k)" : "\(path)[\(JSONValue.string(k).serialized())]"
@@ -58,7 +90,10 @@ public enum SchemaCheck {
                     check(pv, ps, path: childPath, into: &out)
                 } else if let extra = s["additionalProperties"] {
                     if extra == .bool(false) {
-                        out.append(SchemaViolation(path: childPath, message: "property \"\(k)\" is not allowed (additionalProperties is false)"))
+                        out.append(
+                            SchemaViolation(
+                                path: childPath,
+                                message: "property \"\(k)\" is not allowed (additionalProperties is false)"))
                     } else {
                         check(pv, extra, path: childPath, into: &out)
                     }
@@ -69,7 +104,8 @@ public enum SchemaCheck {
 
     static func matches(_ v: JSONValue, type: String) -> Bool {
         switch (type, v) {
-        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object): return true
+        case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object):
+            return true
         case ("integer", .integer): return true
         case ("integer", .double(let d)): return d == d.rounded() && d.isFinite
         case ("number", .integer), ("number", .double): return true
@@ -83,7 +119,10 @@ public enum SchemaCheck {
     }
 
     static func isIdentifier(_ k: String) -> Bool {
-        !k.isEmpty && k.unicodeScalars.allSatisfy { ($0.properties.isAlphabetic && $0.isASCII) || $0 == "_" || ("0"..."9").contains($0) }
+        !k.isEmpty
+            && k.unicodeScalars.allSatisfy {
+                ($0.properties.isAlphabetic && $0.isASCII) || $0 == "_" || ("0"..."9").contains($0)
+            }
     }
 
     static func short(_ v: JSONValue) -> String {

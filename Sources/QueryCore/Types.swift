@@ -158,7 +158,10 @@ public struct QueryRequest: Sendable, Equatable {
     public var options: QueryOptions
     public var stream: Bool
 
-    public init(model: String, messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:], stream: Bool = true) {
+    public init(
+        model: String, messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:],
+        stream: Bool = true
+    ) {
         self.model = model
         self.messages = messages
         self.functionSpec = functionSpec

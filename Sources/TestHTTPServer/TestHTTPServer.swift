@@ -60,10 +60,13 @@ public final class TestHTTPServer: @unchecked Sendable {
         static let sseHeaders = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
 
         /// A complete body with Content-Length.
-        public static func body(_ status: Int, _ body: String, contentType: String = "application/json", headers: [(String, String)] = []) -> Reply {
+        public static func body(
+            _ status: Int, _ body: String, contentType: String = "application/json", headers: [(String, String)] = []
+        ) -> Reply {
             let bytes = Array(body.utf8)
             return Reply(
-                status: status, headers: [("Content-Type", contentType), ("Content-Length", String(bytes.count))] + headers,
+                status: status,
+                headers: [("Content-Type", contentType), ("Content-Length", String(bytes.count))] + headers,
                 steps: [.send(bytes)])
         }
 
@@ -74,7 +77,10 @@ public final class TestHTTPServer: @unchecked Sendable {
         /// A `text/event-stream` body, chunked: `events` are the data payloads (each sent as
         /// `data: …\n\n`), one chunk per event, or the whole text cut into `chunkSize`-byte
         /// pieces; `delayMs` between chunks.
-        public static func sse(dataLines events: [String], chunkSize: Int? = nil, delayMs: Int = 0, lineEnd: String = "\n", endWith: [Step] = []) -> Reply {
+        public static func sse(
+            dataLines events: [String], chunkSize: Int? = nil, delayMs: Int = 0, lineEnd: String = "\n",
+            endWith: [Step] = []
+        ) -> Reply {
             let lines = events.map { "data: \($0)\(lineEnd)\(lineEnd)" }
             if chunkSize == nil {
                 // One chunk per event, `delayMs` apart.
@@ -89,7 +95,9 @@ public final class TestHTTPServer: @unchecked Sendable {
         }
 
         /// A `text/event-stream` body with the exact text given.
-        public static func sseRaw(_ text: String, chunkSize: Int? = nil, delayMs: Int = 0, endWith: [Step] = []) -> Reply {
+        public static func sseRaw(_ text: String, chunkSize: Int? = nil, delayMs: Int = 0, endWith: [Step] = [])
+            -> Reply
+        {
             let bytes = Array(text.utf8)
             var steps: [Step] = []
             let size = max(1, chunkSize ?? max(1, bytes.count))
@@ -114,7 +122,9 @@ public final class TestHTTPServer: @unchecked Sendable {
         public init(json v: JSONValue) throws {
             let status: Int? = v["status"] == .null ? nil : (v["status"]?.intValue ?? 200)
             var headers: [(String, String)] = []
-            for (k, hv) in v["headers"]?.objectValue ?? JSONObject() { headers.append((k, hv.stringValue ?? hv.serialized())) }
+            for (k, hv) in v["headers"]?.objectValue ?? JSONObject() {
+                headers.append((k, hv.stringValue ?? hv.serialized()))
+            }
             var end: [Step] = []
             switch v["then"]?.stringValue {
             case "close": end = [.close]
@@ -126,7 +136,9 @@ public final class TestHTTPServer: @unchecked Sendable {
             let delay = v["delay_ms"]?.intValue ?? 0
             var r: Reply
             if let events = v["sse"]?.arrayValue {
-                r = .sse(dataLines: events.map { $0.stringValue ?? $0.serialized() }, chunkSize: chunk, delayMs: delay, endWith: end)
+                r = .sse(
+                    dataLines: events.map { $0.stringValue ?? $0.serialized() }, chunkSize: chunk, delayMs: delay,
+                    endWith: end)
             } else if let raw = v["raw_sse"]?.stringValue {
                 r = .sseRaw(raw, chunkSize: chunk, delayMs: delay, endWith: end)
             } else if let j = v["json"] {
@@ -159,7 +171,9 @@ public final class TestHTTPServer: @unchecked Sendable {
     /// Starts a server. `defaultReply` answers when no scripted reply is queued.
     public static func start(
         host: String = "127.0.0.1", port: Int = 0,
-        defaultReply: @escaping @Sendable (RecordedRequest) -> Reply = { _ in .body(500, "{\"error\":{\"message\":\"no reply scripted\"}}") }
+        defaultReply: @escaping @Sendable (RecordedRequest) -> Reply = { _ in
+            .body(500, "{\"error\":{\"message\":\"no reply scripted\"}}")
+        }
     ) async throws -> TestHTTPServer {
         let server = TestHTTPServer(defaultReply: defaultReply)
         try await server.bind(host: host, port: port)
@@ -305,7 +319,8 @@ public final class TestHTTPServer: @unchecked Sendable {
                 body += buf.readBytes(length: buf.readableBytes) ?? []
             case .end:
                 guard let h = head else { return }
-                let req = RecordedRequest(method: h.method.rawValue, uri: h.uri, headers: h.headers.map { ($0.name, $0.value) }, body: body)
+                let req = RecordedRequest(
+                    method: h.method.rawValue, uri: h.uri, headers: h.headers.map { ($0.name, $0.value) }, body: body)
                 let reply = server.reply(for: req)
                 respond(reply, context: context)
             }
@@ -315,8 +330,11 @@ public final class TestHTTPServer: @unchecked Sendable {
             if let status = reply.status {
                 var headers = HTTPHeaders()
                 for (k, v) in reply.headers { headers.add(name: k, value: v) }
-                if !headers.contains(name: "Content-Length") { headers.add(name: "Transfer-Encoding", value: "chunked") }
-                let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+                if !headers.contains(name: "Content-Length") {
+                    headers.add(name: "Transfer-Encoding", value: "chunked")
+                }
+                let head = HTTPResponseHead(
+                    version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
                 context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
             }
             Responder(context: context, reply: reply).next()
@@ -343,7 +361,8 @@ public final class TestHTTPServer: @unchecked Sendable {
             switch step {
             case .send(let bytes):
                 if hasHead {
-                    context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: nil)
+                    context.writeAndFlush(
+                        NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: nil)
                 }
                 next()
             case .delay(let ms):
@@ -352,7 +371,9 @@ public final class TestHTTPServer: @unchecked Sendable {
                 context.close(promise: nil)
             case .reset:
                 if let provider = context.channel as? SocketOptionProvider {
-                    provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in self.context.close(promise: nil) }
+                    provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in
+                        self.context.close(promise: nil)
+                    }
                 } else {
                     context.close(promise: nil)
                 }

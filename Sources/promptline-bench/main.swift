@@ -46,7 +46,11 @@ final class RawClient {
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
     }
     /// Sends one request and reads until the Content-Length body is complete.
     func roundTrip(_ request: [UInt8]) {
@@ -67,19 +71,31 @@ final class RawClient {
     }
     func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
         guard hay.count >= needle.count else { return nil }
-        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] && Array(hay[i..<i + needle.count]) == needle { return i }
+        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] && Array(hay[i..<i + needle.count]) == needle
+        { return i }
         return nil
     }
 }
 
 func benchTurns(_ n: Int) async throws {
-    let completion: JSONValue = ["id": "x", "object": "chat.completion", "created": 1, "model": "m", "choices": [["index": 0, "message": ["role": "assistant", "content": "Hello there, this is a canned answer."], "finish_reason": "stop"]], "usage": ["prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18]]
+    let completion: JSONValue = [
+        "id": "x", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [
+            [
+                "index": 0, "message": ["role": "assistant", "content": "Hello there, this is a canned answer."],
+                "finish_reason": "stop",
+            ]
+        ], "usage": ["prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18],
+    ]
     let server = try await TestHTTPServer.start { _ in .json(200, completion) }
     defer { server.stop() }
     let client = QueryClient(baseURL: server.baseURL + "/v1", defaultModel: "m", retryPolicy: .none)
-    let request = try client.makeRequest(messages: [.system("You are terse."), .user("Say hello.")], functionSpec: nil, options: ["temperature": 0], stream: false)
+    let request = try client.makeRequest(
+        messages: [.system("You are terse."), .user("Say hello.")], functionSpec: nil, options: ["temperature": 0],
+        stream: false)
     let http = try client.httpRequest(for: request).request
-    var raw = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(http.body.count)\r\n\r\n"
+    var raw =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(http.body.count)\r\n\r\n"
     raw += String(decoding: http.body, as: UTF8.self)
     let rawBytes = Array(raw.utf8)
     let rc = RawClient(port: server.port)
@@ -102,9 +118,15 @@ func benchTurns(_ n: Int) async throws {
     }
     let p50 = percentile(core, 50) - percentile(rawTimes, 50)
     let p99 = percentile(core, 99) - percentile(rawTimes, 99)
-    emit("turn.querycore", unit: "ms", core, extra: ["p50": .double(percentile(core, 50)), "p99": .double(percentile(core, 99))])
-    emit("turn.raw_socket", unit: "ms", rawTimes, extra: ["p50": .double(percentile(rawTimes, 50)), "p99": .double(percentile(rawTimes, 99))])
-    emit("turn.added", unit: "ms", [p50], extra: ["p50_added": .double(p50), "p99_added": .double(p99), "budget_p50": 1.0])
+    emit(
+        "turn.querycore", unit: "ms", core,
+        extra: ["p50": .double(percentile(core, 50)), "p99": .double(percentile(core, 99))])
+    emit(
+        "turn.raw_socket", unit: "ms", rawTimes,
+        extra: ["p50": .double(percentile(rawTimes, 50)), "p99": .double(percentile(rawTimes, 99))])
+    emit(
+        "turn.added", unit: "ms", [p50],
+        extra: ["p50_added": .double(p50), "p99_added": .double(p99), "budget_p50": 1.0])
 }
 
 // MARK: - streaming
@@ -113,9 +135,11 @@ func streamBody(_ chunks: Int) -> [UInt8] {
     var s = ""
     s.reserveCapacity(chunks * 200)
     for i in 0..<chunks {
-        s += "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok\(i % 10) \"},\"finish_reason\":null}]}\n\n"
+        s +=
+            "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok\(i % 10) \"},\"finish_reason\":null}]}\n\n"
     }
-    s += "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
+    s +=
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
     return Array(s.utf8)
 }
 
@@ -124,15 +148,18 @@ struct MemoryTransport: HTTPTransport {
     let body: [UInt8]
     let chunk: Int
     func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse {
-        let body = self.body, chunk = self.chunk
+        let body = self.body
+        let chunk = self.chunk
         let box = OffsetBox()
-        return HTTPResponse(status: 200, headers: ["Content-Type": "text/event-stream"], body: HTTPBody {
-            let o = box.offset
-            guard o < body.count else { return nil }
-            let end = min(body.count, o + chunk)
-            box.offset = end
-            return Array(body[o..<end])
-        })
+        return HTTPResponse(
+            status: 200, headers: ["Content-Type": "text/event-stream"],
+            body: HTTPBody {
+                let o = box.offset
+                guard o < body.count else { return nil }
+                let end = min(body.count, o + chunk)
+                box.offset = end
+                return Array(body[o..<end])
+            })
     }
 }
 
@@ -158,9 +185,13 @@ func benchStream(_ n: Int) async throws {
         parseTimes.append(now() - t0)
         precondition(events == n + 2)
     }
-    emit("stream.sse_parser", unit: "MB/s", parseTimes.map { mb / $0 }, extra: ["chunks": .integer(Int64(n)), "megabytes": .double(mb)])
+    emit(
+        "stream.sse_parser", unit: "MB/s", parseTimes.map { mb / $0 },
+        extra: ["chunks": .integer(Int64(n)), "megabytes": .double(mb)])
     // 2. Parser + decoder + accumulator through the client (in-memory transport).
-    let client = QueryClient(baseURL: "http://127.0.0.1:1/v1", defaultModel: "m", transport: MemoryTransport(body: body, chunk: 4096), retryPolicy: .none)
+    let client = QueryClient(
+        baseURL: "http://127.0.0.1:1/v1", defaultModel: "m", transport: MemoryTransport(body: body, chunk: 4096),
+        retryPolicy: .none)
     let request = try client.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)
     var fullTimes: [Double] = []
     for _ in 0..<5 {
@@ -170,7 +201,9 @@ func benchStream(_ n: Int) async throws {
         fullTimes.append(now() - t0)
         precondition(deltas == n && r.output.text?.isEmpty == false)
     }
-    emit("stream.core_in_memory", unit: "MB/s", fullTimes.map { mb / $0 }, extra: ["chunks_per_s": .double(Double(n) / fullTimes.sorted()[2]), "budget_MB_per_s": 200])
+    emit(
+        "stream.core_in_memory", unit: "MB/s", fullTimes.map { mb / $0 },
+        extra: ["chunks_per_s": .double(Double(n) / fullTimes.sorted()[2]), "budget_MB_per_s": 200])
     // 3. End to end over loopback HTTP.
     let server = try await TestHTTPServer.start { _ in .sseRaw(String(decoding: body, as: UTF8.self), chunkSize: 4096) }
     defer { server.stop() }
@@ -181,7 +214,9 @@ func benchStream(_ n: Int) async throws {
         _ = try await loop.run(request) { _ in }
         loopTimes.append(now() - t0)
     }
-    emit("stream.loopback_http", unit: "MB/s", loopTimes.map { mb / $0 }, extra: ["chunks_per_s": .double(Double(n) / loopTimes.sorted()[1])])
+    emit(
+        "stream.loopback_http", unit: "MB/s", loopTimes.map { mb / $0 },
+        extra: ["chunks_per_s": .double(Double(n) / loopTimes.sorted()[1])])
 }
 
 // MARK: - transcripts
@@ -201,7 +236,8 @@ func benchTranscript(_ n: Int) throws {
     let journal = TranscriptJournal(path: dir + "/t.jsonl")
     let answer = "An answer of moderate length, about one line of text."
     let result = QueryResult(
-        output: .text(answer), requestTime: 0.4, inputTokens: 30, outputTokens: 12, timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
+        output: .text(answer), requestTime: 0.4, inputTokens: 30, outputTokens: 12, timeToFirstToken: 0.1, retries: 0,
+        info: QueryInfo())
     var messages: [JSONValue] = []
     var autosaveMs: [Double] = []
     var sizes: [JSONValue] = []
@@ -221,7 +257,9 @@ func benchTranscript(_ n: Int) throws {
     }
     let tail = Array(autosaveMs.suffix(100))
     let name = n == 10_000 ? "autosave_ms_at_10k" : "autosave_ms_at_\(n)"
-    emit(name, unit: "ms", tail, extra: ["turns": .integer(Int64(n)), "sizes": .array(sizes), "p99": .double(percentile(tail, 99))])
+    emit(
+        name, unit: "ms", tail,
+        extra: ["turns": .integer(Int64(n)), "sizes": .array(sizes), "p99": .double(percentile(tail, 99))])
     let path = dir + "/saved.jsonl"
     var saves: [Double] = []
     var loads: [Double] = []
@@ -247,7 +285,8 @@ func writeTranscript(_ n: Int, to path: String) throws {
     var t = Transcript(provider: "openai", baseURL: "http://127.0.0.1/v1", model: "m")
     t.noteSettings(s)
     let r = QueryResult(
-        output: .text("An answer of moderate length, about one line of text."), requestTime: 0.4, inputTokens: 30, outputTokens: 12,
+        output: .text("An answer of moderate length, about one line of text."), requestTime: 0.4, inputTokens: 30,
+        outputTokens: 12,
         timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
     var messages: [JSONValue] = []
     for i in 0..<n {
@@ -265,8 +304,12 @@ case "turns": try await benchTurns(n)
 case "stream": try await benchStream(n)
 case "stream-core":
     // One pass of the in-memory streaming path, for profiling (valgrind --tool=callgrind).
-    let client = QueryClient(baseURL: "http://127.0.0.1:1/v1", defaultModel: "m", transport: MemoryTransport(body: streamBody(n), chunk: 4096), retryPolicy: .none)
-    _ = try await client.run(try client.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)) { _ in }
+    let client = QueryClient(
+        baseURL: "http://127.0.0.1:1/v1", defaultModel: "m",
+        transport: MemoryTransport(body: streamBody(n), chunk: 4096), retryPolicy: .none)
+    _ = try await client.run(
+        try client.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)
+    ) { _ in }
 case "transcript": try benchTranscript(n)
 case "write-transcript": try writeTranscript(n, to: args[3])
 default:

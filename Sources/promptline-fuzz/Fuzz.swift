@@ -19,13 +19,15 @@ struct BytesTransport: HTTPTransport {
         // Deliver in uneven chunks, as a network would.
         let body = self.body
         let box = Box()
-        return HTTPResponse(status: 200, headers: ["Content-Type": contentType], body: HTTPBody {
-            let o = box.offset
-            guard o < body.count else { return nil }
-            let end = min(body.count, o + 1 + (o * 7 + 3) % 61)
-            box.offset = end
-            return Array(body[o..<end])
-        })
+        return HTTPResponse(
+            status: 200, headers: ["Content-Type": contentType],
+            body: HTTPBody {
+                let o = box.offset
+                guard o < body.count else { return nil }
+                let end = min(body.count, o + 1 + (o * 7 + 3) % 61)
+                box.offset = end
+                return Array(body[o..<end])
+            })
     }
     final class Box: @unchecked Sendable { var offset = 0 }
 }
@@ -46,7 +48,10 @@ struct ResponseTransport: HTTPTransport {
     let data: [UInt8]
     func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse {
         let text = String(decoding: data, as: UTF8.self)
-        let (head, body) = text.range(of: "\n\n").map { (String(text[..<$0.lowerBound]), String(text[$0.upperBound...])) } ?? (text, "")
+        let (head, body) =
+            text.range(of: "\n\n").map { (String(text[..<$0.lowerBound]), String(text[$0.upperBound...])) } ?? (
+                text, ""
+            )
         var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let status = lines.isEmpty ? 200 : Int(lines.removeFirst().prefix(6)).map { min(max($0, 100), 599) } ?? 200
         var headers = HTTPHeaderFields()
@@ -56,11 +61,13 @@ struct ResponseTransport: HTTPTransport {
         }
         let bytes = Array(body.utf8)
         let box = BytesTransport.Box()
-        return HTTPResponse(status: status, headers: headers, body: HTTPBody {
-            guard box.offset == 0, !bytes.isEmpty else { return nil }
-            box.offset = 1
-            return bytes
-        })
+        return HTTPResponse(
+            status: status, headers: headers,
+            body: HTTPBody {
+                guard box.offset == 0, !bytes.isEmpty else { return nil }
+                box.offset = 1
+                return bytes
+            })
     }
 }
 
@@ -84,7 +91,8 @@ func fuzzClient(_ provider: Provider, _ data: [UInt8]) {
         retryPolicy: .none, forcedCall: withSpec && (data.first ?? 0) & 4 == 4 ? .jsonSchema : .tools)
     blocking {
         do throws(QueryError) {
-            let request = try client.makeRequest(messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
+            let request = try client.makeRequest(
+                messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
             let r = try await client.run(request) { _ in }
             _ = r.output
             account(r)
@@ -119,11 +127,13 @@ func fuzzResponse(_ data: [UInt8]) {
     let withSpec = (data.first ?? 0) & 2 == 2
     let provider: Provider = (data.first ?? 0) & 4 == 4 ? .anthropic : .openAI
     let client = QueryClient(
-        provider: provider, baseURL: "http://127.0.0.1:1", defaultModel: "m", transport: ResponseTransport(data: Array(data.dropFirst())),
+        provider: provider, baseURL: "http://127.0.0.1:1", defaultModel: "m",
+        transport: ResponseTransport(data: Array(data.dropFirst())),
         retryPolicy: RetryPolicy(maxAttempts: 3), clock: InstantClock(), forcedCall: .tools)
     blocking {
         do throws(QueryError) {
-            let request = try client.makeRequest(messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
+            let request = try client.makeRequest(
+                messages: [.user("x")], functionSpec: withSpec ? spec : nil, options: [:], stream: streamed)
             account(try await client.run(request) { _ in })
         } catch {
             _ = error.description  // a QueryError: typed throws, as in fuzzClient
@@ -206,56 +216,62 @@ let targets: [String: @Sendable ([UInt8]) -> Void] = [
 ]
 
 #if FUZZING
-let selected: @Sendable ([UInt8]) -> Void = {
-    let name = ProcessInfo.processInfo.environment["PL_FUZZ_TARGET"] ?? ""
-    guard let t = targets[name] else {
-        FileHandle.standardError.write("PL_FUZZ_TARGET must be one of \(targets.keys.sorted())\n".data(using: .utf8)!)
-        exit(2)
+    let selected: @Sendable ([UInt8]) -> Void = {
+        let name = ProcessInfo.processInfo.environment["PL_FUZZ_TARGET"] ?? ""
+        guard let t = targets[name] else {
+            FileHandle.standardError.write(
+                "PL_FUZZ_TARGET must be one of \(targets.keys.sorted())\n".data(using: .utf8)!)
+            exit(2)
+        }
+        return t
+    }()
+
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+        selected(Array(UnsafeBufferPointer(start: data, count: size)))
+        return 0
     }
-    return t
-}()
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    selected(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
-}
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    // libFuzzer's own C name.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
-/// SwiftPM links an executable's entry point as `<module>_main`; without @main it is this,
-/// handing control to libFuzzer's driver.
-@_cdecl("promptline_fuzz_main")
-public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var c = argc
-    var v: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&c, &v) { data, size in fuzzOne(data, size) }
-}
+    /// SwiftPM links an executable's entry point as `<module>_main`; without @main it is this,
+    /// handing control to libFuzzer's driver.
+    @_cdecl("promptline_fuzz_main")
+    public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+        var c = argc
+        var v: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+        return LLVMFuzzerRunDriver(&c, &v) { data, size in fuzzOne(data, size) }
+    }
 #else
-@main
-struct CorpusRunner {
-    static func main() {
-        var files: [String] = []
-        for dir in CommandLine.arguments.dropFirst() {
-            guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
-            for case let f as String in e where !f.hasPrefix(".") {
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: dir + "/" + f, isDirectory: &isDir), !isDir.boolValue { files.append(dir + "/" + f) }
+    @main
+    struct CorpusRunner {
+        static func main() {
+            var files: [String] = []
+            for dir in CommandLine.arguments.dropFirst() {
+                guard let e = FileManager.default.enumerator(atPath: dir) else { continue }
+                for case let f as String in e where !f.hasPrefix(".") {
+                    var isDir: ObjCBool = false
+                    if FileManager.default.fileExists(atPath: dir + "/" + f, isDirectory: &isDir), !isDir.boolValue {
+                        files.append(dir + "/" + f)
+                    }
+                }
             }
+            guard !files.isEmpty else {
+                print("fuzz corpus: no files under \(CommandLine.arguments.dropFirst().joined(separator: " "))")
+                exit(1)
+            }
+            for f in files.sorted() {
+                let bytes = [UInt8](FileManager.default.contents(atPath: f) ?? Data())
+                for name in targets.keys.sorted() { targets[name]!(bytes) }
+            }
+            print("fuzz corpus: \(files.count) passed, 0 failed (every file through \(targets.count) targets)")
         }
-        guard !files.isEmpty else {
-            print("fuzz corpus: no files under \(CommandLine.arguments.dropFirst().joined(separator: " "))")
-            exit(1)
-        }
-        for f in files.sorted() {
-            let bytes = [UInt8](FileManager.default.contents(atPath: f) ?? Data())
-            for name in targets.keys.sorted() { targets[name]!(bytes) }
-        }
-        print("fuzz corpus: \(files.count) passed, 0 failed (every file through \(targets.count) targets)")
     }
-}
 #endif

@@ -52,7 +52,9 @@ func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
     // as a grammar-constrained server would.
     let schema = body["response_format"]?["json_schema"]?["schema"]
     let text = schema.map { sample($0).serialized() } ?? "echo: " + lastUser(body)
-    let pieces = text.split(separator: " ", omittingEmptySubsequences: false).enumerated().map { $0.offset == 0 ? String($0.element) : " " + $0.element }
+    let pieces = text.split(separator: " ", omittingEmptySubsequences: false).enumerated().map {
+        $0.offset == 0 ? String($0.element) : " " + $0.element
+    }
     let stream = body["stream"] == true
     let inTok = Int64(promptSize(body))
     let outTok = Int64(pieces.count)
@@ -63,19 +65,73 @@ func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
         let name = tool?["name"]?.stringValue
         let args = sample(tool?["input_schema"] ?? [:])
         if !stream {
-            let content: JSONValue = name.map { [["type": "tool_use", "id": "toolu_1", "name": .string($0), "input": args]] } ?? [["type": "text", "text": .string(text)]]
-            return .json(200, ["id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] ?? "claude-test", "content": content, "stop_reason": name == nil ? "end_turn" : "tool_use", "usage": ["input_tokens": .integer(inTok), "output_tokens": .integer(outTok)]])
+            let content: JSONValue =
+                name.map { [["type": "tool_use", "id": "toolu_1", "name": .string($0), "input": args]] } ?? [
+                    ["type": "text", "text": .string(text)]
+                ]
+            return .json(
+                200,
+                [
+                    "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] ?? "claude-test",
+                    "content": content, "stop_reason": name == nil ? "end_turn" : "tool_use",
+                    "usage": ["input_tokens": .integer(inTok), "output_tokens": .integer(outTok)],
+                ])
         }
-        var events: [(String, JSONValue)] = [("message_start", ["type": "message_start", "message": ["id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] ?? "claude-test", "content": [], "usage": ["input_tokens": .integer(inTok), "output_tokens": 1]]])]
+        var events: [(String, JSONValue)] = [
+            (
+                "message_start",
+                [
+                    "type": "message_start",
+                    "message": [
+                        "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] ?? "claude-test",
+                        "content": [], "usage": ["input_tokens": .integer(inTok), "output_tokens": 1],
+                    ],
+                ]
+            )
+        ]
         if let name {
-            events.append(("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "tool_use", "id": "toolu_1", "name": .string(name), "input": [:]]]))
-            events.append(("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": ["type": "input_json_delta", "partial_json": .string(args.serialized())]]))
+            events.append(
+                (
+                    "content_block_start",
+                    [
+                        "type": "content_block_start", "index": 0,
+                        "content_block": ["type": "tool_use", "id": "toolu_1", "name": .string(name), "input": [:]],
+                    ]
+                ))
+            events.append(
+                (
+                    "content_block_delta",
+                    [
+                        "type": "content_block_delta", "index": 0,
+                        "delta": ["type": "input_json_delta", "partial_json": .string(args.serialized())],
+                    ]
+                ))
         } else {
-            events.append(("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]))
-            for p in pieces { events.append(("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": .string(p)]])) }
+            events.append(
+                (
+                    "content_block_start",
+                    ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]
+                ))
+            for p in pieces {
+                events.append(
+                    (
+                        "content_block_delta",
+                        [
+                            "type": "content_block_delta", "index": 0,
+                            "delta": ["type": "text_delta", "text": .string(p)],
+                        ]
+                    ))
+            }
         }
         events.append(("content_block_stop", ["type": "content_block_stop", "index": 0]))
-        events.append(("message_delta", ["type": "message_delta", "delta": ["stop_reason": name == nil ? "end_turn" : "tool_use"], "usage": ["output_tokens": .integer(outTok)]]))
+        events.append(
+            (
+                "message_delta",
+                [
+                    "type": "message_delta", "delta": ["stop_reason": name == nil ? "end_turn" : "tool_use"],
+                    "usage": ["output_tokens": .integer(outTok)],
+                ]
+            ))
         events.append(("message_stop", ["type": "message_stop"]))
         let raw = events.map { "event: \($0.0)\ndata: \($0.1.serialized())\n\n" }.joined()
         return .sseRaw(raw)
@@ -85,28 +141,66 @@ func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
     let model = body["model"] ?? "echo-model"
     if !stream {
         var message: JSONObject = ["role": "assistant", "content": name == nil ? .string(text) : .null]
-        if let name { message["tool_calls"] = [["id": "call_1", "type": "function", "function": ["name": .string(name), "arguments": .string(args)]]] }
-        return .json(200, ["id": "chatcmpl-echo", "object": "chat.completion", "created": 1_700_000_000, "model": model, "system_fingerprint": "fp_echo", "choices": [["index": 0, "message": .object(message), "finish_reason": name == nil ? "stop" : "tool_calls"]], "usage": ["prompt_tokens": .integer(inTok), "completion_tokens": .integer(outTok), "total_tokens": .integer(inTok + outTok)]])
+        if let name {
+            message["tool_calls"] = [
+                ["id": "call_1", "type": "function", "function": ["name": .string(name), "arguments": .string(args)]]
+            ]
+        }
+        return .json(
+            200,
+            [
+                "id": "chatcmpl-echo", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+                "system_fingerprint": "fp_echo",
+                "choices": [
+                    ["index": 0, "message": .object(message), "finish_reason": name == nil ? "stop" : "tool_calls"]
+                ],
+                "usage": [
+                    "prompt_tokens": .integer(inTok), "completion_tokens": .integer(outTok),
+                    "total_tokens": .integer(inTok + outTok),
+                ],
+            ])
     }
     func chunk(_ delta: JSONValue, _ finish: String? = nil) -> String {
-        JSONValue.object(["id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "system_fingerprint": "fp_echo", "choices": [["index": 0, "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null]]]).serialized()
+        JSONValue.object([
+            "id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+            "system_fingerprint": "fp_echo",
+            "choices": [["index": 0, "delta": delta, "finish_reason": finish.map { .string($0) } ?? .null]],
+        ]).serialized()
     }
     var lines = [chunk(["role": "assistant", "content": ""])]
     if let name {
-        lines.append(chunk(["tool_calls": [["index": 0, "id": "call_1", "type": "function", "function": ["name": .string(name), "arguments": ""]]]]))
+        lines.append(
+            chunk([
+                "tool_calls": [
+                    [
+                        "index": 0, "id": "call_1", "type": "function",
+                        "function": ["name": .string(name), "arguments": ""],
+                    ]
+                ]
+            ]))
         lines.append(chunk(["tool_calls": [["index": 0, "function": ["arguments": .string(args)]]]]))
         lines.append(chunk([:], "tool_calls"))
     } else {
         for p in pieces { lines.append(chunk(["content": .string(p)])) }
         lines.append(chunk([:], "stop"))
     }
-    lines.append(JSONValue.object(["id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model, "choices": [], "usage": ["prompt_tokens": .integer(inTok), "completion_tokens": .integer(outTok), "total_tokens": .integer(inTok + outTok)]]).serialized())
+    lines.append(
+        JSONValue.object([
+            "id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
+            "choices": [],
+            "usage": [
+                "prompt_tokens": .integer(inTok), "completion_tokens": .integer(outTok),
+                "total_tokens": .integer(inTok + outTok),
+            ],
+        ]).serialized())
     lines.append("[DONE]")
     return .sse(dataLines: lines, delayMs: delay)
 }
 
 let server = try await TestHTTPServer.start(defaultReply: echo)
-if let id = ProcessInfo.processInfo.environment["PROMPTLINE_TEST_SERVER_IDENTITY"].flatMap(TestHTTPServer.Identity.init(rawValue:)) {
+if let id = ProcessInfo.processInfo.environment["PROMPTLINE_TEST_SERVER_IDENTITY"].flatMap(
+    TestHTTPServer.Identity.init(rawValue:))
+{
     server.identity = id
 }
 print("PORT \(server.port)")

@@ -15,7 +15,10 @@ extension REPL {
         var requests: [QueryRequest] = []
         do {
             for v in variants {
-                requests.append(try client.makeRequest(messages: session.messages(rerunning: prompt), functionSpec: session.functionSpec, options: v.options, stream: false))
+                requests.append(
+                    try client.makeRequest(
+                        messages: session.messages(rerunning: prompt), functionSpec: session.functionSpec,
+                        options: v.options, stream: false))
             }
         } catch {
             err.error("\(error)")
@@ -43,7 +46,7 @@ extension REPL {
                 return results.map { $0 ?? .failure(QueryError.cancelled) }
             }
         }
-        let results = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }) { await task.value }
+        let results = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }, { await task.value })
         renderer.stop()
         if results.allSatisfy({ ($0.failureValue as? QueryError) == .cancelled }) {
             out.dim("cancelled")
@@ -70,17 +73,21 @@ extension REPL {
         case .failure(let e):
             output = (e as? QueryError) == .cancelled ? .cancelled : .error(Self.explain(e))
         }
-        return .init(label: v.label, model: v.model, options: v.options, request: nil, output: output, figures: figures, cost: cost)
+        return .init(
+            label: v.label, model: v.model, options: v.options, request: nil, output: output, figures: figures,
+            cost: cost)
     }
 
     func costOf(_ r: QueryResult, model: String) -> Double? {
-        session.prices.cost(model: model, responseModel: r.info.model, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+        session.prices.cost(
+            model: model, responseModel: r.info.model, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
     }
 
     func figures(_ r: Result<QueryResult, Error>, model: String) -> String {
         switch r {
         case .success(let q):
-            return String(format: "%.2f s", q.requestTime) + " · \(q.inputTokens.map(String.init) ?? "?")/\(q.outputTokens.map(String.init) ?? "?") tok · cost \(PriceTable.format(costOf(q, model: model)))"
+            return String(format: "%.2f s", q.requestTime)
+                + " · \(q.inputTokens.map(String.init) ?? "?")/\(q.outputTokens.map(String.init) ?? "?") tok · cost \(PriceTable.format(costOf(q, model: model)))"
         case .failure(let e):
             return (e as? QueryError) == .cancelled ? "cancelled" : "failed"
         }
@@ -90,7 +97,12 @@ extension REPL {
         switch r {
         case .success(let q):
             switch q.output {
-            case .text(let t): return out.isTTY ? { var s = TerminalSanitizer(); return s.clean(t) }() : t
+            case .text(let t):
+                return out.isTTY
+                    ? {
+                        var s = TerminalSanitizer()
+                        return s.clean(t)
+                    }() : t
             case .functionCall(let c): return "→ \(c.name)\n" + c.arguments.serialized(pretty: true)
             }
         case .failure(let e): return "error: " + Self.explain(e)
@@ -103,7 +115,10 @@ extension REPL {
         let columnWidth = n > 0 ? (width - 3 * (n - 1)) / n : width
         if out.isTTY, n <= 4, columnWidth >= 28 {
             let columns = (0..<n).map { i -> [String] in
-                [variants[i].label, figures(results[i], model: variants[i].model), String(repeating: "─", count: columnWidth)]
+                [
+                    variants[i].label, figures(results[i], model: variants[i].model),
+                    String(repeating: "─", count: columnWidth),
+                ]
                     + Self.wrap(body(results[i]), width: columnWidth)
             }
             let rows = columns.map(\.count).max() ?? 0
@@ -112,7 +127,9 @@ extension REPL {
                     let s = r < col.count ? col[r] : ""
                     return s + String(repeating: " ", count: max(0, columnWidth - s.count))
                 }
-                out.line("\(cells.joined(separator: " │ ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))")
+                out.line(
+                    "\(cells.joined(separator: " │ ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))"
+                )
             }
         } else {
             for i in 0..<n {
@@ -132,7 +149,9 @@ extension REPL {
             for k in keys {
                 let values = calls.map { $0![k]?.serialized() ?? "(missing)" }
                 let same = Set(values).count == 1
-                out.line("  \(same ? " " : "≠") \(k): \(same ? values[0] : values.enumerated().map { "[\(variants[$0.offset].label)] \($0.element)" }.joined(separator: "  "))")
+                out.line(
+                    "  \(same ? " " : "≠") \(k): \(same ? values[0] : values.enumerated().map { "[\(variants[$0.offset].label)] \($0.element)" }.joined(separator: "  "))"
+                )
             }
         }
     }
@@ -144,11 +163,21 @@ extension REPL {
             for word in raw.split(separator: " ", omittingEmptySubsequences: false) {
                 var w = String(word)
                 while w.count > width {
-                    if !line.isEmpty { lines.append(line); line = "" }
+                    if !line.isEmpty {
+                        lines.append(line)
+                        line = ""
+                    }
                     lines.append(String(w.prefix(width)))
                     w = String(w.dropFirst(width))
                 }
-                if line.isEmpty { line = w } else if line.count + 1 + w.count <= width { line += " " + w } else { lines.append(line); line = w }
+                if line.isEmpty {
+                    line = w
+                } else if line.count + 1 + w.count <= width {
+                    line += " " + w
+                } else {
+                    lines.append(line)
+                    line = w
+                }
             }
             lines.append(line)
         }
@@ -166,7 +195,9 @@ struct VariantOutcome: Sendable {
     /// before the suspension, was written into the task's result buffer before it and lost across
     /// it (swiftlang/swift#91911, fixed after 6.3), so the release build read a garbage index and
     /// trapped in `results[i] = r`.
-    static func launch(_ i: Int, of requests: [QueryRequest], with client: QueryClient, in group: inout TaskGroup<VariantOutcome>) {
+    static func launch(
+        _ i: Int, of requests: [QueryRequest], with client: QueryClient, in group: inout TaskGroup<VariantOutcome>
+    ) {
         group.addTask {
             let outcome: Result<QueryResult, Error>
             do { outcome = .success(try await client.run(requests[i]) { _ in }) } catch { outcome = .failure(error) }

@@ -43,9 +43,12 @@ enum Completion {
             dir = ""
             prefix = expanded
         }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else {
+            return []
+        }
         let shownDir = partial.hasPrefix("~/") ? "~/" + dir.dropFirst(NSHomeDirectory().count + 1) : dir
-        return names.filter { $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map { name in
+        return names.filter { $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map {
+            name in
             var isDir: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: dir + name, isDirectory: &isDir)
             return shownDir + name + (isDir.boolValue ? "/" : "")

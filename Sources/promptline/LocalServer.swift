@@ -24,7 +24,9 @@ enum LocalServer {
         // serves another one); it answers at once when the right server is already up.
         if let model, let s = running(), s.file == model { return s }
         guard let script = findScript() else {
-            throw Failure(description: "cannot find scripts/local-llm to start the local server; set PROMPTLINE_LOCAL_LLM to its path")
+            throw Failure(
+                description:
+                    "cannot find scripts/local-llm to start the local server; set PROMPTLINE_LOCAL_LLM to its path")
         }
         var env = ProcessInfo.processInfo.environment
         env["LOCAL_LLM_MODEL"] = model
@@ -48,15 +50,16 @@ enum LocalServer {
         let args = argv.map { strdup($0) } + [nil]
         let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            args.forEach { free($0) }
-            env.forEach { free($0) }
+            for p in args + env { free(p) }
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, nil, args, env)
         guard rc == 0 else { throw Failure(description: "cannot run \(argv[1]): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw Failure(description: "waiting for \(argv[1]): \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else {
+                throw Failure(description: "waiting for \(argv[1]): \(String(cString: strerror(errno)))")
+            }
         }
         // WIFEXITED / WEXITSTATUS, which Swift does not import: low 7 bits 0 means it exited.
         return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
@@ -66,14 +69,24 @@ enum LocalServer {
         guard let text = try? String(contentsOfFile: stateFile, encoding: .utf8) else { return nil }
         var values: [String: String] = [:]
         for line in text.split(separator: "\n") {
-            if let eq = line.firstIndex(of: "=") { values[String(line[..<eq])] = String(line[line.index(after: eq)...]) }
+            if let eq = line.firstIndex(of: "=") {
+                values[String(line[..<eq])] = String(line[line.index(after: eq)...])
+            }
         }
-        guard let url = values["URL"], let pid = values["PID"].flatMap({ pid_t($0) }), kill(pid, 0) == 0 else { return nil }
-        return State(url: url, model: values["MODEL"] ?? "local", file: values["MODEL_PATH"] ?? "?", contextSize: values["CTX_SIZE"].flatMap { Int($0) })
+        guard let url = values["URL"], let pid = values["PID"].flatMap({ pid_t($0) }), kill(pid, 0) == 0 else {
+            return nil
+        }
+        return State(
+            url: url, model: values["MODEL"] ?? "local", file: values["MODEL_PATH"] ?? "?",
+            contextSize: values["CTX_SIZE"].flatMap { Int($0) })
     }
 
     static func findScript() -> String? {
-        if let p = ProcessInfo.processInfo.environment["PROMPTLINE_LOCAL_LLM"], FileManager.default.isExecutableFile(atPath: p) { return p }
+        if let p = ProcessInfo.processInfo.environment["PROMPTLINE_LOCAL_LLM"],
+            FileManager.default.isExecutableFile(atPath: p)
+        {
+            return p
+        }
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<8 {
             let candidate = dir.appendingPathComponent("scripts/local-llm").path

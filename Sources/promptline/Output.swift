@@ -45,12 +45,19 @@ final class Output: @unchecked Sendable {
     }
 
     /// A dim line (status, hints), always one line; plain when colour is off.
-    func dim(_ t: TerminalText) { line(TerminalText(runs: t.runs.map { TerminalText.Run(text: $0.text, style: .dim, multiline: false) })) }
+    func dim(_ t: TerminalText) {
+        line(TerminalText(runs: t.runs.map { TerminalText.Run(text: $0.text, style: .dim, multiline: false) }))
+    }
 
     /// An error: always exactly one line (newlines in a server's message are folded), with a
     /// red `error:` when colour is on.
     func error(_ t: TerminalText) {
-        line(TerminalText(runs: [.init(text: "error:", style: .red, multiline: false), .init(text: " ", style: .plain, multiline: false)] + t.runs.map { TerminalText.Run(text: $0.text, style: $0.style, multiline: false) }))
+        line(
+            TerminalText(
+                runs: [
+                    .init(text: "error:", style: .red, multiline: false),
+                    .init(text: " ", style: .plain, multiline: false),
+                ] + t.runs.map { TerminalText.Run(text: $0.text, style: $0.style, multiline: false) }))
     }
 
     /// Ends the current line if something was written on it.
@@ -145,7 +152,9 @@ struct TerminalText: ExpressibleByStringInterpolation {
         mutating func appendInterpolation<T>(_ v: T) { runs.append(Run(text: "\(v)", style: .plain, multiline: false)) }
         mutating func appendInterpolation(bold v: String) { runs.append(Run(text: v, style: .bold, multiline: false)) }
         mutating func appendInterpolation(dim v: String) { runs.append(Run(text: v, style: .dim, multiline: false)) }
-        mutating func appendInterpolation(yellow v: String) { runs.append(Run(text: v, style: .yellow, multiline: false)) }
+        mutating func appendInterpolation(yellow v: String) {
+            runs.append(Run(text: v, style: .yellow, multiline: false))
+        }
         /// A value that may span lines (a model's multi-line reply shown in a block).
         mutating func appendInterpolation(lines v: String) { runs.append(Run(text: v, style: .plain, multiline: true)) }
     }
@@ -211,16 +220,13 @@ struct TerminalSanitizer {
                 default: state = .text  // a two-byte sequence: dropped
                 }
             case .csi:
-                if (0x40...0x7E).contains(v) { state = .text }
-                else if v == 0x1B { state = .esc }
+                if (0x40...0x7E).contains(v) { state = .text } else if v == 0x1B { state = .esc }
             case .osc:
-                if v == 0x07 || v == 0x9C { state = .text }
-                else if v == 0x1B { state = .oscEsc }
+                if v == 0x07 || v == 0x9C { state = .text } else if v == 0x1B { state = .oscEsc }
             case .oscEsc:
                 state = v == 0x5C ? .text : .osc
             case .str:
-                if v == 0x9C { state = .text }
-                else if v == 0x1B { state = .strEsc }
+                if v == 0x9C { state = .text } else if v == 0x1B { state = .strEsc }
             case .strEsc:
                 state = v == 0x5C ? .text : .str
             }

@@ -19,22 +19,29 @@ struct Promptline: AsyncParsableCommand {
     @Option(help: "Model name (default: gpt-4o-mini; claude-sonnet-4-5 for anthropic; the local model with --local).")
     var model: String?
 
-    @Option(name: .customLong("base-url"), help: "API base URL (default: OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the provider's).")
+    @Option(
+        name: .customLong("base-url"),
+        help: "API base URL (default: OPENAI_BASE_URL / ANTHROPIC_BASE_URL, else the provider's).")
     var baseURL: String?
 
     @Option(help: ArgumentHelp("System prompt, or @FILE to read it from a file.", valueName: "TEXT|@FILE"))
     var system: String?
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("A sampling option, repeatable (as :set).", valueName: "key=value"))
+    @Option(
+        name: .customLong("set"), help: ArgumentHelp("A sampling option, repeatable (as :set).", valueName: "key=value")
+    )
     var sets: [String] = []
 
-    @Option(name: .customLong("func"), help: ArgumentHelp("A FunctionSpec file (JSON or YAML) to force on every turn.", valueName: "FILE"))
+    @Option(
+        name: .customLong("func"),
+        help: ArgumentHelp("A FunctionSpec file (JSON or YAML) to force on every turn.", valueName: "FILE"))
     var functionFile: String?
 
     @Option(help: "chat (keep the conversation; the default) or single (system + this prompt only).")
     var mode: String?
 
-    @Option(help: ArgumentHelp("The config file (default: $XDG_CONFIG_HOME/promptline/config.yaml).", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp("The config file (default: $XDG_CONFIG_HOME/promptline/config.yaml).", valueName: "FILE"))
     var config: String?
 
     @Option(help: "openai or anthropic (default: anthropic for claude-* models, else openai).")
@@ -45,15 +52,22 @@ struct Promptline: AsyncParsableCommand {
 
     @Option(
         name: .customLong("local-model"),
-        help: ArgumentHelp("With --local: the GGUF model to serve (default: SmolLM2-135M-Instruct; config: local_model).", valueName: "PATH.gguf"))
+        help: ArgumentHelp(
+            "With --local: the GGUF model to serve (default: SmolLM2-135M-Instruct; config: local_model).",
+            valueName: "PATH.gguf"))
     var localModel: String?
 
     @Option(
         name: .customLong("func-via"),
-        help: "How --func/:func forces the call: auto (json-schema on llama.cpp, tools elsewhere), tools, named or json-schema.")
+        help:
+            "How --func/:func forces the call: auto (json-schema on llama.cpp, tools elsewhere), tools, named or json-schema."
+    )
     var funcVia: String?
 
-    @Option(help: ArgumentHelp("Continue a saved session: a transcript path, or last for the most recent autosave.", valueName: "path|last"))
+    @Option(
+        help: ArgumentHelp(
+            "Continue a saved session: a transcript path, or last for the most recent autosave.", valueName: "path|last"
+        ))
     var resume: String?
 
     @Flag(help: "vi line-editing keys (default: emacs).")
@@ -68,22 +82,33 @@ struct Promptline: AsyncParsableCommand {
     @Option(name: .customLong("max-attempts"), help: "Attempts per request, the first included (default 6).")
     var maxAttempts: Int?
 
-    @Option(name: .customLong("read-timeout"), help: "Seconds to wait for more response bytes before giving up (default 120).")
+    @Option(
+        name: .customLong("read-timeout"),
+        help: "Seconds to wait for more response bytes before giving up (default 120).")
     var readTimeout: Double?
 
-    @Option(name: .customLong("turn-timeout"), help: "Seconds a whole turn may take, every retry and wait included (default 300, or turn_timeout in the config file).")
+    @Option(
+        name: .customLong("turn-timeout"),
+        help:
+            "Seconds a whole turn may take, every retry and wait included (default 300, or turn_timeout in the config file)."
+    )
     var turnTimeout: Double?
 
     func validate() throws {
         if let mode, SessionMode(rawValue: mode) == nil { throw ValidationError("--mode must be chat or single") }
-        if let p = provider, Provider(rawValue: p.lowercased()) == nil { throw ValidationError("--provider must be openai or anthropic") }
+        if let p = provider, Provider(rawValue: p.lowercased()) == nil {
+            throw ValidationError("--provider must be openai or anthropic")
+        }
         if let m = maxAttempts, m < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if let t = readTimeout, t <= 0 { throw ValidationError("--read-timeout must be positive") }
         if let f = funcVia, ForcedCallStrategy(rawValue: f) == nil {
-            throw ValidationError("--func-via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--func-via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if localModel != nil && !local { throw ValidationError("--local-model needs --local") }
-        if let t = turnTimeout, !(t > 0 && t.isFinite) { throw ValidationError("--turn-timeout must be a positive number of seconds") }
+        if let t = turnTimeout, !(t > 0 && t.isFinite) {
+            throw ValidationError("--turn-timeout must be a positive number of seconds")
+        }
     }
 
     /// The flags as values (``ResolvedSettings`` decides from them).
@@ -108,14 +133,18 @@ struct Promptline: AsyncParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let err = Output(fd: STDERR_FILENO)
         let config = try orExit(err) { try Config.load(self.config.map(Session.expand) ?? Config.defaultPath()) }
-        let localServer = try local ? orExit(err) { try LocalServer.start(model: (localModel ?? config.localModel).map(Session.expand)) } : nil
+        let localServer =
+            try local
+            ? orExit(err) { try LocalServer.start(model: (localModel ?? config.localModel).map(Session.expand)) } : nil
         let settings = try orExit(err) {
             try ResolvedSettings.resolve(
-                flags: flags, environment: env, config: config, local: localServer.map { LocalEndpoint(url: $0.url, model: $0.model) })
+                flags: flags, environment: env, config: config,
+                local: localServer.map { LocalEndpoint(url: $0.url, model: $0.model) })
         }
         let makeClient = Self.clientFactory(settings, allowInsecure: allowInsecure, environment: env)
         let client = try makeClient(settings.provider)
-        let session = Session(provider: settings.provider, model: settings.model, options: settings.options, mode: settings.mode)
+        let session = Session(
+            provider: settings.provider, model: settings.model, options: settings.options, mode: settings.mode)
         session.prices = settings.prices
         session.forcedCall = settings.forcedCall
         for c in settings.startupCommands {
@@ -125,7 +154,9 @@ struct Promptline: AsyncParsableCommand {
         // The history folder is promptline's own: made (or tightened to) 0700 once, here.
         try? AtomicFile.makePrivateDirectory((Paths.history as NSString).deletingLastPathComponent)
         let editor = LineEditor(
-            configuration: .init(programName: "promptline", historyPath: Paths.history, historySize: settings.historySize, mode: vi ? .vi : .emacs))
+            configuration: .init(
+                programName: "promptline", historyPath: Paths.history, historySize: settings.historySize,
+                mode: vi ? .vi : .emacs))
         LineEditor.installInterruptHandler()
         let interactive = editor.isInteractive
         InterruptHub.shared.start(fd: LineEditor.interruptFileDescriptor) {
@@ -133,12 +164,15 @@ struct Promptline: AsyncParsableCommand {
             if !interactive { Foundation.exit(130) }
         }
         let store = TranscriptStore(directory: TranscriptStore.defaultDirectory())
-        let repl = REPL(session: session, client: client, makeClient: makeClient, editor: editor, stream: !noStream, store: store)
+        let repl = REPL(
+            session: session, client: client, makeClient: makeClient, editor: editor, stream: !noStream, store: store)
         if let resume { try orExit(err) { try Self.resume(resume, repl: repl, store: store, err: err) } }
         if let localServer {
             // Said on stderr even when piped: which model answers, and how much it can hold.
             let context = localServer.contextSize.map(String.init) ?? "?"
-            err.dim("local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(context) tokens) at \(localServer.url)")
+            err.dim(
+                "local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(context) tokens) at \(localServer.url)"
+            )
         }
         if interactive {
             let endpoint = "\(settings.provider.rawValue):\(settings.model) at \(Redactor.url(client.baseURL))"
@@ -170,7 +204,8 @@ struct Promptline: AsyncParsableCommand {
         return { p in
             let endpoint = s.endpoints[p] ?? .init()
             var client = QueryClient(
-                provider: p, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, defaultModel: s.model, transport: transport,
+                provider: p, baseURL: endpoint.baseURL, apiKey: endpoint.apiKey, defaultModel: s.model,
+                transport: transport,
                 retryPolicy: retry, serverKinds: serverKinds, allowInsecure: allowInsecure)
             client.otherSecrets = environmentKeys
             client.turnTimeout = s.turnTimeout
@@ -183,11 +218,15 @@ struct Promptline: AsyncParsableCommand {
     static func resume(_ what: String, repl: REPL, store: TranscriptStore, err: Output) throws {
         var path = Session.expand(what)
         if what == "last" {
-            guard let last = store.recent(limit: 1).first else { throw SessionError("--resume last: no saved sessions in \(store.directory)") }
+            guard let last = store.recent(limit: 1).first else {
+                throw SessionError("--resume last: no saved sessions in \(store.directory)")
+            }
             path = last.path
         }
         try repl.resume(path)
-        err.dim("resumed \(path): \(repl.transcript.turnCount) turns, \(repl.session.history.count) messages in the conversation")
+        err.dim(
+            "resumed \(path): \(repl.transcript.turnCount) turns, \(repl.session.history.count) messages in the conversation"
+        )
     }
 }
 

@@ -23,7 +23,10 @@ final class REPL {
     /// Where the transcript is autosaved; nil until the first turn or settings change.
     private(set) var journal: TranscriptJournal?
 
-    init(session: Session, client: QueryClient, makeClient: @escaping (Provider) throws -> QueryClient, editor: LineEditor, stream: Bool, store: TranscriptStore) {
+    init(
+        session: Session, client: QueryClient, makeClient: @escaping (Provider) throws -> QueryClient,
+        editor: LineEditor, stream: Bool, store: TranscriptStore
+    ) {
         self.session = session
         self.client = client
         self.editor = editor
@@ -31,7 +34,8 @@ final class REPL {
         self.store = store
         out = Output()
         err = Output(fd: STDERR_FILENO)
-        transcript = Transcript(provider: session.provider.rawValue, baseURL: Redactor.url(client.baseURL), model: session.model)
+        transcript = Transcript(
+            provider: session.provider.rawValue, baseURL: Redactor.url(client.baseURL), model: session.model)
         transcript.secrets = client.redactor.secrets
         transcript.noteSettings(session)
         session.willSwitchProvider = { [unowned self] p in
@@ -96,7 +100,8 @@ final class REPL {
         case .save(let path, let force):
             guard let path else {
                 autosave()
-                out.line("\(journal.map { "saved \($0.path)" } ?? "nothing to save yet: no turns and no settings changes")")
+                out.line(
+                    "\(journal.map { "saved \($0.path)" } ?? "nothing to save yet: no turns and no settings changes")")
                 return
             }
             let p = Session.expand(path)
@@ -108,7 +113,9 @@ final class REPL {
             out.line("exported \(p)")
         case .load(let path):
             try resume(Session.expand(path))
-            out.line("loaded \(path): \(transcript.turnCount) turns, model \(session.model), \(session.history.count) messages in the conversation")
+            out.line(
+                "loaded \(path): \(transcript.turnCount) turns, model \(session.model), \(session.history.count) messages in the conversation"
+            )
         default:
             listSessions()
         }
@@ -116,17 +123,23 @@ final class REPL {
 
     func listSessions() {
         let recent = store.recent()
-        if recent.isEmpty { out.line("no saved sessions in \(store.directory)"); return }
+        if recent.isEmpty {
+            out.line("no saved sessions in \(store.directory)")
+            return
+        }
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd HH:mm"
         for (path, t) in recent {
             let first = (t.firstPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
-            out.line("\(f.string(from: t.updated))  \(t.model)  \(t.turnCount) turns  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(path)")
+            out.line(
+                "\(f.string(from: t.updated))  \(t.model)  \(t.turnCount) turns  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(path)"
+            )
         }
     }
 
     var prompt: String {
-        let p = "\(session.provider.rawValue):\(session.model)\(session.functionSpec.map { " ƒ\($0.name)" } ?? "")\(session.mode == .single ? " single" : "")"
+        let p =
+            "\(session.provider.rawValue):\(session.model)\(session.functionSpec.map { " ƒ\($0.name)" } ?? "")\(session.mode == .single ? " single" : "")"
         return out.render("\(dim: p) › ")
     }
 
@@ -141,7 +154,10 @@ final class REPL {
                 if editor.isInteractive { out.finishLine() }
                 return finish()
             case .interrupted:
-                if pendingInterrupt { out.finishLine(); return finish() }
+                if pendingInterrupt {
+                    out.finishLine()
+                    return finish()
+                }
                 pendingInterrupt = true
                 out.finishLine()
                 out.dim("(Ctrl-C again or Ctrl-D to quit; :help for commands)")
@@ -236,7 +252,9 @@ final class REPL {
         switch command {
         case .quit: return false
         case .retry:
-            guard let prompt = session.lastPrompt else { throw SessionError("nothing to retry yet: send a prompt first") }
+            guard let prompt = session.lastPrompt else {
+                throw SessionError("nothing to retry yet: send a prompt first")
+            }
             session.dropLastExchange()
             out.dim("retrying: \(prompt.count > 60 ? String(prompt.prefix(60)) + "…" : prompt)")
             await runTurn(prompt, isRetry: true)
@@ -267,7 +285,8 @@ final class REPL {
         let body: JSONValue
         do {
             request = try client.makeRequest(
-                messages: session.messages(for: prompt), functionSpec: session.functionSpec, options: session.queryOptions, stream: stream)
+                messages: session.messages(for: prompt), functionSpec: session.functionSpec,
+                options: session.queryOptions, stream: stream)
             body = try client.requestBody(for: request)
             lastRequest = (request, client)
         } catch {
@@ -285,7 +304,8 @@ final class REPL {
             let cost = session.stats.turns.last?.cost
             out.dim("\(TurnRenderer.statusLine(result, model: session.model)) · cost \(PriceTable.format(cost))")
         case .failure(let error):
-            turn = failedTurn(prompt, error: error, latency: Date().timeIntervalSince(started), counters: counters, retry: isRetry)
+            turn = failedTurn(
+                prompt, error: error, latency: Date().timeIntervalSince(started), counters: counters, retry: isRetry)
             session.record(turn)
         }
         transcript.noteTurn(turn, requestBody: body)
@@ -308,14 +328,16 @@ final class REPL {
                 return .failure(error)
             }
         }
-        let outcome = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }) { await task.value }
+        let outcome = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }, { await task.value })
         renderer.stop()
         if case .success(let result) = outcome { renderer.showResult(result) }
         return (outcome, counter)
     }
 
     /// Shows a failed or cancelled turn and makes its record: tokens the server reported count.
-    func failedTurn(_ prompt: String, error: Error, latency: Double, counters: TurnCounters, retry: Bool) -> TranscriptEvent.Turn {
+    func failedTurn(_ prompt: String, error: Error, latency: Double, counters: TurnCounters, retry: Bool)
+        -> TranscriptEvent.Turn
+    {
         out.finishLine()
         let usage = counters.usage
         let billed = usage.input != nil || usage.output != nil
@@ -330,7 +352,8 @@ final class REPL {
         err.error("\(message)")
         if billed { out.dim("\(TurnRenderer.tokens(usage.input, usage.output)) (counted in :stats)") }
         let outcome = TranscriptEvent.TurnOutcome.failure(
-            message: message, retries: counters.retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output)
+            message: message, retries: counters.retries, latency: latency, inputTokens: usage.input,
+            outputTokens: usage.output)
         return TranscriptEvent.Turn(prompt: prompt, outcome: outcome, retry: retry)
     }
 
@@ -346,9 +369,13 @@ final class REPL {
         guard let q = error as? QueryError else { return "\(error)" }
         switch q {
         case .transport(.connectFailed, let m), .retriesExhausted(_, .transport(.connectFailed, let m)):
-            return "\(m) — is the server running? (check --base-url / OPENAI_BASE_URL, or use --local)" + (q.isRetriesExhausted ? " (gave up after retries)" : "")
+            return "\(m) — is the server running? (check --base-url / OPENAI_BASE_URL, or use --local)"
+                + (q.isRetriesExhausted ? " (gave up after retries)" : "")
         default:
-            return q.description + (isContextOverflow(q) ? " — the conversation no longer fits the model's context: :reset starts over, :mode single sends only the new prompt" : "")
+            return q.description
+                + (isContextOverflow(q)
+                    ? " — the conversation no longer fits the model's context: :reset starts over, :mode single sends only the new prompt"
+                    : "")
         }
     }
 
@@ -359,14 +386,17 @@ final class REPL {
         guard case .http(let d) = q.innermost else { return false }
         if d.type == "exceed_context_size_error" || d.code == "context_length_exceeded" { return true }
         let m = d.message.lowercased()
-        return m.contains("context") && (m.contains("exceed") || m.contains("maximum context length")) || m.contains("prompt is too long")
+        return m.contains("context") && (m.contains("exceed") || m.contains("maximum context length"))
+            || m.contains("prompt is too long")
     }
 }
 
 extension QueryError {
     var isRetriesExhausted: Bool { if case .retriesExhausted = self { return true } else { return false } }
     /// The failure itself, under any retriesExhausted wrapping.
-    var innermost: QueryError { if case .retriesExhausted(_, let last) = self { return last.innermost } else { return self } }
+    var innermost: QueryError {
+        if case .retriesExhausted(_, let last) = self { return last.innermost } else { return self }
+    }
 }
 
 /// What a turn's events say about its cost: retries taken and the last usage reported (a failed

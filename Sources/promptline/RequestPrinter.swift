@@ -14,7 +14,8 @@ enum RequestPrinter {
         let hasKey = client.apiKey.map { !$0.isEmpty } ?? false
         var headers = http.headers.fields.filter { $0.name != "User-Agent" }
         if hasKey {
-            headers.append(client.provider == .openAI ? ("Authorization", "Bearer $\(keyVar)") : ("x-api-key", "$\(keyVar)"))
+            headers.append(
+                client.provider == .openAI ? ("Authorization", "Bearer $\(keyVar)") : ("x-api-key", "$\(keyVar)"))
         }
         let body = String(decoding: http.body, as: UTF8.self)
         let url = Redactor.url(http.url)
@@ -31,18 +32,25 @@ enum RequestPrinter {
         case .json:
             var h = JSONObject()
             for (n, v) in headers { h[n] = .string(v) }
-            let o: JSONValue = ["method": .string(http.method), "url": .string(url), "headers": .object(h), "body": (try? JSONValue.parse(body)) ?? .string(body)]
+            let o: JSONValue = [
+                "method": .string(http.method), "url": .string(url), "headers": .object(h),
+                "body": (try? JSONValue.parse(body)) ?? .string(body),
+            ]
             return o.serialized(pretty: true)
         case .swift:
             var s = "import QueryCore\n\n"
-            s += "let client = QueryClient(provider: .\(client.provider == .openAI ? "openAI" : "anthropic"), baseURL: \(swiftString(Redactor.url(client.baseURL))), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
+            s +=
+                "let client = QueryClient(provider: .\(client.provider == .openAI ? "openAI" : "anthropic"), baseURL: \(swiftString(Redactor.url(client.baseURL))), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
             let messages = request.messages.map { m -> String in
                 switch m.role {
                 case .system: return ".system(\(swiftString(m.content)))"
                 case .user: return ".user(\(swiftString(m.content)))"
                 case .assistant where m.functionCall == nil: return ".assistant(\(swiftString(m.content)))"
                 default:
-                    let call = m.functionCall.map { ", functionCall: FunctionCall(id: \($0.id.map(swiftString) ?? "nil"), name: \(swiftString($0.name)), arguments: try JSONValue.parse(\(swiftString($0.arguments.serialized()))), rawArguments: \(swiftString($0.rawArguments)))" } ?? ""
+                    let call =
+                        m.functionCall.map {
+                            ", functionCall: FunctionCall(id: \($0.id.map(swiftString) ?? "nil"), name: \(swiftString($0.name)), arguments: try JSONValue.parse(\(swiftString($0.arguments.serialized()))), rawArguments: \(swiftString($0.rawArguments)))"
+                        } ?? ""
                     let tool = m.toolCallID.map { ", toolCallID: \(swiftString($0))" } ?? ""
                     return "ChatMessage(role: .\(m.role.rawValue), content: \(swiftString(m.content))\(call)\(tool))"
                 }
@@ -53,9 +61,11 @@ enum RequestPrinter {
             }
             var opts = request.options
             opts["model"] = .string(request.model)
-            s += "let options = QueryOptions(try JSONValue.parse(\(swiftString(JSONValue.object(opts.values).serialized()))).objectValue!)\n"
+            s +=
+                "let options = QueryOptions(try JSONValue.parse(\(swiftString(JSONValue.object(opts.values).serialized()))).objectValue!)\n"
             let call = request.stream ? "client.stream" : "try await client.query"
-            s += "let result = \(call)(messages: messages\(request.functionSpec == nil ? "" : ", functionSpec: spec"), options: options)\n"
+            s +=
+                "let result = \(call)(messages: messages\(request.functionSpec == nil ? "" : ", functionSpec: spec"), options: options)\n"
             return s
         }
     }
@@ -73,8 +83,10 @@ enum RequestPrinter {
         var body = ""
         for u in s.unicodeScalars {
             let v = u.value
-            let plain = v == 0x09 || (v == 0x0A && multiline)
-                || (v >= 0x20 && v != 0x7F && !(0x80...0x9F).contains(v) && v != 0x2028 && v != 0x2029 && !TerminalSanitizer.isBidiControl(v))
+            let plain =
+                v == 0x09 || (v == 0x0A && multiline)
+                || (v >= 0x20 && v != 0x7F && !(0x80...0x9F).contains(v) && v != 0x2028 && v != 0x2029
+                    && !TerminalSanitizer.isBidiControl(v))
             if plain { body.unicodeScalars.append(u) } else { body += "\\\(hashes)u{\(String(v, radix: 16))}" }
         }
         if multiline { return "\(hashes)\"\"\"\n\(body)\n\"\"\"\(hashes)" }

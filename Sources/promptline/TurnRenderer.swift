@@ -78,7 +78,9 @@ final class TurnRenderer: @unchecked Sendable {
                 if spinnerText != nil || name != nil { spinnerText = "receiving arguments (\(argumentBytes) bytes)" }
             case .retrying(let n):
                 clearSpinnerLocked()
-                out.dim("\(String(format: "retrying in %.1f s", n.delay)) (\(n.reason), attempt \(n.attempt)/\(n.maxAttempts))")
+                out.dim(
+                    "\(String(format: "retrying in %.1f s", n.delay)) (\(n.reason), attempt \(n.attempt)/\(n.maxAttempts))"
+                )
                 if out.isTTY { spinnerText = "waiting to retry" }
             case .completed, .usage:
                 break
@@ -120,7 +122,9 @@ final class TurnRenderer: @unchecked Sendable {
         parts.append(tokens(r.inputTokens, r.outputTokens))
         parts.append("\(r.retries) \(r.retries == 1 ? "retry" : "retries")")
         if let f = r.info.forcedCall { parts.append("forced via \(f.rawValue)") }
-        if let f = r.info.finishReason, f != "stop", f != "end_turn", f != "tool_calls", f != "tool_use" { parts.append("finish: \(f)") }
+        if let f = r.info.finishReason, f != "stop", f != "end_turn", f != "tool_calls", f != "tool_use" {
+            parts.append("finish: \(f)")
+        }
         return parts.joined(separator: " · ")
     }
 }

@@ -4,7 +4,8 @@ import XCTest
 
 final class ConfigTests: XCTestCase {
     func testFullConfig() throws {
-        let c = try Config.parse("""
+        let c = try Config.parse(
+            """
             provider: anthropic
             model: claude-x
             base_urls: {openai: "http://127.0.0.1:8080/v1", anthropic: "https://proxy.example/a"}
@@ -27,7 +28,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.mode, .single)
         XCTAssertEqual(c.historySize, 50)
         XCTAssertEqual(c.prices.cost(model: "claude-x", inputTokens: 1_000_000, outputTokens: 2_000_000), 6)
-        XCTAssertEqual(c.prices.cost(model: "gpt-4o-mini", inputTokens: 1_000_000, outputTokens: 0), 0.15, "defaults stay")
+        XCTAssertEqual(
+            c.prices.cost(model: "gpt-4o-mini", inputTokens: 1_000_000, outputTokens: 0), 0.15, "defaults stay")
         XCTAssertNil(c.prices.cost(model: "no-such-model", inputTokens: 1, outputTokens: 1), "unknown, not 0")
         XCTAssertEqual(try Config.parse(""), Config())
     }
@@ -52,12 +54,17 @@ final class ConfigTests: XCTestCase {
 
     func testCostInStats() {
         let s = Session(provider: .openAI, model: "gpt-4o-mini")
-        let r = QueryResult(output: .text("x"), requestTime: 1, inputTokens: 1000, outputTokens: 1000, timeToFirstToken: nil, retries: 0, info: QueryInfo())
+        let r = QueryResult(
+            output: .text("x"), requestTime: 1, inputTokens: 1000, outputTokens: 1000, timeToFirstToken: nil,
+            retries: 0, info: QueryInfo())
         s.recordSuccess(prompt: "a", result: r)
         XCTAssert(s.stats.report().contains("cost $0.000750"), s.stats.report())
-        let noUsage = QueryResult(output: .text("x"), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil, retries: 0, info: QueryInfo())
+        let noUsage = QueryResult(
+            output: .text("x"), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil, retries: 0,
+            info: QueryInfo())
         s.recordSuccess(prompt: "b", result: noUsage)
-        XCTAssert(s.stats.report().contains("cost $0.000750 + unknown (1 turn without a price or usage)"), s.stats.report())
+        XCTAssert(
+            s.stats.report().contains("cost $0.000750 + unknown (1 turn without a price or usage)"), s.stats.report())
         let t = Session(provider: .openAI, model: "mystery")
         t.recordSuccess(prompt: "a", result: r)
         XCTAssert(t.stats.report().contains("cost unknown"), t.stats.report())

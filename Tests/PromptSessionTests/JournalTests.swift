@@ -14,7 +14,9 @@ final class JournalTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func text(_ s: String, _ i: Int? = 10, _ o: Int? = 2) -> QueryResult {
-        QueryResult(output: .text(s), requestTime: 0.2, inputTokens: i, outputTokens: o, timeToFirstToken: 0.05, retries: 0, info: QueryInfo())
+        QueryResult(
+            output: .text(s), requestTime: 0.2, inputTokens: i, outputTokens: o, timeToFirstToken: 0.05, retries: 0,
+            info: QueryInfo())
     }
 
     /// A chat session driven as the REPL drives it: each turn's body made by the core, the turn
@@ -30,7 +32,8 @@ final class JournalTests: XCTestCase {
         mutating func turn(_ prompt: String, _ outcome: Transcript.TurnOutcome, retry: Bool = false) throws {
             if retry { session.dropLastExchange() }
             let request = try client.makeRequest(
-                messages: session.messages(for: prompt), functionSpec: session.functionSpec, options: session.queryOptions, stream: true)
+                messages: session.messages(for: prompt), functionSpec: session.functionSpec,
+                options: session.queryOptions, stream: true)
             let body = try client.requestBody(for: request)
             bodies.append(body)
             session.record(transcript.noteTurn(prompt: prompt, request: body, outcome: outcome, retry: retry))

@@ -7,7 +7,9 @@ import XCTest
 /// the file with one line, and a failed turn's billed tokens are counted.
 final class NumericSafetyTests: XCTestCase {
     func result(_ i: Int?, _ o: Int?, retries: Int = 0) -> QueryResult {
-        QueryResult(output: .text("x"), requestTime: 0.1, inputTokens: i, outputTokens: o, timeToFirstToken: nil, retries: retries, info: QueryInfo())
+        QueryResult(
+            output: .text("x"), requestTime: 0.1, inputTokens: i, outputTokens: o, timeToFirstToken: nil,
+            retries: retries, info: QueryInfo())
     }
 
     func testTokenSumsAcrossTurnsSaturateInsteadOfTrapping() {
@@ -22,7 +24,8 @@ final class NumericSafetyTests: XCTestCase {
 
     func testAFailedTurnCountsTheTokensTheServerReported() {
         let s = Session(provider: .openAI, model: "m")
-        s.prices.prices["m"] = PriceTable.Price(input: 1_000_000, output: 2_000_000)  // $1 per input token, $2 per output
+        // $1 per input token, $2 per output token.
+        s.prices.prices["m"] = PriceTable.Price(input: 1_000_000, output: 2_000_000)
         s.recordFailure(prompt: "p", retries: 0, latency: 0.3, cancelled: false, inputTokens: 40, outputTokens: 12)
         s.recordFailure(prompt: "p", retries: 0, latency: 0.1, cancelled: true, inputTokens: 5, outputTokens: nil)
         XCTAssertEqual(s.stats.inputTokens.sum, 45)
@@ -40,7 +43,10 @@ final class NumericSafetyTests: XCTestCase {
             "format": "promptline-transcript", "version": 1, "id": "abc", "created": "2026-01-01T00:00:00.000Z",
             "updated": "2026-01-01T00:00:00.000Z", "provider": "openai", "base_url": "http://x", "model": "m",
             "events": [
-                ["type": "settings", "at": "2026-01-01T00:00:00.000Z", "provider": "openai", "model": "m", "mode": "chat", "options": [:]],
+                [
+                    "type": "settings", "at": "2026-01-01T00:00:00.000Z", "provider": "openai", "model": "m",
+                    "mode": "chat", "options": [:],
+                ],
                 .object(e),
             ],
         ]
@@ -48,7 +54,8 @@ final class NumericSafetyTests: XCTestCase {
     }
 
     func testATranscriptWithFiguresPromptlineNeverWritesIsRefusedWithOneLine() throws {
-        XCTAssertNoThrow(try Transcript.parse(transcript(turn: ["retries": 2, "input_tokens": 10, "request_time": 0.5])))
+        XCTAssertNoThrow(
+            try Transcript.parse(transcript(turn: ["retries": 2, "input_tokens": 10, "request_time": 0.5])))
         let bad: [(String, JSONValue)] = [
             ("retries", .integer(Int64.max)), ("retries", -1), ("input_tokens", 1.5), ("output_tokens", "many"),
             ("request_time", -2), ("time_to_first_token", "soon"),

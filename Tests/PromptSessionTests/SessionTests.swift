@@ -39,8 +39,17 @@ final class CommandParserTests: XCTestCase {
         XCTAssertEqual(try parse(":export! a.md"), .app(.export(path: "a.md", force: true)))
         XCTAssertEqual(try parse(":sessions"), .app(.sessions))
         XCTAssertEqual(try parse(":retry"), .app(.retry))
-        XCTAssertEqual(try parse(":compare temperature=0,0.7 model=a,b"), .app(.compare(axes: [CompareAxis(key: "temperature", values: ["0", "0.7"]), CompareAxis(key: "model", values: ["a", "b"])], prompt: nil)))
-        XCTAssertEqual(try parse(":compare top_p=1 -- a prompt -- with dashes"), .app(.compare(axes: [CompareAxis(key: "top_p", values: ["1"])], prompt: "a prompt -- with dashes")))
+        XCTAssertEqual(
+            try parse(":compare temperature=0,0.7 model=a,b"),
+            .app(
+                .compare(
+                    axes: [
+                        CompareAxis(key: "temperature", values: ["0", "0.7"]),
+                        CompareAxis(key: "model", values: ["a", "b"]),
+                    ], prompt: nil)))
+        XCTAssertEqual(
+            try parse(":compare top_p=1 -- a prompt -- with dashes"),
+            .app(.compare(axes: [CompareAxis(key: "top_p", values: ["1"])], prompt: "a prompt -- with dashes")))
         XCTAssertEqual(try parse(":request"), .app(.request(.curl)))
         XCTAssertEqual(try parse(":request swift"), .app(.request(.swift)))
         XCTAssertEqual(try parse(":quit"), .app(.quit))
@@ -49,10 +58,15 @@ final class CommandParserTests: XCTestCase {
 
     func testErrorsSayWhatToDo() {
         let cases: [(String, String)] = [
-            (":sett x", "unknown command :sett"), (":stat", "did you mean"), (":", "lone ':'"), (":set temperature", "needs a value"),
-            (":unset", "one key"), (":mode fast", "chat or single"), (":stats now", "no arguments"), (":system @", "file name"),
-            (":set-editor nano", "emacs or vi"), (":save!", "needs a path"), (":load", "needs a path"), (":export", "needs a path"),
-            (":sessions x", "no arguments"), (":compare", "at least one"), (":compare temperature", "key=v1,v2"), (":compare temperature=0,", "separated by commas"), (":request xml", "curl, json or swift"), (":retry now", "no arguments"),
+            (":sett x", "unknown command :sett"), (":stat", "did you mean"), (":", "lone ':'"),
+            (":set temperature", "needs a value"),
+            (":unset", "one key"), (":mode fast", "chat or single"), (":stats now", "no arguments"),
+            (":system @", "file name"),
+            (":set-editor nano", "emacs or vi"), (":save!", "needs a path"), (":load", "needs a path"),
+            (":export", "needs a path"),
+            (":sessions x", "no arguments"), (":compare", "at least one"), (":compare temperature", "key=v1,v2"),
+            (":compare temperature=0,", "separated by commas"), (":request xml", "curl, json or swift"),
+            (":retry now", "no arguments"),
         ]
         for (line, expected) in cases {
             XCTAssertThrowsError(try parse(line), line) { e in
@@ -90,12 +104,15 @@ final class OptionValueTests: XCTestCase {
         ]
         for (k, v) in bad { XCTAssertThrowsError(try OptionValues.check(k, v), "\(k)=\(v)") }
         let good: [(String, JSONValue)] = [
-            ("temperature", 0), ("temperature", 2), ("top_p", 0.9), ("max_tokens", 64), ("presence_penalty", -2), ("seed", 7),
-            ("stop", "END"), ("stop", ["a", "b"]), ("n", 2), ("response_format", ["type": "json_object"]), ("reasoning_effort", "low"),
+            ("temperature", 0), ("temperature", 2), ("top_p", 0.9), ("max_tokens", 64), ("presence_penalty", -2),
+            ("seed", 7),
+            ("stop", "END"), ("stop", ["a", "b"]), ("n", 2), ("response_format", ["type": "json_object"]),
+            ("reasoning_effort", "low"),
             ("logprobs", true), ("top_logprobs", 20), ("parallel_tool_calls", false), ("temperature", nil),
         ]
         for (k, v) in good { XCTAssertNil(try OptionValues.check(k, v), "\(k)=\(v)") }
-        XCTAssertEqual(try OptionValues.check("mirostat", 2), "mirostat is not a key promptline knows; it is sent unchecked")
+        XCTAssertEqual(
+            try OptionValues.check("mirostat", 2), "mirostat is not a key promptline knows; it is sent unchecked")
     }
 }
 
@@ -119,7 +136,8 @@ final class SessionTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "name: f\nparameters: {type: object}\n".write(toFile: dir + "/ok.yaml", atomically: true, encoding: .utf8)
-        try "{\"name\": \"g\", \"parameters\": {\"type\": \"array\"}}".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
+        try "{\"name\": \"g\", \"parameters\": {\"type\": \"array\"}}".write(
+            toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
         let s = Session(provider: .openAI, model: "m")
         _ = try s.apply(.loadFunction(path: dir + "/ok.yaml"))
         XCTAssertEqual(s.functionSpec?.name, "f")
@@ -141,7 +159,9 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(s.system, "You are terse.")
         XCTAssertThrowsError(try s.apply(.loadSystem(path: path + ".missing")))
         XCTAssertEqual(s.system, "You are terse.")
-        let r = QueryResult(output: .text("A1"), requestTime: 1, inputTokens: 3, outputTokens: 2, timeToFirstToken: 0.1, retries: 0, info: QueryInfo())
+        let r = QueryResult(
+            output: .text("A1"), requestTime: 1, inputTokens: 3, outputTokens: 2, timeToFirstToken: 0.1, retries: 0,
+            info: QueryInfo())
         s.recordSuccess(prompt: "Q1", result: r)
         XCTAssertEqual(s.messages(for: "Q2"), [.system("You are terse."), .user("Q1"), .assistant("A1"), .user("Q2")])
         s.recordFailure(retries: 1, latency: 0.5, cancelled: true)
@@ -157,15 +177,27 @@ final class SessionTests: XCTestCase {
     func testCompareVariantsAreTheCartesianProductTypedAndChecked() throws {
         let s = Session(provider: .openAI, model: "m")
         _ = try s.apply(.set(key: "top_p", value: "0.5"))
-        let v = try s.variants([CompareAxis(key: "temperature", values: ["0", "1.2"]), CompareAxis(key: "model", values: ["a", "b"])])
-        XCTAssertEqual(v.map(\.label), ["temperature=0 model=a", "temperature=0 model=b", "temperature=1.2 model=a", "temperature=1.2 model=b"])
+        let v = try s.variants([
+            CompareAxis(key: "temperature", values: ["0", "1.2"]), CompareAxis(key: "model", values: ["a", "b"]),
+        ])
+        XCTAssertEqual(
+            v.map(\.label),
+            ["temperature=0 model=a", "temperature=0 model=b", "temperature=1.2 model=a", "temperature=1.2 model=b"])
         XCTAssertEqual(v[3].options["temperature"], 1.2)
         XCTAssertEqual(v[3].options["top_p"], 0.5)
         XCTAssertEqual(v[3].model, "b")
         XCTAssertThrowsError(try s.variants([CompareAxis(key: "temperature", values: ["0", "9"])]))
-        XCTAssertThrowsError(try s.variants([CompareAxis(key: "a", values: ["1", "2", "3", "4", "5"]), CompareAxis(key: "b", values: ["1", "2", "3", "4"])]))
+        XCTAssertThrowsError(
+            try s.variants([
+                CompareAxis(key: "a", values: ["1", "2", "3", "4", "5"]),
+                CompareAxis(key: "b", values: ["1", "2", "3", "4"]),
+            ]))
         // Re-running the last prompt leaves its own exchange out.
-        s.recordSuccess(prompt: "Q", result: QueryResult(output: .text("A"), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil, retries: 0, info: QueryInfo()))
+        s.recordSuccess(
+            prompt: "Q",
+            result: QueryResult(
+                output: .text("A"), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil,
+                retries: 0, info: QueryInfo()))
         XCTAssertEqual(s.messages(rerunning: "Q"), [.user("Q")])
         XCTAssertEqual(s.messages(rerunning: "other"), [.user("Q"), .assistant("A"), .user("other")])
     }
@@ -173,7 +205,11 @@ final class SessionTests: XCTestCase {
     func testFunctionCallHistoryStaysValid() {
         let s = Session(provider: .openAI, model: "m")
         let call = FunctionCall(id: nil, name: "f", arguments: ["a": 1], rawArguments: "{\"a\":1}")
-        s.recordSuccess(prompt: "Q", result: QueryResult(output: .functionCall(call), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil, retries: 0, info: QueryInfo()))
+        s.recordSuccess(
+            prompt: "Q",
+            result: QueryResult(
+                output: .functionCall(call), requestTime: 1, inputTokens: nil, outputTokens: nil, timeToFirstToken: nil,
+                retries: 0, info: QueryInfo()))
         let m = s.messages(for: "next")
         XCTAssertEqual(m.map(\.role), [.user, .assistant, .tool, .user])
         XCTAssertEqual(m[1].functionCall?.id, m[2].toolCallID)
@@ -183,7 +219,9 @@ final class SessionTests: XCTestCase {
         var st = SessionStats()
         st.record(TurnMetrics(latency: 1.0, timeToFirstToken: 0.2, inputTokens: 10, outputTokens: 5, retries: 1))
         st.record(TurnMetrics(latency: 3.0, timeToFirstToken: 0.4, inputTokens: 20, outputTokens: 7, retries: 0))
-        st.record(TurnMetrics(latency: 0.5, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 2, failed: true))
+        st.record(
+            TurnMetrics(
+                latency: 0.5, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 2, failed: true))
         XCTAssertEqual(st.requests, 6)
         XCTAssertEqual(st.retries, 3)
         XCTAssertEqual(st.errors, 1)
@@ -203,8 +241,12 @@ final class ForcedCallHistoryTests: XCTestCase {
     func call(via: ForcedCallStrategy) -> QueryResult {
         var info = QueryInfo()
         info.forcedCall = via
-        let c = FunctionCall(id: via == .jsonSchema ? nil : "call_9", name: "get_weather", arguments: ["city": "Oslo", "days": 2], rawArguments: #"{"city":"Oslo","days":2}"#)
-        return QueryResult(output: .functionCall(c), requestTime: 0.1, inputTokens: 5, outputTokens: 7, timeToFirstToken: nil, retries: 0, info: info)
+        let c = FunctionCall(
+            id: via == .jsonSchema ? nil : "call_9", name: "get_weather", arguments: ["city": "Oslo", "days": 2],
+            rawArguments: #"{"city":"Oslo","days":2}"#)
+        return QueryResult(
+            output: .functionCall(c), requestTime: 0.1, inputTokens: 5, outputTokens: 7, timeToFirstToken: nil,
+            retries: 0, info: info)
     }
 
     func testACallForcedThroughJSONSchemaStaysTheAssistantsJSONTextInTheConversation() throws {
@@ -213,7 +255,8 @@ final class ForcedCallHistoryTests: XCTestCase {
         XCTAssertEqual(s.history, [.user("Oslo?"), .assistant(#"{"city":"Oslo","days":2}"#)])
         let t = Session(provider: .openAI, model: "m")
         t.recordSuccess(prompt: "Oslo?", result: call(via: .tools))
-        XCTAssertEqual(t.history.map(\.role), [.user, .assistant, .tool], "a tool call is answered before the next turn")
+        XCTAssertEqual(
+            t.history.map(\.role), [.user, .assistant, .tool], "a tool call is answered before the next turn")
     }
 
     func testTheTranscriptRestoresEachCallAsItWasSent() throws {

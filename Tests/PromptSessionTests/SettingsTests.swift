@@ -46,7 +46,8 @@ final class SettingsTests: XCTestCase {
     }
 
     func testTheEnvironmentOverridesTheConfigFileAndFlagsOverrideBoth() throws {
-        let c = try config("base_urls: {openai: \"http://config/v1\"}\nmodel: from-config\nsystem: config system\nturn_timeout: 30")
+        let c = try config(
+            "base_urls: {openai: \"http://config/v1\"}\nmodel: from-config\nsystem: config system\nturn_timeout: 30")
         let env = ["OPENAI_BASE_URL": "http://env/v1", "OPENAI_API_KEY": "sk-env", "ANTHROPIC_API_KEY": ""]
         var s = try ResolvedSettings.resolve(flags: Flags(), environment: env, config: c)
         XCTAssertEqual(s.endpoints[.openAI], .init(baseURL: "http://env/v1", apiKey: "sk-env"))
@@ -71,9 +72,14 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(s.forcedCall, .jsonSchema)
         XCTAssertEqual(
             s.startupCommands,
-            [.loadSystem(path: "prompt.txt"), .set(key: "temperature", value: "0.5"), .set(key: "max_tokens", value: "7"), .loadFunction(path: "f.yaml")])
+            [
+                .loadSystem(path: "prompt.txt"), .set(key: "temperature", value: "0.5"),
+                .set(key: "max_tokens", value: "7"), .loadFunction(path: "f.yaml"),
+            ])
         f.provider = .openAI
-        XCTAssertEqual(try ResolvedSettings.resolve(flags: f, environment: env, config: c).provider, .openAI, "--provider beats the model's")
+        XCTAssertEqual(
+            try ResolvedSettings.resolve(flags: f, environment: env, config: c).provider, .openAI,
+            "--provider beats the model's")
     }
 
     func testLocalPicksItsModelBoundsTurnsAndSendsNoKey() throws {

@@ -9,12 +9,15 @@ extension Session {
     }
 
     func recordFailure(
-        prompt: String = "", retries: Int, latency: Double?, cancelled: Bool, inputTokens: Int? = nil, outputTokens: Int? = nil
+        prompt: String = "", retries: Int, latency: Double?, cancelled: Bool, inputTokens: Int? = nil,
+        outputTokens: Int? = nil
     ) {
         let outcome: TranscriptEvent.TurnOutcome =
             cancelled
             ? .cancelled(retries: retries, latency: latency, inputTokens: inputTokens, outputTokens: outputTokens)
-            : .failure(message: "failed", retries: retries, latency: latency, inputTokens: inputTokens, outputTokens: outputTokens)
+            : .failure(
+                message: "failed", retries: retries, latency: latency, inputTokens: inputTokens,
+                outputTokens: outputTokens)
         record(TranscriptEvent.Turn(prompt: prompt, outcome: outcome))
     }
 }

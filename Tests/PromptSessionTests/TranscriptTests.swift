@@ -12,14 +12,18 @@ final class TranscriptTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    let spec = try! FunctionSpec(name: "grade", description: "g", parameters: ["type": "object", "properties": ["g": ["type": "string"]], "required": ["g"]])
+    let spec = try! FunctionSpec(
+        name: "grade", description: "g",
+        parameters: ["type": "object", "properties": ["g": ["type": "string"]], "required": ["g"]])
 
     func result(_ output: QueryOutput, _ i: Int?, _ o: Int?) -> QueryResult {
         var info = QueryInfo()
         info.id = "resp-1"
         info.systemFingerprint = "fp"
         info.finishReason = "stop"
-        return QueryResult(output: output, requestTime: 0.5, inputTokens: i, outputTokens: o, timeToFirstToken: 0.1, retries: 1, info: info)
+        return QueryResult(
+            output: output, requestTime: 0.5, inputTokens: i, outputTokens: o, timeToFirstToken: 0.1, retries: 1,
+            info: info)
     }
 
     /// A session with a system prompt, option changes, a function call, an error and a cancelled turn.
@@ -28,7 +32,8 @@ final class TranscriptTests: XCTestCase {
         let client = QueryClient(baseURL: "http://127.0.0.1:9/v1", apiKey: "sk-NEVER-IN-FILES", defaultModel: "m1")
         var t = Transcript(provider: "openai", baseURL: client.baseURL, model: "m1")
         func turn(_ prompt: String, _ outcome: Transcript.TurnOutcome) throws {
-            let req = try client.makeRequest(messages: s.messages(for: prompt), functionSpec: s.functionSpec, options: s.queryOptions, stream: true)
+            let req = try client.makeRequest(
+                messages: s.messages(for: prompt), functionSpec: s.functionSpec, options: s.queryOptions, stream: true)
             let body = try client.requestBody(for: req)
             s.record(t.noteTurn(prompt: prompt, request: body, outcome: outcome))
         }
@@ -40,9 +45,18 @@ final class TranscriptTests: XCTestCase {
         _ = try s.apply(.set(key: "top_k", value: "7"))
         s.functionSpec = spec
         t.noteSettings(s)
-        try turn("Q2", .success(result(.functionCall(FunctionCall(id: "call_7", name: "grade", arguments: ["g": "A"], rawArguments: #"{"g":"A"}"#)), 20, 5)))
+        try turn(
+            "Q2",
+            .success(
+                result(
+                    .functionCall(
+                        FunctionCall(id: "call_7", name: "grade", arguments: ["g": "A"], rawArguments: #"{"g":"A"}"#)),
+                    20, 5)))
         try turn("Q3", .failure(message: "HTTP 500: boom", retries: 2, latency: 1.5))
-        try turn("Q3b", .failure(message: "the model did not call grade", retries: 0, latency: 0.4, inputTokens: 31, outputTokens: 9))
+        try turn(
+            "Q3b",
+            .failure(
+                message: "the model did not call grade", retries: 0, latency: 0.4, inputTokens: 31, outputTokens: 9))
         try turn("Q4", .cancelled(retries: 0, latency: 0.2))
         s.functionSpec = nil
         t.noteSettings(s)
@@ -69,14 +83,21 @@ final class TranscriptTests: XCTestCase {
         XCTAssertEqual(restored.history, s.history)
         XCTAssertEqual(restored.stats, s.stats)
         // The next turn's request is the one the original session would have sent.
-        let a = try client.requestBody(for: client.makeRequest(messages: s.messages(for: "Q6"), functionSpec: s.functionSpec, options: s.queryOptions, stream: true))
-        let b = try client.requestBody(for: client.makeRequest(messages: restored.messages(for: "Q6"), functionSpec: restored.functionSpec, options: restored.queryOptions, stream: true))
+        let a = try client.requestBody(
+            for: client.makeRequest(
+                messages: s.messages(for: "Q6"), functionSpec: s.functionSpec, options: s.queryOptions, stream: true))
+        let b = try client.requestBody(
+            for: client.makeRequest(
+                messages: restored.messages(for: "Q6"), functionSpec: restored.functionSpec,
+                options: restored.queryOptions, stream: true))
         XCTAssertEqual(a.serialized(), b.serialized())
         // Settings changes mid-session are recorded, and the key is nowhere in the file.
         XCTAssertEqual(loaded.events.filter { if case .settings = $0 { return true } else { return false } }.count, 3)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssertFalse(text.contains("sk-NEVER-IN-FILES"))
-        XCTAssert(text.contains("\"cancelled\":true") && text.contains("HTTP 500: boom") && text.contains("\"system_fingerprint\":\"fp\""), text)
+        XCTAssert(
+            text.contains("\"cancelled\":true") && text.contains("HTTP 500: boom")
+                && text.contains("\"system_fingerprint\":\"fp\""), text)
     }
 
     func testRetriedTurnReplacesItsExchangeOnRestore() throws {
@@ -103,7 +124,9 @@ final class TranscriptTests: XCTestCase {
         let dirMode = try FileManager.default.attributesOfItem(atPath: dir + "/sub")[.posixPermissions] as? Int
         XCTAssertEqual(fileMode, 0o600)
         XCTAssertEqual(dirMode, 0o700)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/sub").filter { $0.hasSuffix(".tmp") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/sub").filter {
+            $0.hasSuffix(".tmp")
+        }
         XCTAssertEqual(leftovers, [])
     }
 
@@ -132,7 +155,8 @@ final class TranscriptTests: XCTestCase {
         var badSpec = try JSONValue.parse(v1).objectValue!
         badSpec["events"] = [
             [
-                "type": "settings", "at": "2026-11-28T21:25:14.000Z", "provider": "openai", "model": "m", "mode": "chat", "options": [:],
+                "type": "settings", "at": "2026-11-28T21:25:14.000Z", "provider": "openai", "model": "m",
+                "mode": "chat", "options": [:],
                 "function": ["name": "bad name", "parameters": ["type": "object"]],
             ]
         ]
@@ -157,7 +181,9 @@ final class TranscriptTests: XCTestCase {
                 XCTAssert("\(e)".contains(p) && "\(e)".contains(expected), "\(name): \(e)")
             }
         }
-        XCTAssertThrowsError(try TranscriptStore.load(dir + "/missing.json")) { XCTAssert("\($0)".contains("no such file")) }
+        XCTAssertThrowsError(try TranscriptStore.load(dir + "/missing.json")) {
+            XCTAssert("\($0)".contains("no such file"))
+        }
         // A last line cut short by a crash is left out, with a note; the rest loads.
         let torn = try Transcript.parse(journal)
         XCTAssertEqual(torn.events, Array(t.events.dropLast()))
@@ -172,7 +198,10 @@ final class TranscriptTests: XCTestCase {
     func testMarkdownExportAndListing() throws {
         let (s, t, _) = try buildSession()
         let md = TranscriptMarkdown.render(t, stats: s.stats)
-        for needle in ["**System prompt**", "Be terse.", "## Turn 2", "**Function call** `grade`", "**Error**: HTTP 500: boom", "*cancelled*", "temperature=0.9", "| 6 | 11 | 5 | 2 | 1 | 61+? | 17+? |"] {
+        for needle in [
+            "**System prompt**", "Be terse.", "## Turn 2", "**Function call** `grade`", "**Error**: HTTP 500: boom",
+            "*cancelled*", "temperature=0.9", "| 6 | 11 | 5 | 2 | 1 | 61+? | 17+? |",
+        ] {
             XCTAssert(md.contains(needle), needle + "\n" + md)
         }
         let store = TranscriptStore(directory: dir)

@@ -7,7 +7,8 @@ import XCTest
 final class FaultMatrixTests: XCTestCase {
     typealias Reply = TestHTTPServer.Reply
 
-    let spec = try! FunctionSpec(name: "f", parameters: ["type": "object", "properties": ["a": ["type": "string"]], "required": ["a"]])
+    let spec = try! FunctionSpec(
+        name: "f", parameters: ["type": "object", "properties": ["a": ["type": "string"]], "required": ["a"]])
 
     func success(_ p: Provider, stream: Bool) -> Reply {
         switch (p, stream) {
@@ -25,20 +26,30 @@ final class FaultMatrixTests: XCTestCase {
             return OpenAIFixture.textStream(["par"]).prefix(2).map { "data: \($0)\n\n" }.joined()
         case .anthropic:
             return AnthropicFixture.start()
-                + AnthropicFixture.event("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]])
-                + AnthropicFixture.event("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": "par"]])
+                + AnthropicFixture.event(
+                    "content_block_start",
+                    ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]])
+                + AnthropicFixture.event(
+                    "content_block_delta",
+                    ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": "par"]])
         }
     }
 
     func errorBody(_ p: Provider, _ message: String, type: String) -> String {
         p == .openAI
-            ? JSONValue.object(["error": ["message": .string(message), "type": .string(type), "code": nil]]).serialized()
-            : JSONValue.object(["type": "error", "error": ["type": .string(type), "message": .string(message)]]).serialized()
+            ? JSONValue.object(["error": ["message": .string(message), "type": .string(type), "code": nil]])
+                .serialized()
+            : JSONValue.object(["type": "error", "error": ["type": .string(type), "message": .string(message)]])
+                .serialized()
     }
 
-    func run(_ p: Provider, _ server: TestHTTPServer, clock: TestClock = TestClock(), stream: Bool = false, spec: FunctionSpec? = nil, readTimeout: Double = 5) async throws -> QueryResult {
+    func run(
+        _ p: Provider, _ server: TestHTTPServer, clock: TestClock = TestClock(), stream: Bool = false,
+        spec: FunctionSpec? = nil, readTimeout: Double = 5
+    ) async throws -> QueryResult {
         let c = client(server, provider: p, clock: clock, readTimeout: readTimeout)
-        return try await c.run(c.makeRequest(messages: [.user("x")], functionSpec: spec, options: [:], stream: stream)) { _ in }
+        return try await c.run(c.makeRequest(messages: [.user("x")], functionSpec: spec, options: [:], stream: stream))
+        { _ in }
     }
 
     func testRetriedStatusesAndRetryHeaders() async throws {
@@ -50,10 +61,14 @@ final class FaultMatrixTests: XCTestCase {
                 .body(429, errorBody(p, "slow down", type: "rate_limit_error"), headers: [("retry-after", "3")]),
                 .body(429, "{}", headers: [("retry-after-ms", "1500")]),
                 .body(503, "{}", headers: [("retry-after", "Thu, 15 Jan 2027 08:00:04 GMT")]),
-                .body(500, "{}"), .body(502, "<html><title>502 Bad Gateway</title></html>", contentType: "text/html"), .body(504, "{}"),
+                .body(500, "{}"), .body(502, "<html><title>502 Bad Gateway</title></html>", contentType: "text/html"),
+                .body(504, "{}"),
                 success(p, stream: false))
             // 7 answers need 7 attempts.
-            let c = QueryClient(provider: p, baseURL: server.baseURL + (p == .openAI ? "/v1" : ""), defaultModel: "m", transport: AsyncHTTPClientTransport(connectTimeout: 2, readTimeout: 5), retryPolicy: RetryPolicy(maxAttempts: 7), clock: clock)
+            let c = QueryClient(
+                provider: p, baseURL: server.baseURL + (p == .openAI ? "/v1" : ""), defaultModel: "m",
+                transport: AsyncHTTPClientTransport(connectTimeout: 2, readTimeout: 5),
+                retryPolicy: RetryPolicy(maxAttempts: 7), clock: clock)
             let r = try await c.query(system: nil, user: "x")
             XCTAssertEqual(r.retries, 6, "\(p)")
             XCTAssertEqual(Array(clock.sleeps.prefix(3)), [3, 1.5, 4], "\(p)")
@@ -66,7 +81,9 @@ final class FaultMatrixTests: XCTestCase {
     func testXShouldRetryBothWays() async throws {
         for p in Provider.allCases {
             let server = try await startServer()
-            server.enqueue(.body(400, errorBody(p, "retry me", type: "x"), headers: [("x-should-retry", "true")]), success(p, stream: false))
+            server.enqueue(
+                .body(400, errorBody(p, "retry me", type: "x"), headers: [("x-should-retry", "true")]),
+                success(p, stream: false))
             let retried = try await run(p, server)
             XCTAssertEqual(retried.retries, 1)
             server.enqueue(.body(503, errorBody(p, "do not", type: "x"), headers: [("x-should-retry", "false")]))
@@ -78,10 +95,15 @@ final class FaultMatrixTests: XCTestCase {
         for p in Provider.allCases {
             let server = try await startServer()
             for (status, hint) in [(401, "API key"), (403, "permissions"), (404, "model name"), (400, "")] {
-                server.enqueue(.body(status, errorBody(p, "server says \(status)", type: "invalid_request_error"), headers: [("request-id", "req_\(status)")]))
+                server.enqueue(
+                    .body(
+                        status, errorBody(p, "server says \(status)", type: "invalid_request_error"),
+                        headers: [("request-id", "req_\(status)")]))
                 await assertThrowsQueryError(try await run(p, server)) { e in
                     XCTAssertEqual(e.status, status)
-                    XCTAssert(e.description.contains("server says \(status)") && e.description.contains("req_\(status)") && (hint.isEmpty || e.description.contains(hint)), e.description)
+                    XCTAssert(
+                        e.description.contains("server says \(status)") && e.description.contains("req_\(status)")
+                            && (hint.isEmpty || e.description.contains(hint)), e.description)
                 }
             }
             XCTAssertEqual(server.requests.count, 4, "\(p): no retries on 4xx")
@@ -91,7 +113,10 @@ final class FaultMatrixTests: XCTestCase {
     func testConnectionFaultsBeforeTheBodyAreRetried() async throws {
         for p in Provider.allCases {
             let server = try await startServer()
-            server.enqueue(.closeWithoutResponse, Reply(status: nil, steps: [.reset]), Reply(status: 200, headers: [("Content-Type", "text/event-stream")], steps: [.reset]), success(p, stream: true))
+            server.enqueue(
+                .closeWithoutResponse, Reply(status: nil, steps: [.reset]),
+                Reply(status: 200, headers: [("Content-Type", "text/event-stream")], steps: [.reset]),
+                success(p, stream: true))
             let r = try await run(p, server, stream: true)
             XCTAssertEqual(r.output, .text("ok"), "\(p)")
             XCTAssertEqual(r.retries, 3, "\(p)")
@@ -102,7 +127,8 @@ final class FaultMatrixTests: XCTestCase {
         for p in Provider.allCases {
             for end: TestHTTPServer.Step in [.close, .reset] {
                 let server = try await startServer()
-                server.enqueue(.sseRaw(partialStream(p), endWith: [.delay(milliseconds: 20), end]), success(p, stream: true))
+                server.enqueue(
+                    .sseRaw(partialStream(p), endWith: [.delay(milliseconds: 20), end]), success(p, stream: true))
                 await assertThrowsQueryError(try await run(p, server, stream: true)) { e in
                     switch e {
                     case .transport, .truncatedStream: break
@@ -130,7 +156,8 @@ final class FaultMatrixTests: XCTestCase {
 
     func testErrorEventsMidStream() async throws {
         let openAI = "data: " + #"{"error":{"message":"model crashed","type":"server_error"}}"# + "\n\n"
-        let anthropic = AnthropicFixture.event("error", ["type": "error", "error": ["type": "api_error", "message": "model crashed"]])
+        let anthropic = AnthropicFixture.event(
+            "error", ["type": "error", "error": ["type": "api_error", "message": "model crashed"]])
         for p in Provider.allCases {
             let server = try await startServer()
             let err = p == .openAI ? openAI : anthropic
@@ -147,7 +174,10 @@ final class FaultMatrixTests: XCTestCase {
         for p in Provider.allCases {
             let server = try await startServer()
             let empty: JSONValue = p == .openAI ? ["id": "x", "choices": []] : ["id": "x", "type": "message"]
-            for reply in [Reply.body(200, "{not json"), .json(200, empty), .body(200, "<html>proxy</html>", contentType: "text/html")] {
+            for reply in [
+                Reply.body(200, "{not json"), .json(200, empty),
+                .body(200, "<html>proxy</html>", contentType: "text/html"),
+            ] {
                 server.enqueue(reply)
                 await assertThrowsQueryError(try await run(p, server)) { e in
                     guard case .malformedResponse = e else { return XCTFail("\(p): \(e)") }
@@ -163,9 +193,13 @@ final class FaultMatrixTests: XCTestCase {
     func testMissingUsageIsUnknownNotZero() async throws {
         for p in Provider.allCases {
             let server = try await startServer()
-            let body: JSONValue = p == .openAI
+            let body: JSONValue =
+                p == .openAI
                 ? OpenAIFixture.completion(text: "ok", usage: nil)
-                : ["id": "m", "type": "message", "model": "m", "content": [["type": "text", "text": "ok"]], "stop_reason": "end_turn"]
+                : [
+                    "id": "m", "type": "message", "model": "m", "content": [["type": "text", "text": "ok"]],
+                    "stop_reason": "end_turn",
+                ]
             server.enqueue(.json(200, body))
             let r = try await run(p, server)
             XCTAssertNil(r.inputTokens, "\(p)")
@@ -176,14 +210,16 @@ final class FaultMatrixTests: XCTestCase {
     func testFunctionCallFaults() async throws {
         for p in Provider.allCases {
             let server = try await startServer()
-            let wrongName: JSONValue = p == .openAI
+            let wrongName: JSONValue =
+                p == .openAI
                 ? OpenAIFixture.completion(text: nil, toolCall: ("g", #"{"a":"b"}"#))
                 : AnthropicFixture.message(text: nil, tool: ("g", ["a": "b"]))
             server.enqueue(.json(200, wrongName))
             await assertThrowsQueryError(try await run(p, server, spec: spec)) { e in
                 guard case .wrongFunction("f", "g", _) = e else { return XCTFail("\(p): \(e)") }
             }
-            let badArgs = p == .openAI
+            let badArgs =
+                p == .openAI
                 ? Reply.json(200, OpenAIFixture.completion(text: nil, toolCall: ("f", #"{"a": "#)))
                 : Reply.sseRaw(AnthropicFixture.toolStream(name: "f", pieces: ["{\"a\": "]))
             server.enqueue(badArgs)

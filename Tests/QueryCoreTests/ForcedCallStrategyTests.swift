@@ -8,7 +8,10 @@ import XCTest
 final class ForcedCallStrategyTests: XCTestCase {
     let spec = try! FunctionSpec(
         name: "get_weather", description: "Weather forecast",
-        parameters: ["type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]], "required": ["city", "days"]])
+        parameters: [
+            "type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]],
+            "required": ["city", "days"],
+        ])
 
     func testAutoAgainstAGenericServerSendsOneToolAndRequired() async throws {
         let server = try await startServer()
@@ -42,18 +45,24 @@ final class ForcedCallStrategyTests: XCTestCase {
         XCTAssertNil(body["tool_choice"])
         XCTAssertEqual(
             body["response_format"],
-            ["type": "json_schema", "json_schema": ["name": "get_weather", "description": "Weather forecast", "schema": spec.parameters]])
+            [
+                "type": "json_schema",
+                "json_schema": ["name": "get_weather", "description": "Weather forecast", "schema": spec.parameters],
+            ])
         SchemaRecorder.record(server.requests, name: "auto-llamacpp")
     }
 
     func testJSONSchemaStreamReportsTheTextAsArguments() async throws {
         let server = try await startServer()
-        server.enqueue(.sse(dataLines: OpenAIFixture.textStream([#"{"city":"#, #""Oslo","days""#, #":2}"#]), chunkSize: 1))
+        server.enqueue(
+            .sse(dataLines: OpenAIFixture.textStream([#"{"city":"#, #""Oslo","days""#, #":2}"#]), chunkSize: 1))
         var c = client(server)
         c.forcedCall = .jsonSchema
         let (events, r) = try await streamed(c, [.user("Oslo?")], spec: spec)
         XCTAssertEqual(events.first, .functionArguments(index: 0, name: "get_weather", fragment: #"{"city":"#))
-        XCTAssertFalse(events.contains { if case .text = $0 { return true } else { return false } }, "no text: the text is the call")
+        XCTAssertFalse(
+            events.contains { if case .text = $0 { return true } else { return false } },
+            "no text: the text is the call")
         XCTAssertEqual(r.output.functionCall?.arguments, ["city": "Oslo", "days": 2])
         XCTAssertTrue(server.probes.isEmpty, "an explicit strategy needs no probe")
         SchemaRecorder.record(server.requests, name: "jsonschema-stream")
@@ -61,7 +70,9 @@ final class ForcedCallStrategyTests: XCTestCase {
 
     func testJSONSchemaReplyThatIsNotJSONIsInvalidArgumentsAndEmptyIsNoCall() async throws {
         let server = try await startServer()
-        server.enqueue(.json(200, OpenAIFixture.completion(text: "Sure! Paris, 3 days.")), .json(200, OpenAIFixture.completion(text: "  ")))
+        server.enqueue(
+            .json(200, OpenAIFixture.completion(text: "Sure! Paris, 3 days.")),
+            .json(200, OpenAIFixture.completion(text: "  ")))
         var c = client(server)
         c.forcedCall = .jsonSchema
         await assertThrowsQueryError(try await c.query(system: nil, user: "x", functionSpec: spec)) { e in
@@ -83,19 +94,26 @@ final class ForcedCallStrategyTests: XCTestCase {
                 "type": "object", "additionalProperties": false, "required": ["a", "b"],
                 "properties": [
                     "a": ["type": "string"],
-                    "b": ["type": "object", "additionalProperties": false, "required": ["c"], "properties": ["c": ["type": "integer"]]],
+                    "b": [
+                        "type": "object", "additionalProperties": false, "required": ["c"],
+                        "properties": ["c": ["type": "integer"]],
+                    ],
                 ],
             ])
         XCTAssertEqual(closed.responseFormat["json_schema"]?["strict"], true)
         let partlyRequired = try FunctionSpec(
-            name: "f", parameters: ["type": "object", "additionalProperties": false, "required": ["a"], "properties": ["a": [:], "b": [:]]])
+            name: "f",
+            parameters: [
+                "type": "object", "additionalProperties": false, "required": ["a"], "properties": ["a": [:], "b": [:]],
+            ])
         XCTAssertNil(partlyRequired.responseFormat["json_schema"]?["strict"])
     }
 
     func testNamedAndToolsNeverProbe() async throws {
         let server = try await startServer()
         server.identity = .llamaCpp
-        server.enqueue(.json(200, OpenAIFixture.completion(text: nil, toolCall: ("get_weather", #"{"city":"a","days":1}"#))))
+        server.enqueue(
+            .json(200, OpenAIFixture.completion(text: nil, toolCall: ("get_weather", #"{"city":"a","days":1}"#))))
         var c = client(server)
         c.forcedCall = .tools
         let r = try await c.query(system: nil, user: "x", functionSpec: spec)
@@ -115,7 +133,8 @@ final class ForcedCallStrategyTests: XCTestCase {
     func testAnthropicAutoIsTheToolChoice() async throws {
         let server = try await startServer()
         server.identity = .llamaCpp
-        server.enqueue(.json(200, AnthropicFixture.message(text: nil, tool: ("get_weather", ["city": "x", "days": 1]))))
+        server.enqueue(
+            .json(200, AnthropicFixture.message(text: nil, tool: ("get_weather", ["city": "x", "days": 1]))))
         let r = try await client(server, provider: .anthropic).query(system: nil, user: "x", functionSpec: spec)
         XCTAssertEqual(r.info.forcedCall, .tools)
         XCTAssertEqual(server.requests.first?.json?["tool_choice"], ["type": "tool", "name": "get_weather"])
@@ -130,7 +149,8 @@ final class ForcedCallStrategyTests: XCTestCase {
         var c = client(server)
         c.forcedCall = .tools
         do {
-            _ = try await c.run(c.makeRequest(messages: [.user("x")], functionSpec: spec, options: [:], stream: false)) { events.append($0) }
+            _ = try await c.run(c.makeRequest(messages: [.user("x")], functionSpec: spec, options: [:], stream: false))
+            { events.append($0) }
             XCTFail("expected noFunctionCall")
         } catch let e as QueryError {
             guard case .noFunctionCall = e else { return XCTFail("\(e)") }
@@ -140,12 +160,15 @@ final class ForcedCallStrategyTests: XCTestCase {
 
     func testACancelledStreamHasReportedTheInputTokensAnthropicSentFirst() async throws {
         let server = try await startServer()
-        let start = #"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"usage":{"input_tokens":77,"output_tokens":1}}}"#
+        let start =
+            #"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"usage":{"input_tokens":77,"output_tokens":1}}}"#
         server.enqueue(.sseRaw("event: message_start\ndata: \(start)\n\n", endWith: [.stall]))
         let c = client(server, provider: .anthropic)
         let got = Task { () -> [QueryEvent] in
             var events: [QueryEvent] = []
-            _ = try? await c.run(c.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)) { events.append($0) }
+            _ = try? await c.run(c.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)) {
+                events.append($0)
+            }
             return events
         }
         try await Task.sleep(nanoseconds: 500_000_000)
@@ -158,7 +181,8 @@ final class ForcedCallStrategyTests: XCTestCase {
 
     func testHugeCreatedAndUsageAreDecodedWithoutTrapping() async throws {
         let server = try await startServer()
-        let body = #"{"id":"x","object":"chat.completion","created":1e300,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-5,"completion_tokens":9223372036854775807}}"#
+        let body =
+            #"{"id":"x","object":"chat.completion","created":1e300,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-5,"completion_tokens":9223372036854775807}}"#
         let stream = [
             #"{"id":"x","created":1e19,"model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}"#,
             #"{"choices":[],"usage":{"prompt_tokens":1.5,"completion_tokens":9223372036854775807}}"#, "[DONE]",

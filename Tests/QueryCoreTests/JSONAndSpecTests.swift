@@ -58,7 +58,9 @@ final class JSONValueTests: XCTestCase {
 }
 
 final class FunctionSpecTests: XCTestCase {
-    let schema: JSONValue = ["type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]], "required": ["city"]]
+    let schema: JSONValue = [
+        "type": "object", "properties": ["city": ["type": "string"], "days": ["type": "integer"]], "required": ["city"],
+    ]
 
     func testValidSpec() throws {
         let s = try FunctionSpec(name: "get_weather", description: "Weather", parameters: schema)
@@ -83,7 +85,8 @@ final class FunctionSpecTests: XCTestCase {
         XCTAssertEqual(field("f", "object"), "parameters")
         XCTAssertEqual(field("f", ["type": "object", "properties": [1]]), "parameters.properties")
         XCTAssertEqual(field("f", ["type": "object", "properties": ["a": 1]]), "parameters.properties.a")
-        XCTAssertEqual(field("f", ["type": "object", "properties": ["a": [:]], "required": ["b"]]), "parameters.required[0]")
+        XCTAssertEqual(
+            field("f", ["type": "object", "properties": ["a": [:]], "required": ["b"]]), "parameters.required[0]")
         XCTAssertEqual(field("f", ["type": "object", "required": "a"]), "parameters.required")
     }
 
@@ -94,7 +97,8 @@ final class FunctionSpecTests: XCTestCase {
             #"{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"x":{"type":"integer"}}}}}"#,
             #"{"name":"f","description":"d","input_schema":{"type":"object","properties":{"x":{"type":"integer"}}}}"#,
         ]
-        let expected = try FunctionSpec(name: "f", description: "d", parameters: ["type": "object", "properties": ["x": ["type": "integer"]]])
+        let expected = try FunctionSpec(
+            name: "f", description: "d", parameters: ["type": "object", "properties": ["x": ["type": "integer"]]])
         for s in shapes { XCTAssertEqual(try FunctionSpec(text: s), expected) }
         let yaml = """
             type: function
@@ -156,7 +160,9 @@ final class SSEParserTests: XCTestCase {
     }
 
     func testAnySplitGivesTheSameEvents() throws {
-        let text = ": keep-alive\r\ndata: {\"a\":\"é🌍\"}\r\n\r\nevent: ping\ndata: x\ndata: y\n\ndata:no-space\r\rerror: {\"message\":\"boom\"}\n" + "data: [DONE]\n\n"
+        let text =
+            ": keep-alive\r\ndata: {\"a\":\"é🌍\"}\r\n\r\nevent: ping\ndata: x\ndata: y\n\ndata:no-space\r\rerror: {\"message\":\"boom\"}\n"
+            + "data: [DONE]\n\n"
         let bytes = Array(text.utf8)
         let expected = [
             SSEEvent(event: nil, data: Array("{\"a\":\"é🌍\"}".utf8)),
@@ -171,7 +177,8 @@ final class SSEParserTests: XCTestCase {
     }
 
     func testFinalEventWithoutBlankLineIsDelivered() throws {
-        XCTAssertEqual(try parseAll(Array("data: last".utf8), chunk: 3), [SSEEvent(event: nil, data: Array("last".utf8))])
+        XCTAssertEqual(
+            try parseAll(Array("data: last".utf8), chunk: 3), [SSEEvent(event: nil, data: Array("last".utf8))])
     }
 
     func testCRLFSplitAcrossChunksIsOneLineEnd() throws {

@@ -6,7 +6,10 @@ import XCTest
 final class OpenAIClientTests: XCTestCase {
     let spec = try! FunctionSpec(
         name: "submit", description: "Submit a review",
-        parameters: ["type": "object", "properties": ["score": ["type": "integer"], "summary": ["type": "string"]], "required": ["score"]])
+        parameters: [
+            "type": "object", "properties": ["score": ["type": "integer"], "summary": ["type": "string"]],
+            "required": ["score"],
+        ])
 
     // MARK: requests
 
@@ -14,7 +17,9 @@ final class OpenAIClientTests: XCTestCase {
         let server = try await startServer()
         server.enqueue(.json(200, OpenAIFixture.completion(text: "Hello!")))
         let c = client(server)
-        let r = try await c.query(system: "Be brief.", user: "Hi", options: ["model": "gpt-4o-mini", "temperature": 0, "max_tokens": nil, "top_k": 40])
+        let r = try await c.query(
+            system: "Be brief.", user: "Hi",
+            options: ["model": "gpt-4o-mini", "temperature": 0, "max_tokens": nil, "top_k": 40])
         XCTAssertEqual(r.output, .text("Hello!"))
         XCTAssertEqual(r.inputTokens, 12)
         XCTAssertEqual(r.outputTokens, 5)
@@ -32,7 +37,8 @@ final class OpenAIClientTests: XCTestCase {
         XCTAssertEqual(req.header("User-Agent"), "QueryCore", "the core names no application")
         XCTAssertEqual(
             req.bodyText,
-            #"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"temperature":0,"top_k":40}"#)
+            #"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"temperature":0,"top_k":40}"#
+        )
         SchemaRecorder.record(server.requests, name: "nonstreamed")
     }
 
@@ -68,7 +74,14 @@ final class OpenAIClientTests: XCTestCase {
         _ = try await client(server).query(messages: msgs)
         let sent = try XCTUnwrap(server.requests.first?.json?["messages"]?.arrayValue)
         XCTAssertEqual(sent.count, 6)
-        XCTAssertEqual(sent[2], ["role": "assistant", "content": nil, "tool_calls": [["id": "call_1", "type": "function", "function": ["name": "submit", "arguments": #"{"score":3}"#]]]])
+        XCTAssertEqual(
+            sent[2],
+            [
+                "role": "assistant", "content": nil,
+                "tool_calls": [
+                    ["id": "call_1", "type": "function", "function": ["name": "submit", "arguments": #"{"score":3}"#]]
+                ],
+            ])
         XCTAssertEqual(sent[3], ["role": "tool", "tool_call_id": "call_1", "content": "ok"])
         SchemaRecorder.record(server.requests, name: "multiturn")
     }
@@ -105,7 +118,11 @@ final class OpenAIClientTests: XCTestCase {
 
     func testForcedFunctionSendsRequiredToolChoiceAndParsesArguments() async throws {
         let server = try await startServer()
-        server.enqueue(.json(200, OpenAIFixture.completion(text: nil, toolCall: ("submit", #"{"score": 4, "summary": "ok"}"#), finish: "tool_calls")))
+        server.enqueue(
+            .json(
+                200,
+                OpenAIFixture.completion(
+                    text: nil, toolCall: ("submit", #"{"score": 4, "summary": "ok"}"#), finish: "tool_calls")))
         let r = try await client(server).query(system: "sys", user: "review", functionSpec: spec)
         XCTAssertEqual(r.output.functionCall?.name, "submit")
         XCTAssertEqual(r.output.functionCall?.arguments, ["score": 4, "summary": "ok"])
@@ -121,17 +138,23 @@ final class OpenAIClientTests: XCTestCase {
         var c = client(server)
         c.forcedCall = .named
         _ = try await c.query(system: nil, user: "x", functionSpec: spec)
-        XCTAssertEqual(server.requests.first?.json?["tool_choice"], ["type": "function", "function": ["name": "submit"]])
+        XCTAssertEqual(
+            server.requests.first?.json?["tool_choice"], ["type": "function", "function": ["name": "submit"]])
         SchemaRecorder.record(server.requests, name: "named")
     }
 
     func testStreamedToolCallAccumulatesByIndexInOneByteChunks() async throws {
         let server = try await startServer()
-        server.enqueue(.sse(dataLines: OpenAIFixture.toolStream(name: "submit", argPieces: ["{\"sco", "re\": 5, \"summ", "ary\": \"naïve ✓\"}"]), chunkSize: 1))
+        server.enqueue(
+            .sse(
+                dataLines: OpenAIFixture.toolStream(
+                    name: "submit", argPieces: ["{\"sco", "re\": 5, \"summ", "ary\": \"naïve ✓\"}"]), chunkSize: 1))
         let (events, r) = try await streamed(client(server), [.user("x")], spec: spec)
         XCTAssertEqual(r.output.functionCall?.arguments, ["score": 5, "summary": "naïve ✓"])
         XCTAssertEqual(r.output.functionCall?.id, "call_9")
-        let fragments = events.compactMap { if case .functionArguments(_, _, let f) = $0 { return f } else { return nil } }.joined()
+        let fragments = events.compactMap {
+            if case .functionArguments(_, _, let f) = $0 { return f } else { return nil }
+        }.joined()
         XCTAssertEqual(fragments, #"{"score": 5, "summary": "naïve ✓"}"#)
         XCTAssertEqual(events.first, .functionArguments(index: 0, name: "submit", fragment: ""))
         XCTAssertEqual(r.inputTokens, 20)
@@ -174,14 +197,18 @@ final class OpenAIClientTests: XCTestCase {
     func testRetryAfterIsHonouredThroughTheClock() async throws {
         let server = try await startServer()
         server.enqueue(
-            .body(429, #"{"error":{"message":"slow down","type":"rate_limit_exceeded"}}"#, headers: [("retry-after", "2")]),
+            .body(
+                429, #"{"error":{"message":"slow down","type":"rate_limit_exceeded"}}"#, headers: [("retry-after", "2")]
+            ),
             .body(503, "{}", headers: [("retry-after-ms", "250")]),
             .body(500, "{}", headers: [("retry-after", "Thu, 15 Jan 2027 08:00:05 GMT")]),
             .json(200, OpenAIFixture.completion()))
         let clock = TestClock()
         clock.wall = RetryPolicy.parseDateForTests("Thu, 15 Jan 2027 08:00:00 GMT")
         var notices: [RetryNotice] = []
-        let r = try await client(server, clock: clock).run(try client(server).makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: false)) {
+        let r = try await client(server, clock: clock).run(
+            try client(server).makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: false)
+        ) {
             if case .retrying(let n) = $0 { notices.append(n) }
         }
         XCTAssertEqual(r.retries, 3)
@@ -194,7 +221,9 @@ final class OpenAIClientTests: XCTestCase {
 
     func testBackoffIsExponentialWithJitterAndBounded() async throws {
         let server = try await startServer()
-        for _ in 0..<10 { server.enqueue(.body(502, "<html><title>502 Bad Gateway</title></html>", contentType: "text/html")) }
+        for _ in 0..<10 {
+            server.enqueue(.body(502, "<html><title>502 Bad Gateway</title></html>", contentType: "text/html"))
+        }
         let clock = TestClock()
         clock.randomValue = 0.5
         await assertThrowsQueryError(try await client(server, clock: clock).query(system: nil, user: "x")) { e in
@@ -221,7 +250,10 @@ final class OpenAIClientTests: XCTestCase {
     func testNoRetryOnOtherClientErrorsAndXShouldRetryOverrides() async throws {
         let server = try await startServer()
         server.enqueue(
-            .body(400, #"{"error":{"message":"bad param","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}"#),
+            .body(
+                400,
+                #"{"error":{"message":"bad param","type":"invalid_request_error","param":"temperature","code":"invalid_value"}}"#
+            ),
             .body(503, "{}", headers: [("x-should-retry", "false")]),
             .body(400, "{}", headers: [("x-should-retry", "true")]), .json(200, OpenAIFixture.completion()))
         let c = client(server)
@@ -262,7 +294,10 @@ final class OpenAIClientTests: XCTestCase {
         let url = server.baseURL
         server.stop()
         let clock = TestClock()
-        let c = QueryClient(baseURL: url + "/v1", defaultModel: "m", transport: AsyncHTTPClientTransport(connectTimeout: 1, readTimeout: 1), retryPolicy: RetryPolicy(maxAttempts: 3), clock: clock)
+        let c = QueryClient(
+            baseURL: url + "/v1", defaultModel: "m",
+            transport: AsyncHTTPClientTransport(connectTimeout: 1, readTimeout: 1),
+            retryPolicy: RetryPolicy(maxAttempts: 3), clock: clock)
         await assertThrowsQueryError(try await c.query(system: nil, user: "x")) { e in
             guard case .retriesExhausted(3, .transport(let kind, _)) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(kind, .connectFailed)
@@ -272,7 +307,9 @@ final class OpenAIClientTests: XCTestCase {
 
     func testDroppedConnectionBeforeResponseIsRetried() async throws {
         let server = try await startServer()
-        server.enqueue(.closeWithoutResponse, TestHTTPServer.Reply(status: nil, steps: [.reset]), .json(200, OpenAIFixture.completion()))
+        server.enqueue(
+            .closeWithoutResponse, TestHTTPServer.Reply(status: nil, steps: [.reset]),
+            .json(200, OpenAIFixture.completion()))
         let r = try await client(server).query(system: nil, user: "x")
         XCTAssertEqual(r.retries, 2)
     }
@@ -282,9 +319,13 @@ final class OpenAIClientTests: XCTestCase {
         let chunks = OpenAIFixture.textStream(["partial ", "answer"])
         server.enqueue(.sse(dataLines: Array(chunks.prefix(2)), endWith: [.delay(milliseconds: 20), .close]))
         var seen = ""
-        await assertThrowsQueryError(try await client(server).run(try client(server).makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)) {
-            if case .text(let t) = $0 { seen += t }
-        }) { e in
+        await assertThrowsQueryError(
+            try await client(server).run(
+                try client(server).makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)
+            ) {
+                if case .text(let t) = $0 { seen += t }
+            }
+        ) { e in
             switch e {
             case .transport, .truncatedStream: break
             default: XCTFail("\(e)")
@@ -321,7 +362,11 @@ final class OpenAIClientTests: XCTestCase {
 
     func testMidStreamErrorsBothForms() async throws {
         let server = try await startServer()
-        server.enqueue(.sse(dataLines: [OpenAIFixture.chunk(["content": "hi"]), #"{"error":{"message":"context too long","type":"invalid_request_error","code":400}}"#]))
+        server.enqueue(
+            .sse(dataLines: [
+                OpenAIFixture.chunk(["content": "hi"]),
+                #"{"error":{"message":"context too long","type":"invalid_request_error","code":400}}"#,
+            ]))
         await assertThrowsQueryError(try await streamed(client(server), [.user("x")])) { e in
             guard case .streamError(let d) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(d.message, "context too long")
@@ -350,7 +395,14 @@ final class OpenAIClientTests: XCTestCase {
 
     func testUnknownFieldsAndMissingOptionalOnesAreFine() async throws {
         let server = try await startServer()
-        let body: JSONValue = ["choices": [["message": ["content": "hi", "refusal": nil, "annotations": []], "finish_reason": "stop", "logprobs": nil]], "timings": ["prompt_ms": 1.5]]
+        let body: JSONValue = [
+            "choices": [
+                [
+                    "message": ["content": "hi", "refusal": nil, "annotations": []], "finish_reason": "stop",
+                    "logprobs": nil,
+                ]
+            ], "timings": ["prompt_ms": 1.5],
+        ]
         server.enqueue(.json(200, body))
         let r = try await client(server).query(system: nil, user: "x")
         XCTAssertEqual(r.output, .text("hi"))
@@ -362,7 +414,11 @@ final class OpenAIClientTests: XCTestCase {
     func testErrorsShowServerMessageRequestIDAndNeverTheKey() async throws {
         let server = try await startServer()
         let key = "sk-SECRET-1234567890"
-        server.enqueue(.body(401, #"{"error":{"message":"Incorrect API key provided: sk-SECRET-1234567890","type":"invalid_request_error","code":"invalid_api_key"}}"#, headers: [("x-request-id", "req_42")]))
+        server.enqueue(
+            .body(
+                401,
+                #"{"error":{"message":"Incorrect API key provided: sk-SECRET-1234567890","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+                headers: [("x-request-id", "req_42")]))
         await assertThrowsQueryError(try await client(server, key: key).query(system: nil, user: "x")) { e in
             let s = e.description
             XCTAssertFalse(s.contains(key), s)

@@ -49,10 +49,18 @@ enum SchemaRecorder {
 
 /// OpenAI response bodies for scripting the server.
 enum OpenAIFixture {
-    static func completion(text: String? = "Hello!", toolCall: (name: String, args: String)? = nil, finish: String = "stop", usage: JSONValue? = ["prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17], extra: JSONObject = [:]) -> JSONValue {
+    static func completion(
+        text: String? = "Hello!", toolCall: (name: String, args: String)? = nil, finish: String = "stop",
+        usage: JSONValue? = ["prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17], extra: JSONObject = [:]
+    ) -> JSONValue {
         var message: JSONObject = ["role": "assistant", "content": text.map { .string($0) } ?? .null]
         if let tc = toolCall {
-            message["tool_calls"] = [["id": "call_1", "type": "function", "function": ["name": .string(tc.name), "arguments": .string(tc.args)]]]
+            message["tool_calls"] = [
+                [
+                    "id": "call_1", "type": "function",
+                    "function": ["name": .string(tc.name), "arguments": .string(tc.args)],
+                ]
+            ]
         }
         var o: JSONObject = [
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "gpt-test",
@@ -76,7 +84,11 @@ enum OpenAIFixture {
     static func usageChunk(_ p: Int, _ c: Int) -> String {
         let u: JSONValue = [
             "id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1_700_000_001, "model": "gpt-test",
-            "choices": [], "usage": ["prompt_tokens": .integer(Int64(p)), "completion_tokens": .integer(Int64(c)), "total_tokens": .integer(Int64(p + c))],
+            "choices": [],
+            "usage": [
+                "prompt_tokens": .integer(Int64(p)), "completion_tokens": .integer(Int64(c)),
+                "total_tokens": .integer(Int64(p + c)),
+            ],
         ]
         return u.serialized()
     }
@@ -93,7 +105,17 @@ enum OpenAIFixture {
 
     /// A streamed tool call whose arguments arrive in `argPieces`.
     static func toolStream(name: String, argPieces: [String], usage: (Int, Int)? = (20, 8)) -> [String] {
-        var out = [chunk(["role": "assistant", "content": .null, "tool_calls": [["index": 0, "id": "call_9", "type": "function", "function": ["name": .string(name), "arguments": ""]]]])]
+        var out = [
+            chunk([
+                "role": "assistant", "content": .null,
+                "tool_calls": [
+                    [
+                        "index": 0, "id": "call_9", "type": "function",
+                        "function": ["name": .string(name), "arguments": ""],
+                    ]
+                ],
+            ])
+        ]
         out += argPieces.map { chunk(["tool_calls": [["index": 0, "function": ["arguments": .string($0)]]]]) }
         out.append(chunk([:], finish: "tool_calls"))
         if let u = usage { out.append(usageChunk(u.0, u.1)) }
@@ -109,14 +131,21 @@ extension XCTestCase {
         return s
     }
 
-    func client(_ server: TestHTTPServer, provider: Provider = .openAI, key: String? = "sk-test-key", clock: QueryClock = TestClock(), retry: RetryPolicy = RetryPolicy(), readTimeout: Double = 5) -> QueryClient {
+    func client(
+        _ server: TestHTTPServer, provider: Provider = .openAI, key: String? = "sk-test-key",
+        clock: QueryClock = TestClock(), retry: RetryPolicy = RetryPolicy(), readTimeout: Double = 5
+    ) -> QueryClient {
         QueryClient(
-            provider: provider, baseURL: provider == .openAI ? server.baseURL + "/v1" : server.baseURL, apiKey: key, defaultModel: provider == .openAI ? "gpt-test" : "claude-test",
-            transport: AsyncHTTPClientTransport(connectTimeout: 2, readTimeout: readTimeout), retryPolicy: retry, clock: clock)
+            provider: provider, baseURL: provider == .openAI ? server.baseURL + "/v1" : server.baseURL, apiKey: key,
+            defaultModel: provider == .openAI ? "gpt-test" : "claude-test",
+            transport: AsyncHTTPClientTransport(connectTimeout: 2, readTimeout: readTimeout), retryPolicy: retry,
+            clock: clock)
     }
 
     /// Runs a streamed query, collecting events.
-    func streamed(_ c: QueryClient, _ messages: [ChatMessage], spec: FunctionSpec? = nil, options: QueryOptions = [:]) async throws -> (events: [QueryEvent], result: QueryResult) {
+    func streamed(_ c: QueryClient, _ messages: [ChatMessage], spec: FunctionSpec? = nil, options: QueryOptions = [:])
+        async throws -> (events: [QueryEvent], result: QueryResult)
+    {
         var events: [QueryEvent] = []
         var result: QueryResult?
         for try await e in c.stream(messages: messages, functionSpec: spec, options: options) {
@@ -125,7 +154,10 @@ extension XCTestCase {
         return (events, try XCTUnwrap(result))
     }
 
-    func assertThrowsQueryError<T>(_ body: @autoclosure () async throws -> T, file: StaticString = #filePath, line: UInt = #line, _ check: (QueryError) -> Void) async {
+    func assertThrowsQueryError<T>(
+        _ body: @autoclosure () async throws -> T, file: StaticString = #filePath, line: UInt = #line,
+        _ check: (QueryError) -> Void
+    ) async {
         do {
             _ = try await body()
             XCTFail("expected an error", file: file, line: line)
