@@ -1,3 +1,4 @@
+import Foundation
 import QueryCore
 
 /// Turns what a user typed after `:set key` into a typed JSON value, and checks known keys.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Removes secrets from text that came from outside (a server's error body, headers, a transcript
 /// file) before it is shown or recorded. The one place promptline redacts: ``QueryError``,
 /// transcripts and URLs all go through it.
