@@ -113,53 +113,59 @@ public struct Config: Equatable {
         }
         for (k, v) in map {
             guard let key = k.string else { throw SessionError("line \(line(k)): keys must be plain names") }
-            func str() throws -> String {
-                guard let s = v.string, v.scalar != nil else {
-                    throw SessionError("line \(line(v)): \(key) must be text")
-                }
-                return s
-            }
-            switch key {
-            case "provider":
-                guard let p = Provider(rawValue: try str()) else {
-                    throw SessionError("line \(line(v)): provider must be openai or anthropic")
-                }
-                c.provider = p
-            case "model": c.model = try str()
-            case "system": c.system = try str()
-            case "mode":
-                guard let m = SessionMode(rawValue: try str()) else {
-                    throw SessionError("line \(line(v)): mode must be chat or single")
-                }
-                c.mode = m
-            case "func_via":
-                guard let f = ForcedCallStrategy(rawValue: try str()) else {
-                    throw SessionError(
-                        "line \(line(v)): func_via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))"
-                    )
-                }
-                c.forcedCall = f
-            case "local_model": c.localModel = try str()
-            case "turn_timeout":
-                guard let n = Double(v.string ?? ""), n > 0, n.isFinite else {
-                    throw SessionError("line \(line(v)): turn_timeout must be a positive number of seconds")
-                }
-                c.turnTimeout = n
-            case "history_size":
-                guard let n = v.int, n > 0 else {
-                    throw SessionError("line \(line(v)): history_size must be a positive integer")
-                }
-                c.historySize = n
-            case "base_urls": c.baseURLs = try baseURLs(v)
-            case "options": c.options = try options(v)
-            case "prices": try prices(v, into: &c.prices)
-            default:
-                throw SessionError(
-                    "line \(line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, turn_timeout, prices)"
-                )
-            }
+            try c.set(key, v, keyNode: k)
         }
         return c
+    }
+
+    /// Reads one top-level key of the file.
+    mutating func set(_ key: String, _ v: Node, keyNode k: Node) throws {
+        func str() throws -> String {
+            guard let s = v.string, v.scalar != nil else {
+                throw SessionError("line \(Config.line(v)): \(key) must be text")
+            }
+            return s
+        }
+        switch key {
+        case "provider":
+            guard let p = Provider(rawValue: try str()) else {
+                throw SessionError("line \(Config.line(v)): provider must be openai or anthropic")
+            }
+            self.provider = p
+        case "model": self.model = try str()
+        case "system": self.system = try str()
+        case "mode":
+            guard let m = SessionMode(rawValue: try str()) else {
+                throw SessionError("line \(Config.line(v)): mode must be chat or single")
+            }
+            self.mode = m
+        case "func_via":
+            guard let f = ForcedCallStrategy(rawValue: try str()) else {
+                throw SessionError(
+                    "line \(Config.line(v)): func_via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            self.forcedCall = f
+        case "local_model": self.localModel = try str()
+        case "turn_timeout":
+            guard let n = Double(v.string ?? ""), n > 0, n.isFinite else {
+                throw SessionError("line \(Config.line(v)): turn_timeout must be a positive number of seconds")
+            }
+            self.turnTimeout = n
+        case "history_size":
+            guard let n = v.int, n > 0 else {
+                throw SessionError("line \(Config.line(v)): history_size must be a positive integer")
+            }
+            self.historySize = n
+        case "base_urls": self.baseURLs = try Config.baseURLs(v)
+        case "options": self.options = try Config.options(v)
+        case "prices": try Config.prices(v, into: &prices)
+        default:
+            throw SessionError(
+                "line \(Config.line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, turn_timeout, prices)"
+            )
+        }
+
     }
 
     static func baseURLs(_ v: Node) throws -> [Provider: String] {

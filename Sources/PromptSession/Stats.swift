@@ -105,24 +105,36 @@ public struct SessionStats: Sendable, Equatable {
         lines.append(
             "  time to first token mean " + (ttfts.isEmpty ? "–" : s(ttfts.reduce(0, +) / Double(ttfts.count))))
         lines.append("  output tokens/s " + rate(turns.filter { !$0.failed && !$0.cancelled }))
-        let done = turns.filter { !$0.failed && !$0.cancelled }
-        let known = turns.compactMap(\.cost)
-        let unknownCost = done.filter { $0.cost == nil }.count
-        if done.isEmpty && known.isEmpty {
-            lines.append("  cost –")
-        } else if known.isEmpty {
-            lines.append("  cost unknown (no price for the model, or no usage; prices: config.yaml)")
-        } else {
-            lines.append(
-                "  cost \(PriceTable.format(known.reduce(0, +)))"
-                    + (unknownCost > 0
-                        ? " + unknown (\(unknownCost) turn\(unknownCost == 1 ? "" : "s") without a price or usage)"
-                        : ""))
-        }
+        lines.append(costLine)
         if schemaViolations > 0 {
             let n = turns.filter { $0.schemaViolations > 0 }.count
             lines.append("  schema violations \(schemaViolations) (in \(n) turn\(n == 1 ? "" : "s"))")
         }
+        lines += lastTurnLines
+        return lines.joined(separator: "\n")
+    }
+
+    /// The session's cost: known costs summed, and how many completed turns had none.
+    var costLine: String {
+        let done = turns.filter { !$0.failed && !$0.cancelled }
+        let known = turns.compactMap(\.cost)
+        let unknownCost = done.filter { $0.cost == nil }.count
+        if done.isEmpty && known.isEmpty {
+            return "  cost –"
+        } else if known.isEmpty {
+            return "  cost unknown (no price for the model, or no usage; prices: config.yaml)"
+        } else {
+            return
+                ("  cost \(PriceTable.format(known.reduce(0, +)))"
+                + (unknownCost > 0
+                    ? " + unknown (\(unknownCost) turn\(unknownCost == 1 ? "" : "s") without a price or usage)"
+                    : ""))
+        }
+    }
+
+    /// The last turn's figures.
+    var lastTurnLines: [String] {
+        var lines: [String] = []
         lines.append("last turn")
         if let last = turns.last {
             var status = "ok"
@@ -137,7 +149,7 @@ public struct SessionStats: Sendable, Equatable {
         } else {
             lines.append("  –")
         }
-        return lines.joined(separator: "\n")
+        return lines
     }
 
     /// Output tokens per second of generation (latency minus time to first token when streamed).

@@ -523,9 +523,7 @@ public struct RequestDelta: Equatable, Sendable {
             let old = previous[k]
             if old == v { continue }
             if case .array(let a)? = old, case .array(let b) = v {
-                var p = 0
-                let n = min(a.count, b.count)
-                while p < n && a[p] == b[p] { p += 1 }
+                let p = Self.commonPrefix(a, b)
                 keep[k] = p
                 append[k] = .array(Array(b[p...]))
             } else {
@@ -533,6 +531,19 @@ public struct RequestDelta: Equatable, Sendable {
             }
         }
         unset = previous.keys.filter { body[$0] == nil }
+    }
+
+    /// How many leading elements `a` and `b` share: the whole conversation is compared every
+    /// turn, so without bounds checks or reference counting per element.
+    static func commonPrefix(_ a: [JSONValue], _ b: [JSONValue]) -> Int {
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                var p = 0
+                let n = min(pa.count, pb.count)
+                while p < n && pa[p] == pb[p] { p += 1 }
+                return p
+            }
+        }
     }
 
     /// Makes `body` (the previous turn's) into the one this delta describes, in place: new keys

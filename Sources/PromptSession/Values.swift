@@ -77,6 +77,29 @@ public enum OptionValues {
             guard case .integer = value else {
                 throw SessionError("seed must be an integer, got \(value.serialized())")
             }
+        case "stop", "response_format", "reasoning_effort": try checkShape(key, value)
+        case "logprobs", "parallel_tool_calls": try bool()
+        case "top_logprobs":
+            guard case .integer(let i) = value, (0...20).contains(i) else {
+                throw SessionError("top_logprobs must be an integer from 0 to 20, got \(value.serialized())")
+            }
+        case "top_k":
+            guard case .integer(let i) = value, i >= 0 else {
+                throw SessionError("top_k must be a non-negative integer, got \(value.serialized())")
+            }
+        case "min_p": try number(0, 1)
+        case "repeat_penalty": try number(0, 10)
+        case "model", "messages", "tools", "tool_choice", "stream", "stream_options":
+            throw SessionError("\(key) is managed by promptline (use :model, :func, :system); it cannot be :set")
+        default:
+            return "\(key) is not a key promptline knows; it is sent unchecked"
+        }
+        return nil
+    }
+
+    /// The options whose value is a shape rather than a number: stop, response_format, reasoning_effort.
+    static func checkShape(_ key: String, _ value: JSONValue) throws {
+        switch key {
         case "stop":
             switch value {
             case .string: break
@@ -100,23 +123,9 @@ public enum OptionValues {
                 throw SessionError(
                     "reasoning_effort must be one of \(allowed.joined(separator: ", ")), got \(value.serialized())")
             }
-        case "logprobs", "parallel_tool_calls": try bool()
-        case "top_logprobs":
-            guard case .integer(let i) = value, (0...20).contains(i) else {
-                throw SessionError("top_logprobs must be an integer from 0 to 20, got \(value.serialized())")
-            }
-        case "top_k":
-            guard case .integer(let i) = value, i >= 0 else {
-                throw SessionError("top_k must be a non-negative integer, got \(value.serialized())")
-            }
-        case "min_p": try number(0, 1)
-        case "repeat_penalty": try number(0, 10)
-        case "model", "messages", "tools", "tool_choice", "stream", "stream_options":
-            throw SessionError("\(key) is managed by promptline (use :model, :func, :system); it cannot be :set")
         default:
-            return "\(key) is not a key promptline knows; it is sent unchecked"
+            break
         }
-        return nil
     }
 
     static func fmt(_ d: Double) -> String { d == d.rounded() ? String(Int(d)) : String(d) }

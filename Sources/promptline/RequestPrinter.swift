@@ -38,36 +38,41 @@ enum RequestPrinter {
             ]
             return o.serialized(pretty: true)
         case .swift:
-            var s = "import QueryCore\n\n"
-            s +=
-                "let client = QueryClient(provider: .\(client.provider == .openAI ? "openAI" : "anthropic"), baseURL: \(swiftString(Redactor.url(client.baseURL))), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
-            let messages = request.messages.map { m -> String in
-                switch m.role {
-                case .system: return ".system(\(swiftString(m.content)))"
-                case .user: return ".user(\(swiftString(m.content)))"
-                case .assistant where m.functionCall == nil: return ".assistant(\(swiftString(m.content)))"
-                default:
-                    let call =
-                        m.functionCall.map {
-                            ", functionCall: FunctionCall(id: \($0.id.map(swiftString) ?? "nil"), name: \(swiftString($0.name)), arguments: try JSONValue.parse(\(swiftString($0.arguments.serialized()))), rawArguments: \(swiftString($0.rawArguments)))"
-                        } ?? ""
-                    let tool = m.toolCallID.map { ", toolCallID: \(swiftString($0))" } ?? ""
-                    return "ChatMessage(role: .\(m.role.rawValue), content: \(swiftString(m.content))\(call)\(tool))"
-                }
-            }
-            s += "let messages: [ChatMessage] = [\n" + messages.map { "    \($0)," }.joined(separator: "\n") + "\n]\n"
-            if let spec = request.functionSpec {
-                s += "let spec = try FunctionSpec(json: try JSONValue.parse(\(swiftString(spec.json.serialized()))))\n"
-            }
-            var opts = request.options
-            opts["model"] = .string(request.model)
-            s +=
-                "let options = QueryOptions(try JSONValue.parse(\(swiftString(JSONValue.object(opts.values).serialized()))).objectValue!)\n"
-            let call = request.stream ? "client.stream" : "try await client.query"
-            s +=
-                "let result = \(call)(messages: messages\(request.functionSpec == nil ? "" : ", functionSpec: spec"), options: options)\n"
-            return s
+            return swiftCall(request, client: client, keyVar: keyVar)
         }
+    }
+
+    /// The QueryCore code that sends `request` again.
+    static func swiftCall(_ request: QueryRequest, client: QueryClient, keyVar: String) -> String {
+        var s = "import QueryCore\n\n"
+        s +=
+            "let client = QueryClient(provider: .\(client.provider == .openAI ? "openAI" : "anthropic"), baseURL: \(swiftString(Redactor.url(client.baseURL))), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
+        let messages = request.messages.map { m -> String in
+            switch m.role {
+            case .system: return ".system(\(swiftString(m.content)))"
+            case .user: return ".user(\(swiftString(m.content)))"
+            case .assistant where m.functionCall == nil: return ".assistant(\(swiftString(m.content)))"
+            default:
+                let call =
+                    m.functionCall.map {
+                        ", functionCall: FunctionCall(id: \($0.id.map(swiftString) ?? "nil"), name: \(swiftString($0.name)), arguments: try JSONValue.parse(\(swiftString($0.arguments.serialized()))), rawArguments: \(swiftString($0.rawArguments)))"
+                    } ?? ""
+                let tool = m.toolCallID.map { ", toolCallID: \(swiftString($0))" } ?? ""
+                return "ChatMessage(role: .\(m.role.rawValue), content: \(swiftString(m.content))\(call)\(tool))"
+            }
+        }
+        s += "let messages: [ChatMessage] = [\n" + messages.map { "    \($0)," }.joined(separator: "\n") + "\n]\n"
+        if let spec = request.functionSpec {
+            s += "let spec = try FunctionSpec(json: try JSONValue.parse(\(swiftString(spec.json.serialized()))))\n"
+        }
+        var opts = request.options
+        opts["model"] = .string(request.model)
+        s +=
+            "let options = QueryOptions(try JSONValue.parse(\(swiftString(JSONValue.object(opts.values).serialized()))).objectValue!)\n"
+        let call = request.stream ? "client.stream" : "try await client.query"
+        s +=
+            "let result = \(call)(messages: messages\(request.functionSpec == nil ? "" : ", functionSpec: spec"), options: options)\n"
+        return s
     }
 
     static func shellQuote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
