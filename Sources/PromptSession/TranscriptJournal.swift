@@ -17,18 +17,17 @@ public final class TranscriptJournal {
         written = onDisk
     }
 
-    deinit {
-        if fd >= 0 { close(fd) }
-    }
+    deinit { closeFile() }
 
-    /// Writes the events of `t` not yet in the file.
+    /// Writes the events of `t` not yet in the file. The file is written whole (atomically) the
+    /// first time, and again if it is no longer the one this journal appends to (removed, or
+    /// replaced — say by `:save` to the same path): appending to a file nobody can reach again
+    /// would lose the session.
     /// - Throws: ``SessionError`` naming the path and the system's reason.
     public func sync(_ t: Transcript) throws {
-        if written == 0 || fd < 0 && !FileManager.default.fileExists(atPath: path) {
+        if written == 0 || !appendsToPath() {
             try AtomicFile.write(t.journalBytes(), to: path)
             written = t.events.count
-            if fd >= 0 { close(fd) }
-            fd = -1
             return
         }
         guard written < t.events.count else { return }
@@ -41,5 +40,25 @@ public final class TranscriptJournal {
         let ok = bytes.withUnsafeBytes { ct_write_all(fd, $0.baseAddress, $0.count) } == 0 && fsync(fd) == 0
         guard ok else { throw SessionError("cannot append to \(path): \(String(cString: strerror(errno)))") }
         written = t.events.count
+    }
+
+    /// Whether the open file (or, before it is opened, the file at ``path``) is the one at
+    /// ``path``. Closes a file that no longer is.
+    private func appendsToPath() -> Bool {
+        var onPath = stat()
+        guard stat(path, &onPath) == 0 else {
+            closeFile()
+            return false
+        }
+        guard fd >= 0 else { return true }
+        var open = stat()
+        if fstat(fd, &open) == 0 && open.st_ino == onPath.st_ino && open.st_dev == onPath.st_dev { return true }
+        closeFile()
+        return false
+    }
+
+    private func closeFile() {
+        if fd >= 0 { close(fd) }
+        fd = -1
     }
 }

@@ -236,9 +236,7 @@ public struct QueryClient: Sendable {
         if scheme == "http" {
             let host = (url.host ?? "").lowercased()
             if !Self.isLoopback(host: host) {
-                throw QueryError.invalidRequest(
-                    "refusing to send the API key over plain http to \(host) (anyone on the path could read it); use https, or --allow-insecure if you mean it"
-                )
+                throw QueryError.insecureTransport(host: host)
             }
         }
     }

@@ -49,6 +49,9 @@ public enum QueryError: Error, Sendable, Equatable {
     case truncatedStream(reason: String)
     /// The request cannot be sent as asked (an option the provider refuses, an insecure URL, …).
     case invalidRequest(String)
+    /// The client would send its key over plain http to a host that is not this machine
+    /// (``QueryClient/allowInsecure`` permits it).
+    case insecureTransport(host: String)
     /// The server answered with a redirect (3xx). promptline never follows one: an API does not
     /// need it, and following would send the key and the prompt to wherever it points.
     case redirected(status: Int, location: String?)
@@ -125,13 +128,16 @@ extension QueryError: CustomStringConvertible, LocalizedError {
             return "the stream ended early: \(reason)"
         case .invalidRequest(let m):
             return m
+        case .insecureTransport(let host):
+            return
+                "refusing to send the API key over plain http to \(host) (anyone on the path could read it); use https"
         case .redirected(let status, let location):
             let to = location.map { "to \(QueryError.snippet($0, max: 200))" } ?? "without a Location"
             return
-                "HTTP \(status): the server redirected \(to); promptline does not follow redirects (they would carry the API key elsewhere) — set --base-url to the address the API really has"
+                "HTTP \(status): the server redirected \(to); redirects are not followed (they would carry the API key elsewhere)"
         case .turnTimedOut(let seconds):
             return
-                "no complete answer within \(Int(seconds.rounded())) s, the limit for a whole turn (--turn-timeout, or turn_timeout in the config file)"
+                "no complete answer within \(Int(seconds.rounded())) s, the limit for a whole turn"
         case .retriesExhausted(let attempts, let last):
             return "\(last.description) (gave up after \(attempts) attempts)"
         case .cancelled:
@@ -141,9 +147,9 @@ extension QueryError: CustomStringConvertible, LocalizedError {
 
     static func hint(for status: Int?) -> String? {
         switch status {
-        case 401: return "check the API key (OPENAI_API_KEY or ANTHROPIC_API_KEY)"
+        case 401: return "check the API key"
         case 403: return "the key is not allowed to do this; check its project and permissions"
-        case 404: return "check the model name (:model) and the base URL"
+        case 404: return "check the model name and the base URL"
         case 429: return "rate limited; wait and try again, or lower the request rate"
         default: return nil
         }
@@ -226,6 +232,7 @@ extension QueryError: CustomStringConvertible, LocalizedError {
         case .malformedResponse(let reason, let snip): return .malformedResponse(reason: f(reason), snippet: f(snip))
         case .truncatedStream(let reason): return .truncatedStream(reason: f(reason))
         case .invalidRequest(let m): return .invalidRequest(f(m))
+        case .insecureTransport(let host): return .insecureTransport(host: f(host))
         case .redirected(let s, let l): return .redirected(status: s, location: l.map(f))
         case .retriesExhausted(let a, let last): return .retriesExhausted(attempts: a, last: last.mapStrings(f))
         case .turnTimedOut, .cancelled: return self

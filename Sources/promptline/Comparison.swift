@@ -21,7 +21,7 @@ extension REPL {
                         options: v.options, stream: false))
             }
         } catch {
-            err.error("\(error)")
+            err.error("\(REPL.explain(error))")
             return
         }
         let renderer = TurnRenderer(out: out)

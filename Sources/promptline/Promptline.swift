@@ -187,7 +187,7 @@ struct Promptline: AsyncParsableCommand {
         do {
             return try body()
         } catch {
-            err.error("\(error)")
+            err.error("\(REPL.explain(error))")
             throw ExitCode(2)
         }
     }

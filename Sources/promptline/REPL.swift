@@ -227,7 +227,7 @@ final class REPL {
             case .app(let c): return try await run(c)
             }
         } catch {
-            err.error("\(error)")
+            err.error("\(REPL.explain(error))")
         }
         return true
     }
@@ -290,7 +290,7 @@ final class REPL {
             body = try client.requestBody(for: request)
             lastRequest = (request, client)
         } catch {
-            err.error("\(error)")
+            err.error("\(REPL.explain(error))")
             failedTurns += 1
             return
         }
@@ -372,10 +372,23 @@ final class REPL {
             return "\(m) — is the server running? (check --base-url / OPENAI_BASE_URL, or use --local)"
                 + (q.isRetriesExhausted ? " (gave up after retries)" : "")
         default:
-            return q.description
-                + (isContextOverflow(q)
-                    ? " — the conversation no longer fits the model's context: :reset starts over, :mode single sends only the new prompt"
-                    : "")
+            return q.description + (appHint(q.innermost).map { " — " + $0 } ?? "")
+        }
+    }
+
+    /// What to do about an error, in promptline's terms (flags, commands, variables): the core's
+    /// messages name no app.
+    static func appHint(_ q: QueryError) -> String? {
+        switch q {
+        case .insecureTransport: return "--allow-insecure if you mean it"
+        case .redirected: return "set --base-url to the address the API really has"
+        case .turnTimedOut: return "--turn-timeout, or turn_timeout in the config file, sets the limit"
+        case .http(let d) where d.status == 401: return "the key comes from OPENAI_API_KEY or ANTHROPIC_API_KEY"
+        case .http(let d) where d.status == 404: return ":model sets the model"
+        default:
+            guard isContextOverflow(q) else { return nil }
+            return
+                "the conversation no longer fits the model's context: :reset starts over, :mode single sends only the new prompt"
         }
     }
 

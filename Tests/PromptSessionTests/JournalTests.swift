@@ -115,6 +115,26 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(healed.loadNotes, [])
     }
 
+    func testAJournalWhoseFileWasReplacedOrRemovedIsWrittenWholeAgain() throws {
+        var d = Driver()
+        let path = dir + "/t.jsonl"
+        try AtomicFile.makePrivateDirectory(dir)
+        let journal = TranscriptJournal(path: path)
+        try d.turn("q1", .success(text("a1")))
+        try journal.sync(d.transcript)
+        try d.turn("q2", .success(text("a2")))
+        try journal.sync(d.transcript)
+        // `:save` to the journal's own path replaces the file under the open descriptor.
+        try TranscriptStore.save(d.transcript, to: path, force: true)
+        try d.turn("q3", .success(text("a3")))
+        try journal.sync(d.transcript)
+        XCTAssertEqual(try TranscriptStore.load(path).events, d.transcript.events)
+        try FileManager.default.removeItem(atPath: path)
+        try d.turn("q4", .success(text("a4")))
+        try journal.sync(d.transcript)
+        XCTAssertEqual(try TranscriptStore.load(path).turnCount, 4)
+    }
+
     /// A file written by promptline 8707854 (transcript version 1) loads, restores the state that
     /// version showed on --resume, and is carried on as a journal.
     func testAVersion1TranscriptFromThePreviousReleaseLoadsAndRestores() throws {

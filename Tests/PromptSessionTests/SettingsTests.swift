@@ -91,12 +91,18 @@ final class SettingsTests: XCTestCase {
         var s = try ResolvedSettings.resolve(flags: f, environment: env, config: c, local: local)
         XCTAssertEqual(s.provider, .openAI, "the config's remote provider is not for --local")
         XCTAssertEqual(s.model, "smollm2-135m-instruct")
-        XCTAssertEqual(s.options["max_tokens"], .integer(ResolvedSettings.localMaxTokens))
+        XCTAssertEqual(s.options, ResolvedSettings.localDefaults)
+        XCTAssertEqual(s.options["max_tokens"], 512)
+        XCTAssertEqual(s.options["repeat_penalty"], 1.1)
         XCTAssertEqual(s.endpoints[.openAI], .init(baseURL: "http://127.0.0.1:8080/v1", apiKey: nil))
         XCTAssertEqual(s.endpoints[.anthropic], .init(baseURL: "http://127.0.0.1:8080", apiKey: nil))
         f.sets = ["max_tokens=64"]
         s = try ResolvedSettings.resolve(flags: f, environment: env, config: c, local: local)
         XCTAssertNil(s.options["max_tokens"], "set by the user: their value comes through --set")
+        XCTAssertEqual(s.options["repeat_penalty"], 1.1)
+        s = try ResolvedSettings.resolve(
+            flags: f, environment: env, config: try config("options: {repeat_penalty: 1.0}"), local: local)
+        XCTAssertEqual(s.options["repeat_penalty"], 1.0, "the config file's value wins")
         f.baseURL = "http://elsewhere/v1"
         s = try ResolvedSettings.resolve(flags: f, environment: env, config: c, local: local)
         XCTAssertEqual(s.endpoints[.openAI], .init(baseURL: "http://elsewhere/v1", apiKey: "sk-real"))
