@@ -101,7 +101,8 @@ public enum CommandParser {
         CommandHelp(
             name: "func-via", usage: ":func-via [auto | tools | named | json-schema]",
             summary:
-                "how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool + tool_choice, the named tool_choice, or the schema as response_format",
+                "how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), "
+                + "one tool + tool_choice, the named tool_choice, or the schema as response_format",
             example: ":func-via json-schema"),
         CommandHelp(
             name: "mode", usage: ":mode [chat | single]",
@@ -200,7 +201,8 @@ public enum CommandParser {
             if rest.isEmpty { return .funcVia(nil) }
             guard let v = ForcedCallStrategy(rawValue: rest) else {
                 throw SessionError(
-                    ":func-via takes \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", ")), not \(rest)"
+                    ":func-via takes "
+                        + "\(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", ")), not \(rest)"
                 )
             }
             return .funcVia(v)

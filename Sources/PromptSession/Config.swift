@@ -142,7 +142,8 @@ public struct Config: Equatable {
         case "func_via":
             guard let f = ForcedCallStrategy(rawValue: try str()) else {
                 throw SessionError(
-                    "line \(Config.line(v)): func_via must be one of \(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "line \(Config.line(v)): func_via must be one of "
+                        + "\(ForcedCallStrategy.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
             self.forcedCall = f
@@ -162,7 +163,8 @@ public struct Config: Equatable {
         case "prices": try Config.prices(v, into: &prices)
         default:
             throw SessionError(
-                "line \(Config.line(k)): unknown key \(key) (provider, model, base_urls, options, system, mode, history_size, func_via, local_model, turn_timeout, prices)"
+                "line \(Config.line(k)): unknown key \(key) (provider, model, base_urls, options, "
+                    + "system, mode, history_size, func_via, local_model, turn_timeout, prices)"
             )
         }
 

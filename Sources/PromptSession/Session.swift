@@ -376,7 +376,8 @@ public final class Session {
             "  \($0.usage.padding(toLength: w, withPad: " ", startingAt: 0))  \($0.summary)   e.g. \($0.example)"
         }
         lines.append(
-            "A plain line is a prompt. \"\"\" on its own line starts and ends a multi-line prompt. ::text sends \":text\"."
+            "A plain line is a prompt. \"\"\" on its own line starts "
+                + "and ends a multi-line prompt. ::text sends \":text\"."
         )
         lines.append("Ctrl-C cancels a turn in flight; at the prompt, Ctrl-C twice or Ctrl-D leaves.")
         return lines.joined(separator: "\n")

@@ -88,7 +88,8 @@ public struct SessionStats: Sendable, Equatable {
         let ttfts = turns.compactMap { $0.failed || $0.cancelled ? nil : $0.timeToFirstToken }
         lines.append("session")
         lines.append(
-            "  turns \(turnCount)   requests \(requests)   retries \(retries)   errors \(errors)   cancelled \(cancelled)"
+            "  turns \(turnCount)   requests \(requests)   retries "
+                + "\(retries)   errors \(errors)   cancelled \(cancelled)"
         )
         let both = inp.sum.adding(out.sum)
         let total: String =
@@ -99,7 +100,8 @@ public struct SessionStats: Sendable, Equatable {
         } else {
             let mean = lat.reduce(0, +) / Double(lat.count)
             lines.append(
-                "  latency total \(s(lat.reduce(0, +)))   mean \(s(mean))   p50 \(s(Self.percentile(lat, 50)!))   p95 \(s(Self.percentile(lat, 95)!))   max \(s(lat.max()!))"
+                "  latency total \(s(lat.reduce(0, +)))   mean \(s(mean))   p50 "
+                    + "\(s(Self.percentile(lat, 50)!))   p95 \(s(Self.percentile(lat, 95)!))   max \(s(lat.max()!))"
             )
         }
         lines.append(
@@ -141,10 +143,13 @@ public struct SessionStats: Sendable, Equatable {
             if last.failed { status = "failed" }
             if last.cancelled { status = "cancelled" }
             lines.append(
-                "  \(status)   latency \(last.latency.map(s) ?? "–")   ttft \(last.timeToFirstToken.map(s) ?? "–")   retries \(last.retries)"
+                "  \(status)   latency \(last.latency.map(s) ?? "–")   ttft "
+                    + "\(last.timeToFirstToken.map(s) ?? "–")   retries \(last.retries)"
             )
             lines.append(
-                "  tokens in \(last.inputTokens.map(String.init) ?? "unknown")   out \(last.outputTokens.map(String.init) ?? "unknown")   output tokens/s \(rate([last]))   cost \(PriceTable.format(last.cost))"
+                "  tokens in \(last.inputTokens.map(String.init) ?? "unknown")   out "
+                    + "\(last.outputTokens.map(String.init) ?? "unknown")   output "
+                    + "tokens/s \(rate([last]))   cost \(PriceTable.format(last.cost))"
             )
         } else {
             lines.append("  –")

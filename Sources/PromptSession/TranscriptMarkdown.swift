@@ -9,7 +9,8 @@ public enum TranscriptMarkdown {
     public static func render(_ t: Transcript, stats: SessionStats) -> String {
         var md = "\(heading)\(t.id)\n\n"
         md +=
-            "- created: \(TranscriptClock.iso(t.created))\n- provider: \(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
+            "- created: \(TranscriptClock.iso(t.created))\n- provider: "
+            + "\(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
         var n = 0
         for e in t.events {
             switch e {

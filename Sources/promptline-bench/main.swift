@@ -95,7 +95,8 @@ func benchTurns(_ n: Int) async throws {
         stream: false)
     let http = try client.httpRequest(for: request).request
     var raw =
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(http.body.count)\r\n\r\n"
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+        + "application/json\r\nContent-Length: \(http.body.count)\r\n\r\n"
     raw += String(decoding: http.body, as: UTF8.self)
     let rawBytes = Array(raw.utf8)
     let rc = RawClient(port: server.port)
@@ -136,10 +137,12 @@ func streamBody(_ chunks: Int) -> [UInt8] {
     s.reserveCapacity(chunks * 200)
     for i in 0..<chunks {
         s +=
-            "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok\(i % 10) \"},\"finish_reason\":null}]}\n\n"
+            "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"system_fingerprint\":\"fp\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok\(i % 10) "
+            + "\"},\"finish_reason\":null}]}\n\n"
     }
     s +=
-        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
+        "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: "
+        + "[DONE]\n\n"
     return Array(s.utf8)
 }
 

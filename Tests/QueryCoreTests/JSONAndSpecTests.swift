@@ -161,7 +161,8 @@ final class SSEParserTests: XCTestCase {
 
     func testAnySplitGivesTheSameEvents() throws {
         let text =
-            ": keep-alive\r\ndata: {\"a\":\"é🌍\"}\r\n\r\nevent: ping\ndata: x\ndata: y\n\ndata:no-space\r\rerror: {\"message\":\"boom\"}\n"
+            ": keep-alive\r\ndata: {\"a\":\"é🌍\"}\r\n\r\nevent: ping\ndata: "
+            + "x\ndata: y\n\ndata:no-space\r\rerror: {\"message\":\"boom\"}\n"
             + "data: [DONE]\n\n"
         let bytes = Array(text.utf8)
         let expected = [
