@@ -197,10 +197,7 @@ public final class Session {
         lastPrompt = turn.prompt
         lastTurnInHistory = false
         let f = turn.figures
-        var m = TurnMetrics(
-            latency: f.requestTime, timeToFirstToken: f.timeToFirstToken, inputTokens: f.inputTokens,
-            outputTokens: f.outputTokens,
-            retries: f.retries, failed: turn.output.isError, cancelled: turn.output == .cancelled)
+        var m = TurnMetrics(turn.figures, failed: turn.output.isError, cancelled: turn.output == .cancelled)
         m.cost = prices.cost(
             model: model, responseModel: turn.info?.model, inputTokens: f.inputTokens, outputTokens: f.outputTokens)
         var violations: [SchemaViolation] = []
@@ -224,10 +221,11 @@ public final class Session {
     }
 
     /// Replays one recorded event (restoring a transcript).
-    public func replay(_ event: TranscriptEvent) {
+    /// - Throws: whatever ``willSwitchProvider`` throws for a provider the settings switch to.
+    public func replay(_ event: TranscriptEvent) throws {
         switch event {
         case .settings(let s):
-            if s.provider != provider { _ = try? willSwitchProvider(s.provider) }
+            if s.provider != provider { _ = try willSwitchProvider(s.provider) }
             provider = s.provider
             model = s.model
             if !modelsUsed.contains(s.model) { modelsUsed.append(s.model) }
@@ -341,26 +339,6 @@ public final class Session {
         history.removeSubrange(i...)
         lastTurnInHistory = false
         return true
-    }
-
-    /// Takes over everything another session holds (a transcript restored into a scratch session
-    /// is adopted only once it restored completely, so a bad file leaves this one untouched).
-    /// - Throws: whatever ``willSwitchProvider`` throws for the other session's provider.
-    public func adopt(_ other: Session) throws {
-        if other.provider != provider { _ = try willSwitchProvider(other.provider) }
-        provider = other.provider
-        model = other.model
-        system = other.system
-        options = other.options
-        functionSpec = other.functionSpec
-        functionSpecSource = other.functionSpecSource
-        forcedCall = other.forcedCall
-        mode = other.mode
-        history = other.history
-        stats = other.stats
-        lastPrompt = other.lastPrompt
-        lastTurnInHistory = other.lastTurnInHistory
-        for m in other.modelsUsed where !modelsUsed.contains(m) { modelsUsed.append(m) }
     }
 
     public static func helpText(_ name: String?) -> String {

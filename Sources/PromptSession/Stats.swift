@@ -1,13 +1,8 @@
 import Foundation
 
-/// What one turn cost.
+/// What one turn cost: its recorded figures, how it ended, and what the session made of it.
 public struct TurnMetrics: Sendable, Equatable {
-    public var latency: Double?
-    public var timeToFirstToken: Double?
-    public var inputTokens: Int?
-    public var outputTokens: Int?
-    /// Retries taken (requests sent = retries + 1).
-    public var retries: Int
+    public var figures: TranscriptEvent.Figures
     public var failed: Bool
     public var cancelled: Bool
     /// Ways the function-call arguments broke the FunctionSpec's schema.
@@ -15,18 +10,18 @@ public struct TurnMetrics: Sendable, Equatable {
     /// USD, when the model's price and the usage are known.
     public var cost: Double?
 
-    public init(
-        latency: Double?, timeToFirstToken: Double?, inputTokens: Int?, outputTokens: Int?, retries: Int,
-        failed: Bool = false, cancelled: Bool = false
-    ) {
-        self.latency = latency
-        self.timeToFirstToken = timeToFirstToken
-        self.inputTokens = inputTokens
-        self.outputTokens = outputTokens
-        self.retries = retries
+    public init(_ figures: TranscriptEvent.Figures, failed: Bool = false, cancelled: Bool = false) {
+        self.figures = figures
         self.failed = failed
         self.cancelled = cancelled
     }
+
+    public var latency: Double? { figures.requestTime }
+    public var timeToFirstToken: Double? { figures.timeToFirstToken }
+    public var inputTokens: Int? { figures.inputTokens }
+    public var outputTokens: Int? { figures.outputTokens }
+    /// Retries taken (requests sent = retries + 1).
+    public var retries: Int { figures.retries }
 }
 
 /// Totals for `:stats`. Unknown usage stays unknown: a turn whose server sent no usage is

@@ -164,7 +164,7 @@ public struct Transcript: Equatable, Sendable {
             throw SessionError("no complete settings recorded (provider, model, mode)")
         }
         session.restart()
-        for e in events { session.replay(e) }
+        for e in events { try session.replay(e) }
     }
 }
 

@@ -49,14 +49,14 @@ final class REPL {
     /// Continues a saved session: its settings, conversation, stats and transcript.
     func resume(_ path: String) throws {
         let loaded = try TranscriptStore.load(path)
+        // Restored into a scratch session first: a file that does not restore leaves this one as it was.
         let scratch = Session(provider: session.provider, model: session.model)
-        scratch.prices = session.prices
         do {
             try loaded.restore(into: scratch)
         } catch let e as SessionError {
             throw SessionError("\(path): \(e.message)")
         }
-        try session.adopt(scratch)
+        try loaded.restore(into: session)
         transcript = loaded
         transcript.secrets = client.redactor.secrets
         transcript.baseURL = Redactor.url(client.baseURL)

@@ -217,11 +217,14 @@ final class SessionTests: XCTestCase {
 
     func testStatsSumsAndUnknownUsage() {
         var st = SessionStats()
-        st.record(TurnMetrics(latency: 1.0, timeToFirstToken: 0.2, inputTokens: 10, outputTokens: 5, retries: 1))
-        st.record(TurnMetrics(latency: 3.0, timeToFirstToken: 0.4, inputTokens: 20, outputTokens: 7, retries: 0))
+        st.record(
+            TurnMetrics(.init(requestTime: 1.0, timeToFirstToken: 0.2, inputTokens: 10, outputTokens: 5, retries: 1)))
+        st.record(
+            TurnMetrics(.init(requestTime: 3.0, timeToFirstToken: 0.4, inputTokens: 20, outputTokens: 7, retries: 0)))
         st.record(
             TurnMetrics(
-                latency: 0.5, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 2, failed: true))
+                .init(requestTime: 0.5, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 2),
+                failed: true))
         XCTAssertEqual(st.requests, 6)
         XCTAssertEqual(st.retries, 3)
         XCTAssertEqual(st.errors, 1)
@@ -230,7 +233,8 @@ final class SessionTests: XCTestCase {
         let r = st.report()
         XCTAssert(r.contains("tokens in 30   out 12   total 42"), r)
         XCTAssert(r.contains("p50 1.00 s") && r.contains("p95 3.00 s") && r.contains("max 3.00 s"), r)
-        st.record(TurnMetrics(latency: 1, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 0))
+        st.record(
+            TurnMetrics(.init(requestTime: 1, timeToFirstToken: nil, inputTokens: nil, outputTokens: nil, retries: 0)))
         let r2 = st.report()
         XCTAssert(r2.contains("30 + unknown (1 turn without usage)"), r2)
         XCTAssert(r2.contains("tokens in unknown   out unknown"), r2)
