@@ -19,19 +19,6 @@ public struct Flags: Equatable, Sendable {
     public init() {}
 }
 
-/// What `--local` found running (scripts/local-llm's state file).
-public struct LocalEndpoint: Equatable, Sendable {
-    /// The OpenAI base URL, e.g. `http://127.0.0.1:8080/v1`.
-    public var url: String
-    /// The name it serves its model under.
-    public var model: String
-
-    public init(url: String, model: String) {
-        self.url = url
-        self.model = model
-    }
-}
-
 /// Everything a run starts with, decided once from the flags, the environment and the config
 /// file: flags win over the environment, the environment over the config file, the config file
 /// over built-in defaults (see ``resolve(flags:environment:config:local:)``).
@@ -80,11 +67,12 @@ public struct ResolvedSettings: Equatable, Sendable {
         }
     }
 
-    /// Decides the run's settings. Pure: no files, no network (the caller reads the config file
+    /// Decides the run's settings. `local`: what `--local` found running — the OpenAI base URL
+    /// (`http://127.0.0.1:8080/v1`) and the name it serves its model under. Pure: no files, no network (the caller reads the config file
     /// and starts the local server).
     /// - Throws: ``SessionError`` for a `--set` that is not `key=value`.
     public static func resolve(
-        flags: Flags, environment: [String: String], config: Config, local: LocalEndpoint? = nil
+        flags: Flags, environment: [String: String], config: Config, local: (url: String, model: String)? = nil
     ) throws -> ResolvedSettings {
         // With --local the config file's model and provider are for remote runs: the local
         // server decides the model.
@@ -135,7 +123,9 @@ public struct ResolvedSettings: Equatable, Sendable {
     /// `--base-url` for every provider; else the provider's environment variable, else the config
     /// file's `base_urls`. With `--local` (and no `--base-url`) the local server answers both
     /// APIs, and no key is sent to it.
-    static func endpoints(flags: Flags, environment: [String: String], config: Config, local: LocalEndpoint?)
+    static func endpoints(
+        flags: Flags, environment: [String: String], config: Config, local: (url: String, model: String)?
+    )
         -> [Provider: Endpoint]
     {
         var out: [Provider: Endpoint] = [:]

@@ -22,20 +22,6 @@ public enum TranscriptEvent: Equatable, Sendable {
         public var function: FunctionSpec?
         public var forcedCall: ForcedCallStrategy
 
-        public init(
-            at: Date, provider: Provider, model: String, mode: SessionMode, system: String?, options: QueryOptions,
-            function: FunctionSpec?, forcedCall: ForcedCallStrategy
-        ) {
-            self.at = at
-            self.provider = provider
-            self.model = model
-            self.mode = mode
-            self.system = system
-            self.options = options
-            self.function = function
-            self.forcedCall = forcedCall
-        }
-
         /// Whether `other` holds the same settings, whenever each was recorded.
         func same(as other: Settings) -> Bool {
             var o = other
@@ -89,18 +75,6 @@ public enum TranscriptEvent: Equatable, Sendable {
         /// Response facts (model, id, created, fingerprint, finish reason, usage, notes, how a call
         /// was forced); nil for a failed or cancelled turn.
         public var info: QueryInfo?
-
-        public init(
-            at: Date, prompt: String, request: Request?, retry: Bool, output: Output, figures: Figures, info: QueryInfo?
-        ) {
-            self.at = at
-            self.prompt = prompt
-            self.request = request
-            self.retry = retry
-            self.output = output
-            self.figures = figures
-            self.info = info
-        }
     }
 
     /// `:compare`: one prompt, run once per variant.

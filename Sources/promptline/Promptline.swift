@@ -139,7 +139,7 @@ struct Promptline: AsyncParsableCommand {
         let settings = try orExit(err) {
             try ResolvedSettings.resolve(
                 flags: flags, environment: env, config: config,
-                local: localServer.map { LocalEndpoint(url: $0.url, model: $0.model) })
+                local: localServer.map { ($0.url, $0.model) })
         }
         let makeClient = Self.clientFactory(settings, allowInsecure: allowInsecure, environment: env)
         let client = try makeClient(settings.provider)

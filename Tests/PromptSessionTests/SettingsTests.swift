@@ -86,7 +86,7 @@ final class SettingsTests: XCTestCase {
         let c = try config("model: gpt-4.1\nprovider: anthropic")
         var f = Flags()
         f.local = true
-        let local = LocalEndpoint(url: "http://127.0.0.1:8080/v1", model: "smollm2-135m-instruct")
+        let local = (url: "http://127.0.0.1:8080/v1", model: "smollm2-135m-instruct")
         let env = ["OPENAI_API_KEY": "sk-real", "OPENAI_BASE_URL": "https://api.openai.com/v1"]
         var s = try ResolvedSettings.resolve(flags: f, environment: env, config: c, local: local)
         XCTAssertEqual(s.provider, .openAI, "the config's remote provider is not for --local")
