@@ -156,51 +156,15 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         if event.isBareError {
             throw QueryError.streamError(backend.errorDetails(status: nil, body: event.data))
         }
-        let v: JSONValue
-        do {
-            v = try JSONValue.parse(event.data)
-        } catch {
-            throw QueryError.malformedResponse(
-                reason: "a stream event is not JSON (\(error))",
-                snippet: QueryError.snippet(event.dataString, max: QueryError.keptLength))
-        }
+        let v = try Self.parse(event)
         let type = v["type"]?.stringValue ?? event.event ?? ""
         switch type {
         case "message_start":
             AnthropicBackend.readMessage(v["message"] ?? .null, into: &parts)
         case "content_block_start":
-            let index = v["index"]?.intValue ?? 0
-            let cb = v["content_block"] ?? .null
-            let btype = cb["type"]?.stringValue ?? "text"
-            order.append(index)
-            blocks[index] = (
-                btype, cb["id"]?.stringValue, cb["name"]?.stringValue, cb["text"]?.stringValue ?? "", cb["input"]
-            )
-            if btype == "tool_use" {
-                let n = toolIndex.count
-                toolIndex[index] = n
-                emit(.functionArguments(index: n, name: cb["name"]?.stringValue, fragment: ""))
-            } else if btype == "text", let t = cb["text"]?.stringValue, !t.isEmpty {
-                emit(.text(t))
-            }
+            startBlock(v, emit: emit)
         case "content_block_delta":
-            let index = v["index"]?.intValue ?? 0
-            let d = v["delta"] ?? .null
-            if blocks[index] == nil {
-                order.append(index)
-                blocks[index] = (d["type"] == "input_json_delta" ? "tool_use" : "text", nil, nil, "", nil)
-            }
-            switch d["type"]?.stringValue {
-            case "text_delta":
-                let t = d["text"]?.stringValue ?? ""
-                blocks[index]!.text += t
-                if !t.isEmpty { emit(.text(t)) }
-            case "input_json_delta":
-                let f = d["partial_json"]?.stringValue ?? ""
-                blocks[index]!.text += f
-                if !f.isEmpty { emit(.functionArguments(index: toolIndex[index] ?? 0, name: nil, fragment: f)) }
-            default: break  // thinking_delta, signature_delta, …: not output
-            }
+            applyDelta(v, emit: emit)
         case "message_delta":
             if let sr = v["delta"]?["stop_reason"]?.stringValue { parts.info.finishReason = sr }
             AnthropicBackend.readUsage(v["usage"], into: &parts)
@@ -212,6 +176,58 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
             break  // ping and future event types
         }
         return false
+    }
+
+    /// An event's data as JSON, or the malformed-response error with a snippet of it.
+    static func parse(_ event: SSEEvent) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(event.data)
+        } catch {
+            throw QueryError.malformedResponse(
+                reason: "a stream event is not JSON (\(error))",
+                snippet: QueryError.snippet(event.dataString, max: QueryError.keptLength))
+        }
+    }
+
+    /// A `content_block_start` event: records the block, and announces a tool call (numbered in
+    /// the order tool blocks start) or emits a text block's initial text.
+    mutating func startBlock(_ v: JSONValue, emit: (QueryEvent) -> Void) {
+        let index = v["index"]?.intValue ?? 0
+        let cb = v["content_block"] ?? .null
+        let btype = cb["type"]?.stringValue ?? "text"
+        order.append(index)
+        blocks[index] = (
+            btype, cb["id"]?.stringValue, cb["name"]?.stringValue, cb["text"]?.stringValue ?? "", cb["input"]
+        )
+        if btype == "tool_use" {
+            let n = toolIndex.count
+            toolIndex[index] = n
+            emit(.functionArguments(index: n, name: cb["name"]?.stringValue, fragment: ""))
+        } else if btype == "text", let t = cb["text"]?.stringValue, !t.isEmpty {
+            emit(.text(t))
+        }
+    }
+
+    /// A `content_block_delta` event: appends a text or argument fragment to its block (one not
+    /// started yet is started by it) and emits the fragment; other delta types are not output.
+    mutating func applyDelta(_ v: JSONValue, emit: (QueryEvent) -> Void) {
+        let index = v["index"]?.intValue ?? 0
+        let d = v["delta"] ?? .null
+        if blocks[index] == nil {
+            order.append(index)
+            blocks[index] = (d["type"] == "input_json_delta" ? "tool_use" : "text", nil, nil, "", nil)
+        }
+        switch d["type"]?.stringValue {
+        case "text_delta":
+            let t = d["text"]?.stringValue ?? ""
+            blocks[index]!.text += t
+            if !t.isEmpty { emit(.text(t)) }
+        case "input_json_delta":
+            let f = d["partial_json"]?.stringValue ?? ""
+            blocks[index]!.text += f
+            if !f.isEmpty { emit(.functionArguments(index: toolIndex[index] ?? 0, name: nil, fragment: f)) }
+        default: break  // thinking_delta, signature_delta, …: not output
+        }
     }
 
     func finish(complete: Bool) throws -> ResponseParts {

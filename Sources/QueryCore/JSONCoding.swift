@@ -159,6 +159,12 @@ struct JSONParser {
             if b < 0x20 { throw error("control character in a string") }
             i += 1
         }
+        return try parseEscapedString(from: start)
+    }
+
+    /// The rest of a string that has escapes, from `i` (its first backslash): `start` is where
+    /// its text began, the bytes before `i` having been checked by the fast path.
+    mutating func parseEscapedString(from start: Int) throws -> String {
         var out = [UInt8](UnsafeBufferPointer(rebasing: buf[start..<i]))
         while i < buf.count {
             let b = buf[i]
@@ -175,42 +181,52 @@ struct JSONParser {
             }
             i += 1
             guard i < buf.count else { break }
-            let e = buf[i]
-            i += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if (0xD800..<0xDC00).contains(scalar) {
-                    // A high surrogate must be followed by \u and a low one; otherwise U+FFFD.
-                    if i + 1 < buf.count, buf[i] == UInt8(ascii: "\\"), buf[i + 1] == UInt8(ascii: "u") {
-                        i += 2
-                        let low = try hex4()
-                        if (0xDC00..<0xE000).contains(low) {
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        } else {
-                            appendScalar(0xFFFD, to: &out)
-                            scalar = low
-                        }
-                    } else {
-                        scalar = 0xFFFD
-                    }
-                }
-                if (0xD800..<0xE000).contains(scalar) { scalar = 0xFFFD }
-                appendScalar(scalar, to: &out)
-            default:
-                i -= 1
-                throw error("invalid escape '\\\(printable(e))'")
-            }
+            try appendEscape(to: &out)
         }
         throw error("unterminated string")
+    }
+
+    /// Decodes the escape whose letter is at `i` (just past the backslash) onto `out`.
+    @inline(__always) mutating func appendEscape(to out: inout [UInt8]) throws {
+        let e = buf[i]
+        i += 1
+        switch e {
+        case UInt8(ascii: "\""): out.append(0x22)
+        case UInt8(ascii: "\\"): out.append(0x5C)
+        case UInt8(ascii: "/"): out.append(0x2F)
+        case UInt8(ascii: "b"): out.append(0x08)
+        case UInt8(ascii: "f"): out.append(0x0C)
+        case UInt8(ascii: "n"): out.append(0x0A)
+        case UInt8(ascii: "r"): out.append(0x0D)
+        case UInt8(ascii: "t"): out.append(0x09)
+        case UInt8(ascii: "u"): try appendUnicodeEscape(to: &out)
+        default:
+            i -= 1
+            throw error("invalid escape '\\\(printable(e))'")
+        }
+    }
+
+    /// Decodes a `\u` escape's hex digits at `i` onto `out` as UTF-8, joining a surrogate pair
+    /// written as two escapes; a lone or mismatched surrogate becomes U+FFFD.
+    @inline(__always) mutating func appendUnicodeEscape(to out: inout [UInt8]) throws {
+        var scalar = try hex4()
+        if (0xD800..<0xDC00).contains(scalar) {
+            // A high surrogate must be followed by \u and a low one; otherwise U+FFFD.
+            if i + 1 < buf.count, buf[i] == UInt8(ascii: "\\"), buf[i + 1] == UInt8(ascii: "u") {
+                i += 2
+                let low = try hex4()
+                if (0xDC00..<0xE000).contains(low) {
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else {
+                    appendScalar(0xFFFD, to: &out)
+                    scalar = low
+                }
+            } else {
+                scalar = 0xFFFD
+            }
+        }
+        if (0xD800..<0xE000).contains(scalar) { scalar = 0xFFFD }
+        appendScalar(scalar, to: &out)
     }
 
     func checkUTF8(_ a: Int, _ b: Int) throws {

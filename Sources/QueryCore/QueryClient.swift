@@ -355,6 +355,58 @@ public struct QueryClient: Sendable {
         let deadline: Double?
     }
 
+    /// What one streamed attempt has shown so far: the bytes of text and of function-call
+    /// arguments (held to the ``StreamLimits``), when the first event was shown, the usage last
+    /// reported.
+    private struct StreamProgress {
+        let limits: StreamLimits
+        let attemptStart: Double
+        var textBytes = 0
+        var argumentBytes = 0
+        /// Why the stream must stop, once its text or arguments passed their limit.
+        var overLimit: String?
+        var delivered = false
+        /// Time to the first event shown, from the attempt's start.
+        var ttft: Double?
+        var reported: (Int?, Int?) = (nil, nil)
+
+        init(limits: StreamLimits, attemptStart: Double) {
+            self.limits = limits
+            self.attemptStart = attemptStart
+        }
+
+        /// Counts `e` against the limits; true when it may be shown (the first such sets
+        /// ``ttft``), false once a limit is passed (``overLimit`` then says which).
+        mutating func admit(_ e: QueryEvent, clock: any QueryClock) -> Bool {
+            switch e {
+            case .text(let t): textBytes += t.utf8.count
+            case .functionArguments(_, _, let f): argumentBytes += f.utf8.count
+            default: break
+            }
+            if textBytes > limits.maxTextBytes {
+                overLimit =
+                    "the streamed text passed \(StreamLimits.describe(limits.maxTextBytes)), the limit for one response"
+            } else if argumentBytes > limits.maxArgumentBytes {
+                overLimit =
+                    "the function-call arguments passed \(StreamLimits.describe(limits.maxArgumentBytes)), the limit for one response"
+            }
+            if overLimit != nil { return false }
+            if !delivered {
+                delivered = true
+                ttft = clock.now() - attemptStart
+            }
+            return true
+        }
+
+        /// The usage event to report when `parts`' token counts changed since the last one.
+        mutating func newUsage(in parts: ResponseParts) -> QueryEvent? {
+            let now = (parts.inputTokens, parts.outputTokens)
+            guard now != reported else { return nil }
+            reported = now
+            return .usage(inputTokens: now.0, outputTokens: now.1)
+        }
+    }
+
     /// The wait before the next attempt. Throws the failure (after retries, wrapped in
     /// ``QueryError/retriesExhausted(attempts:last:)``) when there is to be none.
     private func nextDelay(
@@ -431,54 +483,25 @@ public struct QueryClient: Sendable {
             response.body, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: onEvent)
     }
 
+    /// Reads a streamed body to the end, handing events to `onEvent` as they come. Returns the
+    /// response and the time to the first event shown.
     private func readStream(
         _ body: HTTPBody, backend: any Backend, attemptStart: Double, deadline: Double?, onEvent: (QueryEvent) -> Void
     ) async throws -> (ResponseParts, Double?) {
         var parser = SSEParser()
+        parser.maxEventSize = streamLimits.maxEventBytes
         var acc = backend.makeAccumulator()
-        var delivered = false
+        var progress = StreamProgress(limits: streamLimits, attemptStart: attemptStart)
         var complete = false
-        var ttft: Double?
         let clock = self.clock
-        let limits = streamLimits
-        parser.maxEventSize = limits.maxEventBytes
-        var textBytes = 0
-        var argumentBytes = 0
-        var overLimit: String?
         func emit(_ e: QueryEvent) {
-            switch e {
-            case .text(let t): textBytes += t.utf8.count
-            case .functionArguments(_, _, let f): argumentBytes += f.utf8.count
-            default: break
-            }
-            if textBytes > limits.maxTextBytes {
-                overLimit =
-                    "the streamed text passed \(StreamLimits.describe(limits.maxTextBytes)), the limit for one response"
-            } else if argumentBytes > limits.maxArgumentBytes {
-                overLimit =
-                    "the function-call arguments passed \(StreamLimits.describe(limits.maxArgumentBytes)), the limit for one response"
-            }
-            if overLimit != nil { return }
-            if !delivered {
-                delivered = true
-                ttft = clock.now() - attemptStart
-            }
-            onEvent(e)
-        }
-        // Usage is reported as soon as it arrives, so a cancelled stream still counts it.
-        var reported: (Int?, Int?) = (nil, nil)
-        func reportUsage() {
-            let now = (acc.parts.inputTokens, acc.parts.outputTokens)
-            if now != reported {
-                reported = now
-                onEvent(.usage(inputTokens: now.0, outputTokens: now.1))
-            }
+            if progress.admit(e, clock: clock) { onEvent(e) }
         }
         func handle(_ event: SSEEvent) throws {
             if complete { return }
             if try acc.handle(event, emit: emit) { complete = true }
             // The accumulator holds at most one event past the limit before this stops it.
-            if let overLimit { throw QueryError.malformedResponse(reason: overLimit, snippet: "") }
+            if let overLimit = progress.overLimit { throw QueryError.malformedResponse(reason: overLimit, snippet: "") }
         }
         do {
             // Chunks are the hot path: no task per read. The turn's deadline is checked as each
@@ -489,21 +512,33 @@ public struct QueryClient: Sendable {
                     throw QueryError.turnTimedOut(seconds: limit)
                 }
                 try parser.feed(chunk, handle)
-                reportUsage()
+                // Usage is reported as soon as it arrives, so a cancelled stream still counts it.
+                if let usage = progress.newUsage(in: acc.parts) { onEvent(usage) }
             }
             if !complete {
                 try parser.finish(handle)
             }
-            return (try acc.finish(complete: complete), ttft)
-        } catch let e as TransportError {
-            // Only a stream that has shown nothing yet may be sent again.
-            throw AttemptFailure(
+            return (try acc.finish(complete: complete), progress.ttft)
+        } catch {
+            throw Self.streamFailure(error, delivered: progress.delivered)
+        }
+    }
+
+    /// What a stream's reading failed with, as an ``AttemptFailure`` saying whether a retry is
+    /// safe: only a stream that has shown nothing yet may be sent again. Other errors (a
+    /// cancellation) are returned as they are.
+    private static func streamFailure(_ error: any Error, delivered: Bool) -> any Error {
+        switch error {
+        case let e as TransportError:
+            return AttemptFailure(
                 error: .transport(kind: e.kind, message: e.message + (delivered ? " (mid-stream)" : "")),
                 retryable: !delivered)
-        } catch let e as QueryError {
-            throw AttemptFailure(error: e, retryable: !delivered && e.isTransient)
-        } catch let e as SSEParseError {
-            throw AttemptFailure(error: .malformedResponse(reason: "\(e)", snippet: ""), retryable: false)
+        case let e as QueryError:
+            return AttemptFailure(error: e, retryable: !delivered && e.isTransient)
+        case let e as SSEParseError:
+            return AttemptFailure(error: .malformedResponse(reason: "\(e)", snippet: ""), retryable: false)
+        default:
+            return error
         }
     }
 

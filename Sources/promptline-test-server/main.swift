@@ -46,120 +46,169 @@ func sample(_ schema: JSONValue) -> JSONValue {
     }
 }
 
+/// What an echo reply says, whichever format it is sent in.
+struct EchoContent {
+    let body: JSONValue
+    /// The last user message echoed, or JSON text conforming to a requested response schema.
+    let text: String
+    /// `text` cut at its spaces, as a stream sends it (each piece but the first with its space).
+    let pieces: [String]
+    /// The request's characters (the usage's input tokens).
+    let inTok: Int64
+    /// The function the reply calls (the first tool offered), if any, and its arguments.
+    let name: String?
+    let args: JSONValue
+
+    /// The content for `body`, its tool read in the Anthropic (`anthropic`) or OpenAI form.
+    init(_ body: JSONValue, anthropic: Bool) {
+        self.body = body
+        // Structured output (a json_schema response_format) is answered with conforming JSON text,
+        // as a grammar-constrained server would.
+        let schema = body["response_format"]?["json_schema"]?["schema"]
+        text = schema.map { sample($0).serialized() } ?? "echo: " + lastUser(body)
+        pieces = text.split(separator: " ", omittingEmptySubsequences: false).enumerated().map {
+            $0.offset == 0 ? String($0.element) : " " + $0.element
+        }
+        inTok = Int64(promptSize(body))
+        let tool = body["tools"]?.arrayValue?.first
+        let function = anthropic ? tool : tool?["function"]
+        name = function?["name"]?.stringValue
+        args = sample(function?[anthropic ? "input_schema" : "parameters"] ?? [:])
+    }
+
+    /// The usage's output tokens: the pieces streamed.
+    var outTok: Int64 { Int64(pieces.count) }
+}
+
 func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
     guard let body = req.json else { return .body(400, #"{"error":{"message":"body is not JSON"}}"#) }
-    // Structured output (a json_schema response_format) is answered with conforming JSON text,
-    // as a grammar-constrained server would.
-    let schema = body["response_format"]?["json_schema"]?["schema"]
-    let text = schema.map { sample($0).serialized() } ?? "echo: " + lastUser(body)
-    let pieces = text.split(separator: " ", omittingEmptySubsequences: false).enumerated().map {
-        $0.offset == 0 ? String($0.element) : " " + $0.element
-    }
     let stream = body["stream"] == true
-    let inTok = Int64(promptSize(body))
-    let outTok = Int64(pieces.count)
-    let tool = body["tools"]?.arrayValue?.first
-    let anthropic = req.uri.hasSuffix("/messages")
+    if req.uri.hasSuffix("/messages") {
+        let c = EchoContent(body, anthropic: true)
+        return stream ? .sseRaw(anthropicEvents(c)) : .json(200, anthropicMessage(c))
+    }
+    let c = EchoContent(body, anthropic: false)
+    if !stream { return .json(200, openAICompletion(c)) }
     let delay = Int(ProcessInfo.processInfo.environment["ECHO_DELAY_MS"] ?? "") ?? 0
-    if anthropic {
-        let name = tool?["name"]?.stringValue
-        let args = sample(tool?["input_schema"] ?? [:])
-        if !stream {
-            let content: JSONValue =
-                name.map { [["type": "tool_use", "id": "toolu_1", "name": .string($0), "input": args]] } ?? [
-                    ["type": "text", "text": .string(text)]
-                ]
-            return .json(
-                200,
-                [
-                    "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] ?? "claude-test",
-                    "content": content, "stop_reason": name == nil ? "end_turn" : "tool_use",
-                    "usage": ["input_tokens": .integer(inTok), "output_tokens": .integer(outTok)],
-                ])
-        }
+    return .sse(dataLines: openAIChunks(c), delayMs: delay)
+}
+
+/// The echo as a whole Anthropic Message: a tool_use block when a tool is offered, else the text.
+func anthropicMessage(_ c: EchoContent) -> JSONValue {
+    let content: JSONValue =
+        c.name.map { [["type": "tool_use", "id": "toolu_1", "name": .string($0), "input": c.args]] } ?? [
+            ["type": "text", "text": .string(c.text)]
+        ]
+    return [
+        "id": "msg_1", "type": "message", "role": "assistant", "model": c.body["model"] ?? "claude-test",
+        "content": content, "stop_reason": c.name == nil ? "end_turn" : "tool_use",
+        "usage": ["input_tokens": .integer(c.inTok), "output_tokens": .integer(c.outTok)],
+    ]
+}
+
+/// The echo as an Anthropic Messages event stream (the raw `event:`/`data:` text): message_start,
+/// one content block, message_delta, message_stop.
+func anthropicEvents(_ c: EchoContent) -> String {
+    var events: [(String, JSONValue)] = [
+        (
+            "message_start",
+            [
+                "type": "message_start",
+                "message": [
+                    "id": "msg_1", "type": "message", "role": "assistant", "model": c.body["model"] ?? "claude-test",
+                    "content": [], "usage": ["input_tokens": .integer(c.inTok), "output_tokens": 1],
+                ],
+            ]
+        )
+    ]
+    events += anthropicBlockEvents(c)
+    events.append(("content_block_stop", ["type": "content_block_stop", "index": 0]))
+    events.append(
+        (
+            "message_delta",
+            [
+                "type": "message_delta", "delta": ["stop_reason": c.name == nil ? "end_turn" : "tool_use"],
+                "usage": ["output_tokens": .integer(c.outTok)],
+            ]
+        ))
+    events.append(("message_stop", ["type": "message_stop"]))
+    return events.map { "event: \($0.0)\ndata: \($0.1.serialized())\n\n" }.joined()
+}
+
+/// The start and deltas of the stream's one content block: a tool_use block with the arguments
+/// in one input_json_delta, or a text block with a text_delta per piece.
+func anthropicBlockEvents(_ c: EchoContent) -> [(String, JSONValue)] {
+    guard let name = c.name else {
         var events: [(String, JSONValue)] = [
             (
-                "message_start",
-                [
-                    "type": "message_start",
-                    "message": [
-                        "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] ?? "claude-test",
-                        "content": [], "usage": ["input_tokens": .integer(inTok), "output_tokens": 1],
-                    ],
-                ]
+                "content_block_start",
+                ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]
             )
         ]
-        if let name {
-            events.append(
-                (
-                    "content_block_start",
-                    [
-                        "type": "content_block_start", "index": 0,
-                        "content_block": ["type": "tool_use", "id": "toolu_1", "name": .string(name), "input": [:]],
-                    ]
-                ))
+        for p in c.pieces {
             events.append(
                 (
                     "content_block_delta",
                     [
                         "type": "content_block_delta", "index": 0,
-                        "delta": ["type": "input_json_delta", "partial_json": .string(args.serialized())],
+                        "delta": ["type": "text_delta", "text": .string(p)],
                     ]
                 ))
-        } else {
-            events.append(
-                (
-                    "content_block_start",
-                    ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]
-                ))
-            for p in pieces {
-                events.append(
-                    (
-                        "content_block_delta",
-                        [
-                            "type": "content_block_delta", "index": 0,
-                            "delta": ["type": "text_delta", "text": .string(p)],
-                        ]
-                    ))
-            }
         }
-        events.append(("content_block_stop", ["type": "content_block_stop", "index": 0]))
-        events.append(
-            (
-                "message_delta",
-                [
-                    "type": "message_delta", "delta": ["stop_reason": name == nil ? "end_turn" : "tool_use"],
-                    "usage": ["output_tokens": .integer(outTok)],
-                ]
-            ))
-        events.append(("message_stop", ["type": "message_stop"]))
-        let raw = events.map { "event: \($0.0)\ndata: \($0.1.serialized())\n\n" }.joined()
-        return .sseRaw(raw)
+        return events
     }
-    let name = tool?["function"]?["name"]?.stringValue
-    let args = sample(tool?["function"]?["parameters"] ?? [:]).serialized()
-    let model = body["model"] ?? "echo-model"
-    if !stream {
-        var message: JSONObject = ["role": "assistant", "content": name == nil ? .string(text) : .null]
-        if let name {
-            message["tool_calls"] = [
-                ["id": "call_1", "type": "function", "function": ["name": .string(name), "arguments": .string(args)]]
-            ]
-        }
-        return .json(
-            200,
+    return [
+        (
+            "content_block_start",
             [
-                "id": "chatcmpl-echo", "object": "chat.completion", "created": 1_700_000_000, "model": model,
-                "system_fingerprint": "fp_echo",
-                "choices": [
-                    ["index": 0, "message": .object(message), "finish_reason": name == nil ? "stop" : "tool_calls"]
-                ],
-                "usage": [
-                    "prompt_tokens": .integer(inTok), "completion_tokens": .integer(outTok),
-                    "total_tokens": .integer(inTok + outTok),
-                ],
-            ])
+                "type": "content_block_start", "index": 0,
+                "content_block": ["type": "tool_use", "id": "toolu_1", "name": .string(name), "input": [:]],
+            ]
+        ),
+        (
+            "content_block_delta",
+            [
+                "type": "content_block_delta", "index": 0,
+                "delta": ["type": "input_json_delta", "partial_json": .string(c.args.serialized())],
+            ]
+        ),
+    ]
+}
+
+/// The OpenAI usage object: the request's characters in, the pieces out.
+func openAIUsage(_ c: EchoContent) -> JSONValue {
+    [
+        "prompt_tokens": .integer(c.inTok), "completion_tokens": .integer(c.outTok),
+        "total_tokens": .integer(c.inTok + c.outTok),
+    ]
+}
+
+/// The echo as a whole OpenAI chat completion: a tool call when a tool is offered, else the text.
+func openAICompletion(_ c: EchoContent) -> JSONValue {
+    var message: JSONObject = ["role": "assistant", "content": c.name == nil ? .string(c.text) : .null]
+    if let name = c.name {
+        message["tool_calls"] = [
+            [
+                "id": "call_1", "type": "function",
+                "function": ["name": .string(name), "arguments": .string(c.args.serialized())],
+            ]
+        ]
     }
+    return [
+        "id": "chatcmpl-echo", "object": "chat.completion", "created": 1_700_000_000,
+        "model": c.body["model"] ?? "echo-model", "system_fingerprint": "fp_echo",
+        "choices": [
+            ["index": 0, "message": .object(message), "finish_reason": c.name == nil ? "stop" : "tool_calls"]
+        ],
+        "usage": openAIUsage(c),
+    ]
+}
+
+/// The echo as OpenAI stream chunks (the `data:` payloads): the role, the call (its name, then
+/// its arguments) or a chunk per piece, the finish reason, the usage, `[DONE]`.
+func openAIChunks(_ c: EchoContent) -> [String] {
+    let model = c.body["model"] ?? "echo-model"
+    /// One chunk of choice 0 with `delta` and, on the last, the finish reason.
     func chunk(_ delta: JSONValue, _ finish: String? = nil) -> String {
         JSONValue.object([
             "id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
@@ -168,7 +217,7 @@ func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
         ]).serialized()
     }
     var lines = [chunk(["role": "assistant", "content": ""])]
-    if let name {
+    if let name = c.name {
         lines.append(
             chunk([
                 "tool_calls": [
@@ -178,23 +227,19 @@ func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
                     ]
                 ]
             ]))
-        lines.append(chunk(["tool_calls": [["index": 0, "function": ["arguments": .string(args)]]]]))
+        lines.append(chunk(["tool_calls": [["index": 0, "function": ["arguments": .string(c.args.serialized())]]]]))
         lines.append(chunk([:], "tool_calls"))
     } else {
-        for p in pieces { lines.append(chunk(["content": .string(p)])) }
+        for p in c.pieces { lines.append(chunk(["content": .string(p)])) }
         lines.append(chunk([:], "stop"))
     }
     lines.append(
         JSONValue.object([
             "id": "chatcmpl-echo", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": model,
-            "choices": [],
-            "usage": [
-                "prompt_tokens": .integer(inTok), "completion_tokens": .integer(outTok),
-                "total_tokens": .integer(inTok + outTok),
-            ],
+            "choices": [], "usage": openAIUsage(c),
         ]).serialized())
     lines.append("[DONE]")
-    return .sse(dataLines: lines, delayMs: delay)
+    return lines
 }
 
 let server = try await TestHTTPServer.start(defaultReply: echo)
