@@ -135,10 +135,6 @@ struct AnthropicBackend: Backend {
     }
 
     func makeAccumulator() -> any StreamAccumulator { AnthropicStreamAccumulator(backend: self) }
-
-    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {
-        genericErrorDetails(status: status, body: body)
-    }
 }
 
 /// Folds Messages stream events: message_start, content_block_*, message_delta, message_stop.

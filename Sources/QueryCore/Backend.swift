@@ -73,8 +73,9 @@ extension Backend {
     }
 
     /// The error object of a JSON error body (`{"error": {...}}`, or Anthropic's
-    /// `{"type":"error","error":{...}}`), or a snippet of a body that is not one.
-    func genericErrorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {
+    /// `{"type":"error","error":{...}}`), or a snippet of a body that is not one: both wire
+    /// formats' errors read the same way.
+    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {
         if let v = try? JSONValue.parse(body) {
             let e = v["error"] ?? v
             if case .object = e {

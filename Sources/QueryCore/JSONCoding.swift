@@ -86,13 +86,8 @@ struct JSONParser {
 
     mutating func parseObject(depth: Int) throws -> JSONValue {
         if depth > Self.maxDepth { throw error("JSON nested too deeply") }
-        i += 1
         var obj = JSONObject()
-        skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "}") {
-            i += 1
-            return .object(obj)
-        }
+        if try opensEmpty(UInt8(ascii: "{"), UInt8(ascii: "}"), else: "expected an object") { return .object(obj) }
         while true {
             skipWhitespace()
             guard i < buf.count else { throw error("unexpected end of JSON in an object") }
@@ -103,44 +98,36 @@ struct JSONParser {
             i += 1
             skipWhitespace()
             obj.appendParsed(key, try parseValue(depth: depth))
-            skipWhitespace()
-            guard i < buf.count else { throw error("unexpected end of JSON in an object") }
-            if buf[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if buf[i] == UInt8(ascii: "}") {
-                i += 1
-                return .object(obj)
-            }
-            throw error("expected ',' or '}' in an object")
+            if try closes(with: UInt8(ascii: "}"), in: "an object") { return .object(obj) }
         }
     }
 
     mutating func parseArray(depth: Int) throws -> JSONValue {
         if depth > Self.maxDepth { throw error("JSON nested too deeply") }
-        i += 1
         var arr: [JSONValue] = []
-        skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "]") {
-            i += 1
-            return .array(arr)
-        }
+        if try opensEmpty(UInt8(ascii: "["), UInt8(ascii: "]"), else: "expected an array") { return .array(arr) }
         while true {
             skipWhitespace()
             arr.append(try parseValue(depth: depth))
-            skipWhitespace()
-            guard i < buf.count else { throw error("unexpected end of JSON in an array") }
-            if buf[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if buf[i] == UInt8(ascii: "]") {
-                i += 1
-                return .array(arr)
-            }
-            throw error("expected ',' or ']' in an array")
+            if try closes(with: UInt8(ascii: "]"), in: "an array") { return .array(arr) }
         }
+    }
+
+    /// After a member or element: true at the closing bracket, false at a comma (both consumed).
+    /// - Throws: at the end of the input or anything else.
+    @inline(__always)
+    mutating func closes(with closer: UInt8, in what: StaticString) throws -> Bool {
+        skipWhitespace()
+        guard i < buf.count else { throw error("unexpected end of JSON in \(what)") }
+        if buf[i] == UInt8(ascii: ",") {
+            i += 1
+            return false
+        }
+        if buf[i] == closer {
+            i += 1
+            return true
+        }
+        throw error("expected ',' or '\(Character(Unicode.Scalar(closer)))' in \(what)")
     }
 
     mutating func parseString() throws -> String {
@@ -377,14 +364,7 @@ extension JSONParser {
     /// Walks an object, handing each key to `body`, which must consume the value. Keys come as
     /// their raw bytes (between the quotes, escapes not decoded) to compare without a String.
     mutating func forEachMember(depth: Int, _ body: (inout JSONParser, JSONKey) throws -> Void) throws {
-        skipWhitespace()
-        guard i < buf.count, buf[i] == UInt8(ascii: "{") else { throw error("expected an object") }
-        i += 1
-        skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "}") {
-            i += 1
-            return
-        }
+        if try opensEmpty(UInt8(ascii: "{"), UInt8(ascii: "}"), else: "expected an object") { return }
         while true {
             skipWhitespace()
             guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw error("expected a string key") }
@@ -396,44 +376,31 @@ extension JSONParser {
             i += 1
             skipWhitespace()
             try body(&self, key)
-            skipWhitespace()
-            guard i < buf.count else { throw error("unexpected end of JSON in an object") }
-            if buf[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if buf[i] == UInt8(ascii: "}") {
-                i += 1
-                return
-            }
-            throw error("expected ',' or '}' in an object")
+            if try closes(with: UInt8(ascii: "}"), in: "an object") { return }
         }
+    }
+
+    /// At `opener` (after whitespace): consumes it, and returns true when `closer` follows at
+    /// once (consumed too: the container is empty).
+    /// - Throws: `message` when something else comes first.
+    @inline(__always)
+    mutating func opensEmpty(_ opener: UInt8, _ closer: UInt8, else message: StaticString) throws -> Bool {
+        skipWhitespace()
+        guard i < buf.count, buf[i] == opener else { throw error("\(message)") }
+        i += 1
+        skipWhitespace()
+        guard i < buf.count, buf[i] == closer else { return false }
+        i += 1
+        return true
     }
 
     /// Walks an array, handing each element to `body`, which must consume it.
     mutating func forEachElement(_ body: (inout JSONParser) throws -> Void) throws {
-        skipWhitespace()
-        guard i < buf.count, buf[i] == UInt8(ascii: "[") else { throw error("expected an array") }
-        i += 1
-        skipWhitespace()
-        if i < buf.count, buf[i] == UInt8(ascii: "]") {
-            i += 1
-            return
-        }
+        if try opensEmpty(UInt8(ascii: "["), UInt8(ascii: "]"), else: "expected an array") { return }
         while true {
             skipWhitespace()
             try body(&self)
-            skipWhitespace()
-            guard i < buf.count else { throw error("unexpected end of JSON in an array") }
-            if buf[i] == UInt8(ascii: ",") {
-                i += 1
-                continue
-            }
-            if buf[i] == UInt8(ascii: "]") {
-                i += 1
-                return
-            }
-            throw error("expected ',' or ']' in an array")
+            if try closes(with: UInt8(ascii: "]"), in: "an array") { return }
         }
     }
 

@@ -115,10 +115,6 @@ struct OpenAIBackend: Backend {
     }
 
     func makeAccumulator() -> any StreamAccumulator { OpenAIStreamAccumulator(backend: self) }
-
-    func errorDetails(status: Int?, body: [UInt8]) -> APIErrorDetails {
-        genericErrorDetails(status: status, body: body)
-    }
 }
 
 /// Folds `chat.completion.chunk`s: text deltas, tool-call deltas by index, finish reason, usage.
