@@ -100,6 +100,7 @@ final class SettingsTests: XCTestCase {
         s = try ResolvedSettings.resolve(flags: f, environment: env, config: c, local: local)
         XCTAssertNil(s.options["max_tokens"], "set by the user: their value comes through --set")
         XCTAssertEqual(s.options["repeat_penalty"], 1.1)
+        XCTAssertEqual(s.options["temperature"], 0.3)
         s = try ResolvedSettings.resolve(
             flags: f, environment: env, config: try config("options: {repeat_penalty: 1.0}"), local: local)
         XCTAssertEqual(s.options["repeat_penalty"], 1.0, "the config file's value wins")
