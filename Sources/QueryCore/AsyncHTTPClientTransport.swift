@@ -15,20 +15,19 @@ import NIOPosix
 /// bounds each wait for more body bytes (a stalled stream fails after it, however long the whole
 /// response takes).
 public struct AsyncHTTPClientTransport: HTTPTransport {
-    /// The client requests go through. Whoever created it shuts it down.
-    public var client: HTTPClient
+    /// The client requests go through: the one given, else ``sharedClient`` — made at the first
+    /// request, not before (its event-loop threads cost a program that never sends anything
+    /// start-up time and memory). Whoever created a client shuts it down.
+    public var client: HTTPClient { givenClient ?? Self.sharedClient }
+    private let givenClient: HTTPClient?
     public var connectTimeout: Double
     public var readTimeout: Double
 
     /// - Parameter client: a client that never follows redirects (``configuration`` has that);
-    ///   the default, ``sharedClient``, is one. Not `HTTPClient.shared`: it follows up to 20
+    ///   nil for ``sharedClient``, which is one. Not `HTTPClient.shared`: it follows up to 20
     ///   redirects, keeping headers such as `x-api-key` on the way to another origin.
-    public init(
-        client: HTTPClient = AsyncHTTPClientTransport.sharedClient,
-        connectTimeout: Double = 10,
-        readTimeout: Double = 120
-    ) {
-        self.client = client
+    public init(client: HTTPClient? = nil, connectTimeout: Double = 10, readTimeout: Double = 120) {
+        givenClient = client
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
     }
