@@ -117,7 +117,7 @@ final class TranscriptTests: XCTestCase {
     }
 
     func testFilePermissionsAndAtomicWrite() throws {
-        let (s, t, _) = try buildSession()
+        let (_, t, _) = try buildSession()
         let path = dir + "/sub/t.json"
         try TranscriptStore.save(t, to: path, force: false)
         let fileMode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
@@ -131,7 +131,7 @@ final class TranscriptTests: XCTestCase {
     }
 
     func testSaveRefusesToOverwriteOtherFilesUnlessForced() throws {
-        let (s, t, _) = try buildSession()
+        let (_, t, _) = try buildSession()
         try AtomicFile.makeDirectory(dir)
         let other = dir + "/notes.txt"
         try "precious".write(toFile: other, atomically: true, encoding: .utf8)
@@ -176,7 +176,7 @@ final class TranscriptTests: XCTestCase {
         ]
         for (name, bytes, expected) in cases {
             let p = dir + "/" + name
-            FileManager.default.createFile(atPath: p, contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
             XCTAssertThrowsError(try TranscriptStore.load(p), name) { e in
                 XCTAssert("\(e)".contains(p) && "\(e)".contains(expected), "\(name): \(e)")
             }

@@ -152,7 +152,7 @@ final class ForcedCallStrategyTests: XCTestCase {
             _ = try await c.run(c.makeRequest(messages: [.user("x")], functionSpec: spec, options: [:], stream: false))
             { events.append($0) }
             XCTFail("expected noFunctionCall")
-        } catch let e as QueryError {
+        } catch let e {
             guard case .noFunctionCall = e else { return XCTFail("\(e)") }
         }
         XCTAssertEqual(events, [.usage(inputTokens: 12, outputTokens: 5)])

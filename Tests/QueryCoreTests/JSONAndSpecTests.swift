@@ -121,7 +121,7 @@ final class FunctionSpecTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         func write(_ name: String, _ text: String) -> String {
             let p = dir.appendingPathComponent(name).path
-            FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+            _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
             return p
         }
         let ok = write("ok.yml", "name: f\ninput_schema: {type: object}\n")

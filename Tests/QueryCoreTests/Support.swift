@@ -42,7 +42,7 @@ enum SchemaRecorder {
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for (i, r) in requests.enumerated() where r.uri.hasSuffix("/chat/completions") {
             let path = "\(dir)/\(name)-\(i).json"
-            FileManager.default.createFile(atPath: path, contents: Data(r.body))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(r.body))
         }
     }
 }
