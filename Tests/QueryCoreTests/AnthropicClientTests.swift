@@ -5,6 +5,17 @@ import XCTest
 
 /// Anthropic Messages event streams and bodies for scripting the server.
 enum AnthropicFixture {
+    /// The start of a stream that has shown `text`, without its end.
+    static func partialText(_ text: String) -> String {
+        start()
+            + event(
+                "content_block_start",
+                ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]])
+            + event(
+                "content_block_delta",
+                ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": .string(text)]])
+    }
+
     static func message(
         text: String? = "Hi!", tool: (name: String, input: JSONValue)? = nil, stop: String = "end_turn",
         usage: JSONValue = ["input_tokens": 15, "output_tokens": 6]
@@ -236,14 +247,7 @@ final class AnthropicClientTests: XCTestCase {
         XCTAssertEqual(r.output, .text("ok"))
         XCTAssertEqual(r.retries, 1)
         // After text was shown, the same error ends the turn.
-        let partial =
-            AnthropicFixture.start()
-            + AnthropicFixture.event(
-                "content_block_start",
-                ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]])
-            + AnthropicFixture.event(
-                "content_block_delta",
-                ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": "par"]])
+        let partial = AnthropicFixture.partialText("par")
         server.enqueue(.sseRaw(partial + overloaded))
         await assertThrowsQueryError(try await streamed(client(server, provider: .anthropic), [.user("x")])) { e in
             guard case .streamError(let d) = e else { return XCTFail("\(e)") }

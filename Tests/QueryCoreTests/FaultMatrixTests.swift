@@ -25,13 +25,7 @@ final class FaultMatrixTests: XCTestCase {
         case .openAI:
             return OpenAIFixture.textStream(["par"]).prefix(2).map { "data: \($0)\n\n" }.joined()
         case .anthropic:
-            return AnthropicFixture.start()
-                + AnthropicFixture.event(
-                    "content_block_start",
-                    ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]])
-                + AnthropicFixture.event(
-                    "content_block_delta",
-                    ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": "par"]])
+            return AnthropicFixture.partialText("par")
         }
     }
 
