@@ -78,73 +78,108 @@ public struct CommandHelp: Sendable {
     public var usage: String
     public var summary: String
     public var example: String
+
+    /// Reads ``CommandParser/help``'s text: blocks separated by blank lines, each a usage line,
+    /// indented summary lines, and an `e.g.` line.
+    static func table(_ text: String) -> [CommandHelp] {
+        text.components(separatedBy: "\n\n").map { block in
+            let lines = block.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let usage = lines.first ?? ""
+            let name = usage.dropFirst().prefix { !$0.isWhitespace }
+            let example = lines.last.map { String($0.dropFirst("e.g. ".count)) } ?? ""
+            let summary = lines.dropFirst().dropLast().joined(separator: " ")
+            return CommandHelp(name: String(name), usage: usage, summary: summary, example: example)
+        }
+    }
 }
 
 public enum CommandParser {
-    public static let help: [CommandHelp] = [
-        CommandHelp(
-            name: "help", usage: ":help [command]", summary: "list commands, or explain one", example: ":help set"),
-        CommandHelp(
-            name: "system", usage: ":system [text | @file | off]",
-            summary: "show, set, load or clear the system prompt", example: ":system You are terse."),
-        CommandHelp(
-            name: "set", usage: ":set [key value]",
-            summary: "show the sampling options, or set one (typed: numbers, true/false, null, JSON)",
-            example: ":set temperature 0.2"),
-        CommandHelp(name: "unset", usage: ":unset key", summary: "remove an option", example: ":unset temperature"),
-        CommandHelp(
-            name: "model", usage: ":model [name]", summary: "show or set the model", example: ":model gpt-4o-mini"),
-        CommandHelp(
-            name: "func", usage: ":func [file | off]",
-            summary: "show, load (JSON/YAML) or drop the function every turn must call",
-            example: ":func tools/review.yaml"),
-        CommandHelp(
-            name: "func-via", usage: ":func-via [auto | tools | named | json-schema]",
-            summary:
-                "how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), "
-                + "one tool + tool_choice, the named tool_choice, or the schema as response_format",
-            example: ":func-via json-schema"),
-        CommandHelp(
-            name: "mode", usage: ":mode [chat | single]",
-            summary: "chat keeps the conversation; single sends system + this prompt only", example: ":mode single"),
-        CommandHelp(
-            name: "reset", usage: ":reset", summary: "forget the conversation so far (settings stay)", example: ":reset"
-        ),
-        CommandHelp(
-            name: "stats", usage: ":stats", summary: "tokens, latency and retries for the session and the last turn",
-            example: ":stats"),
-        CommandHelp(
-            name: "provider", usage: ":provider [openai | anthropic]", summary: "show or switch the API protocol",
-            example: ":provider anthropic"),
-        CommandHelp(
-            name: "save", usage: ":save [path]  (:save! path overwrites)",
-            summary: "write the transcript (it is also autosaved after every turn)", example: ":save experiment.json"),
-        CommandHelp(
-            name: "load", usage: ":load path", summary: "restore a saved session: settings, conversation, stats",
-            example: ":load experiment.json"),
-        CommandHelp(
-            name: "export", usage: ":export path.md  (:export! path overwrites any file)",
-            summary: "write the session as readable Markdown", example: ":export notes.md"),
-        CommandHelp(
-            name: "sessions", usage: ":sessions", summary: "list recent autosaved sessions", example: ":sessions"),
-        CommandHelp(
-            name: "retry", usage: ":retry",
-            summary: "send the last prompt again with the current settings, replacing the last exchange",
-            example: ":retry"),
-        CommandHelp(
-            name: "request", usage: ":request [curl | json | swift]",
-            summary:
-                "the last request as a runnable curl command (key as $OPENAI_API_KEY), as JSON, or as a QueryCore call",
-            example: ":request curl"),
-        CommandHelp(
-            name: "compare", usage: ":compare key=v1,v2[,…] [key2=…] [-- prompt]",
-            summary: "run the last (or the given) prompt once per combination, side by side",
-            example: ":compare temperature=0,0.7,1.2"),
-        CommandHelp(
-            name: "set-editor", usage: ":set-editor emacs | vi", summary: "line-editing keys", example: ":set-editor vi"
-        ),
-        CommandHelp(name: "quit", usage: ":quit  (or :exit, Ctrl-D)", summary: "leave", example: ":quit"),
-    ]
+    /// Every command: its usage line (the first word names it), what it does (indented), and an
+    /// example (`e.g.`). Kept as text so that a command's help reads as it prints.
+    public static let help: [CommandHelp] = CommandHelp.table(
+        """
+        :help [command]
+            list commands, or explain one
+        e.g. :help set
+
+        :system [text | @file | off]
+            show, set, load or clear the system prompt
+        e.g. :system You are terse.
+
+        :set [key value]
+            show the sampling options, or set one (typed: numbers, true/false, null, JSON)
+        e.g. :set temperature 0.2
+
+        :unset key
+            remove an option
+        e.g. :unset temperature
+
+        :model [name]
+            show or set the model
+        e.g. :model gpt-4o-mini
+
+        :func [file | off]
+            show, load (JSON/YAML) or drop the function every turn must call
+        e.g. :func tools/review.yaml
+
+        :func-via [auto | tools | named | json-schema]
+            how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool +
+            tool_choice, the named tool_choice, or the schema as response_format
+        e.g. :func-via json-schema
+
+        :mode [chat | single]
+            chat keeps the conversation; single sends system + this prompt only
+        e.g. :mode single
+
+        :reset
+            forget the conversation so far (settings stay)
+        e.g. :reset
+
+        :stats
+            tokens, latency and retries for the session and the last turn
+        e.g. :stats
+
+        :provider [openai | anthropic]
+            show or switch the API protocol
+        e.g. :provider anthropic
+
+        :save [path]  (:save! path overwrites)
+            write the transcript (it is also autosaved after every turn)
+        e.g. :save experiment.jsonl
+
+        :load path
+            restore a saved session: settings, conversation, stats
+        e.g. :load experiment.jsonl
+
+        :export path.md  (:export! path overwrites any file)
+            write the session as readable Markdown
+        e.g. :export notes.md
+
+        :sessions
+            list recent autosaved sessions
+        e.g. :sessions
+
+        :retry
+            send the last prompt again with the current settings, replacing the last exchange
+        e.g. :retry
+
+        :request [curl | json | swift]
+            the last request as a runnable curl command (key as $OPENAI_API_KEY), as JSON, or as a QueryCore
+            call
+        e.g. :request curl
+
+        :compare key=v1,v2[,…] [key2=…] [-- prompt]
+            run the last (or the given) prompt once per combination, side by side
+        e.g. :compare temperature=0,0.7,1.2
+
+        :set-editor emacs | vi
+            line-editing keys
+        e.g. :set-editor vi
+
+        :quit  (or :exit, Ctrl-D)
+            leave
+        e.g. :quit
+        """)
 
     /// Every command word, for completion.
     public static var commandWords: [String] { help.map { ":" + $0.name } + [":exit"] }

@@ -49,11 +49,8 @@ public enum TranscriptEvent: Equatable, Sendable {
         public init(
             requestTime: Double?, timeToFirstToken: Double? = nil, inputTokens: Int?, outputTokens: Int?, retries: Int
         ) {
-            self.requestTime = requestTime
-            self.timeToFirstToken = timeToFirstToken
-            self.inputTokens = inputTokens
-            self.outputTokens = outputTokens
-            self.retries = retries
+            (self.requestTime, self.timeToFirstToken) = (requestTime, timeToFirstToken)
+            (self.inputTokens, self.outputTokens, self.retries) = (inputTokens, outputTokens, retries)
         }
     }
 

@@ -100,6 +100,12 @@ public struct JSONObject: Sendable, Equatable, Hashable, Sequence, ExpressibleBy
 
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.pairs.count == b.pairs.count else { return false }
+        // One storage, one value: a request rebuilt from the session's history shares each
+        // message's storage with the previous request's, so a conversation compares in O(n) loads.
+        let shared = a.pairs.withUnsafeBufferPointer { pa in
+            b.pairs.withUnsafeBufferPointer { pa.baseAddress == $0.baseAddress }
+        }
+        if shared { return true }
         // Objects built the same way have their keys in the same order: compared pair by pair
         // without a lookup (a transcript compares a whole conversation's messages per turn).
         var i = 0

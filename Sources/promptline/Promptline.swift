@@ -51,17 +51,12 @@ struct Promptline: AsyncParsableCommand {
     var local = false
 
     @Option(
-        name: .customLong("local-model"),
         help: ArgumentHelp(
             "With --local: the GGUF model to serve (default: SmolLM2-135M-Instruct; config: local_model).",
             valueName: "PATH.gguf"))
     var localModel: String?
 
-    @Option(
-        name: .customLong("func-via"),
-        help:
-            "How --func/:func forces the call: auto (json-schema on llama.cpp, tools elsewhere), tools, named or json-schema."
-    )
+    @Option(help: ArgumentHelp("How --func forces the call (see :help func-via; default auto).", valueName: "how"))
     var funcVia: String?
 
     @Option(
@@ -73,25 +68,19 @@ struct Promptline: AsyncParsableCommand {
     @Flag(help: "vi line-editing keys (default: emacs).")
     var vi = false
 
-    @Flag(name: .customLong("no-stream"), help: "Wait for whole responses instead of streaming.")
+    @Flag(help: "Wait for whole responses instead of streaming.")
     var noStream = false
 
-    @Flag(name: .customLong("allow-insecure"), help: "Allow sending an API key over plain http to a non-loopback host.")
+    @Flag(help: "Allow sending an API key over plain http to a non-loopback host.")
     var allowInsecure = false
 
-    @Option(name: .customLong("max-attempts"), help: "Attempts per request, the first included (default 6).")
+    @Option(help: ArgumentHelp("Attempts per request, the first included (default 6).", valueName: "n"))
     var maxAttempts: Int?
 
-    @Option(
-        name: .customLong("read-timeout"),
-        help: "Seconds to wait for more response bytes before giving up (default 120).")
+    @Option(help: ArgumentHelp("Seconds to wait for more bytes before giving up (default 120).", valueName: "seconds"))
     var readTimeout: Double?
 
-    @Option(
-        name: .customLong("turn-timeout"),
-        help:
-            "Seconds a whole turn may take, every retry and wait included (default 300, or turn_timeout in the config file)."
-    )
+    @Option(help: ArgumentHelp("Seconds a turn may take, retries included (default 300).", valueName: "seconds"))
     var turnTimeout: Double?
 
     func validate() throws {

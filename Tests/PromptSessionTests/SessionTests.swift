@@ -6,6 +6,22 @@ import XCTest
 final class CommandParserTests: XCTestCase {
     func parse(_ s: String) throws -> Input { try CommandParser.parse(s) }
 
+    /// The help table is text: each entry must have read as one command, with a summary, whose
+    /// example parses as that command.
+    func testHelpTableReadsEveryEntry() throws {
+        let help = CommandParser.help
+        XCTAssertEqual(help.count, Set(help.map(\.name)).count, "one entry per command")
+        XCTAssertEqual(help.first?.name, "help")
+        XCTAssertEqual(help.last?.usage, ":quit  (or :exit, Ctrl-D)")
+        for h in help {
+            XCTAssertTrue(h.usage.hasPrefix(":" + h.name), h.usage)
+            XCTAssertFalse(h.summary.isEmpty, h.name)
+            XCTAssertFalse(h.summary.contains("e.g."), h.name)
+            XCTAssertTrue(h.example.hasPrefix(":" + h.name), "\(h.name): \(h.example)")
+            XCTAssertNoThrow(try parse(h.example), h.example)
+        }
+    }
+
     func testEveryCommand() throws {
         XCTAssertEqual(try parse("hello there"), .turn("hello there"))
         XCTAssertEqual(try parse("   "), .empty)
