@@ -30,6 +30,22 @@ public enum Command: Equatable, Sendable {
     case reset
     case stats
     case provider(String?)
+    /// `:tools` (and `:tool` alone).
+    case showTools
+    /// `:tool FILE`: add the file's tools (one or a list), replacing those of the same name.
+    case loadTools(path: String)
+    /// `:tool rm NAME`.
+    case removeTool(String)
+    /// `:tool off`: drop them all.
+    case toolsOff
+    /// `:choice [auto | none | required | NAME]`.
+    case choice(String?)
+    case showMock
+    case loadMock(path: String)
+    case mockOff
+    case showSchema
+    case loadSchema(path: String)
+    case schemaOff
 }
 
 /// A parsed `:command` that acts on the app rather than the session: the terminal, files,
@@ -119,8 +135,33 @@ public enum CommandParser {
         e.g. :model gpt-4o-mini
 
         :func [file | off]
-            show, load (JSON/YAML) or drop the function every turn must call
+            show, load (JSON/YAML) or drop the function every turn must call (AIDE's forced call; the tools
+            are not sent while it is loaded)
         e.g. :func tools/review.yaml
+
+        :tool [FILE | rm NAME | off]
+            add the tools in FILE (JSON/YAML: one or a list; AIDE, OpenAI or Anthropic shapes), replacing
+            same-named ones; rm drops one, off all
+        e.g. :tool tools/weather.yaml
+
+        :tools
+            list the loaded tools (name, description, required parameters) and the choice
+        e.g. :tools
+
+        :choice [auto | none | required | NAME]
+            which tool the first request of a turn may or must call (the requests carrying results go
+            with auto)
+        e.g. :choice get_weather
+
+        :mock [FILE | off]
+            canned tool results (tool name → result or list of results; {{args.NAME}} fills in an
+            argument), used without asking
+        e.g. :mock tools/mock.yaml
+
+        :schema [FILE | off]
+            structured output: the reply is JSON checked against the schema in FILE and shown
+            pretty-printed
+        e.g. :schema person.schema.json
 
         :func-via [auto | tools | named | json-schema]
             how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool +
@@ -254,6 +295,29 @@ public enum CommandParser {
             try noArgs()
             return .stats
         case "provider": return .provider(rest.isEmpty ? nil : rest)
+        default: return try toolCommand(name, rest, noArgs: noArgs)
+        }
+    }
+
+    static func toolCommand(_ name: String, _ rest: String, noArgs: () throws -> Void) throws -> Command? {
+        switch name {
+        case "tools":
+            try noArgs()
+            return .showTools
+        case "tool":
+            if rest.isEmpty { return .showTools }
+            if rest == "off" { return .toolsOff }
+            if rest == "rm" || rest.hasPrefix("rm ") {
+                let tool = rest.dropFirst(2).trimmingCharacters(in: .whitespaces)
+                guard !tool.isEmpty, !tool.contains(" ") else { throw SessionError(":tool rm takes one tool name") }
+                return .removeTool(tool)
+            }
+            return .loadTools(path: rest)
+        case "choice":
+            guard !rest.contains(" ") else { throw SessionError(":choice takes auto, none, required or a tool's name") }
+            return .choice(rest.isEmpty ? nil : rest)
+        case "mock": return rest.isEmpty ? .showMock : rest == "off" ? .mockOff : .loadMock(path: rest)
+        case "schema": return rest.isEmpty ? .showSchema : rest == "off" ? .schemaOff : .loadSchema(path: rest)
         default: return nil
         }
     }

@@ -60,6 +60,11 @@ public struct PriceTable: Equatable, Sendable {
 /// func_via: auto              # or tools, named, json-schema
 /// local_model: ~/models/other.gguf   # the GGUF --local serves (default: SmolLM2-135M-Instruct)
 /// turn_timeout: 300           # seconds a whole turn may take, retries included
+/// tools: [tools/weather.yaml]  # tool files loaded at start (:tool), one path or a list
+/// choice: auto                # :choice (auto, none, required or a tool's name)
+/// mock: tools/mock.yaml       # :mock
+/// schema: person.schema.json  # :schema (structured output)
+/// max_tool_rounds: 8          # how many times a turn sends tool results back
 /// prices:                     # USD per million tokens
 ///   my-model: {input: 0.5, output: 1.5}
 /// ```
@@ -76,6 +81,13 @@ public struct Config: Equatable {
     /// Seconds a whole turn may take (every attempt and wait); `--turn-timeout` overrides it.
     public var turnTimeout: Double?
     public var prices = PriceTable.defaults
+    /// Tool files, `choice`, `mock`, `schema`, `max_tool_rounds`: applied at start as the
+    /// commands would be (`--tool` and the like override them).
+    public var tools: [String] = []
+    public var choice: String?
+    public var mock: String?
+    public var schema: String?
+    public var maxToolRounds: Int?
 
     public init() {}
 
@@ -162,12 +174,48 @@ public struct Config: Equatable {
         case "options": self.options = try Config.options(v)
         case "prices": try Config.prices(v, into: &prices)
         default:
-            throw SessionError(
-                "line \(Config.line(k)): unknown key \(key) (provider, model, base_urls, options, "
-                    + "system, mode, history_size, func_via, local_model, turn_timeout, prices)"
-            )
+            guard try setToolKey(key, v) else {
+                throw SessionError(
+                    "line \(Config.line(k)): unknown key \(key) (provider, model, base_urls, options, "
+                        + "system, mode, history_size, func_via, local_model, turn_timeout, prices, tools, "
+                        + "choice, mock, schema, max_tool_rounds)"
+                )
+            }
         }
 
+    }
+
+    /// The tool workbench's keys; false for any other.
+    mutating func setToolKey(_ key: String, _ v: Node) throws -> Bool {
+        func str() throws -> String {
+            guard let s = v.string, v.scalar != nil, !s.isEmpty else {
+                throw SessionError("line \(Config.line(v)): \(key) must be text")
+            }
+            return s
+        }
+        switch key {
+        case "tools":
+            if let list = v.sequence {
+                tools = try list.map {
+                    guard let s = $0.string, $0.scalar != nil else {
+                        throw SessionError("line \(Config.line($0)): tools lists file paths")
+                    }
+                    return s
+                }
+            } else {
+                tools = [try str()]
+            }
+        case "choice": choice = try str()
+        case "mock": mock = try str()
+        case "schema": schema = try str()
+        case "max_tool_rounds":
+            guard let n = v.int, n >= 1, n <= 1000 else {
+                throw SessionError("line \(Config.line(v)): max_tool_rounds must be a whole number from 1 to 1000")
+            }
+            maxToolRounds = n
+        default: return false
+        }
+        return true
     }
 
     static func baseURLs(_ v: Node) throws -> [Provider: String] {

@@ -15,8 +15,16 @@ public final class Session {
     public var mode: SessionMode
     /// How a forced function is requested from the server (`:func-via`, `--func-via`).
     public var forcedCall: ForcedCallStrategy = .auto
+    /// Tools, tool choice, mock, output schema and the tool-round limit.
+    public var toolbox = Toolbox()
     /// The conversation so far (chat mode), without the system prompt.
     public private(set) var history: [ChatMessage] = []
+    /// The last reply's tool calls, ids filled in, while no results have gone back for them.
+    public private(set) var pendingCalls: [FunctionCall] = []
+    /// Single mode: the turn in progress (prompt, calls, results), which its next request carries.
+    private var roundMessages: [ChatMessage] = []
+    /// How many results the mock gave so far, per tool (or "" for a list mock).
+    var mockUses: [String: Int] = [:]
     public var stats = SessionStats()
     /// Prices per million tokens, for the cost of each turn.
     public var prices = PriceTable.defaults
@@ -53,6 +61,8 @@ public final class Session {
         case .showSystem, .setSystem, .loadSystem, .clearSystem: return try applySystem(command)
         case .showOptions, .set, .unset: return try applyOption(command)
         case .showFunction, .loadFunction, .functionOff, .funcVia: return try applyFunction(command)
+        case .showTools, .loadTools, .removeTool, .toolsOff, .choice: return try applyTools(command)
+        case .showMock, .loadMock, .mockOff, .showSchema, .loadSchema, .schemaOff: return try applyMockOrSchema(command)
         case .showModel: return "model \(model) (\(provider.rawValue))"
         case .setModel(let name): return try setModel(name)
         case .mode(let m):
@@ -95,6 +105,11 @@ public final class Session {
 
     func applyOption(_ command: Command) throws -> String {
         switch command {
+        case .set(let key, let raw) where key == "max_tool_rounds":
+            return try setMaxRounds(raw)
+        case .unset(let key) where key == "max_tool_rounds":
+            toolbox.maxRounds = Toolbox.defaultMaxRounds
+            return "max_tool_rounds back to \(Toolbox.defaultMaxRounds)"
         case .set(let key, let raw):
             let value = try OptionValues.parse(raw)
             let note = try OptionValues.check(key, value)
@@ -111,12 +126,17 @@ public final class Session {
             options[key] = nil
             return "\(key) unset"
         default:
-            if options.keys.isEmpty { return "no options set (the server's defaults apply); :set <key> <value>" }
+            let rounds =
+                toolbox.maxRounds == Toolbox.defaultMaxRounds
+                ? "" : "\n  max_tool_rounds  \(toolbox.maxRounds)  (session setting, not sent)"
+            if options.keys.isEmpty {
+                return "no options set (the server's defaults apply); :set <key> <value>" + rounds
+            }
             let w = options.keys.map(\.count).max() ?? 0
             return options.map {
                 let key = $0.key.padding(toLength: w, withPad: " ", startingAt: 0)
                 return "  \(key)  \($0.value.serialized())\($0.value == .null ? "  (not sent)" : "")"
-            }.joined(separator: "\n")
+            }.joined(separator: "\n") + rounds
         }
     }
 
@@ -171,13 +191,81 @@ public final class Session {
         return message + (note.map { " — \($0)" } ?? "")
     }
 
-    /// The messages a turn with `prompt` sends.
+    /// The messages a turn with `prompt` sends (calls still unanswered get error results first).
     public func messages(for prompt: String) -> [ChatMessage] {
+        messages(prompt: prompt, results: closingResults())
+    }
+
+    /// The messages a request sends: the conversation, the tool `results` going back, then
+    /// `prompt` (empty for a request that only carries results; in single mode such a request
+    /// carries the turn so far).
+    public func messages(prompt: String, results: [ToolResult]) -> [ChatMessage] {
         var m: [ChatMessage] = []
         if let system, !system.isEmpty { m.append(.system(system)) }
-        if mode == .chat { m += history }
-        m.append(.user(prompt))
+        if mode == .chat { m += history } else if prompt.isEmpty { m += roundMessages }
+        m += results.map(\.message)
+        if !prompt.isEmpty { m.append(.user(prompt)) }
         return m
+    }
+
+    /// Error results for the calls still unanswered when a new prompt is sent (chat mode: the
+    /// conversation must answer every call before it goes on).
+    public func closingResults() -> [ToolResult] {
+        mode == .chat ? pendingCalls.map(ToolResult.ended) : []
+    }
+
+    /// The request for `prompt` and `results` as `client` builds it, with the session's function,
+    /// tools and output schema. `continuing`: a request that carries tool results back goes with
+    /// `tool_choice` auto (a forced tool would otherwise be called again and again).
+    public func request(
+        prompt: String, results: [ToolResult], continuing: Bool = false, client: QueryClient, stream: Bool
+    ) throws -> QueryRequest {
+        try checkResults(results)
+        var r = try client.makeRequest(
+            messages: messages(prompt: prompt, results: results), functionSpec: functionSpec, options: queryOptions,
+            stream: stream)
+        if functionSpec == nil {
+            r.tools = toolbox.tools
+            r.toolChoice = toolbox.tools.isEmpty ? nil : continuing ? .auto : toolbox.choice
+            r.outputSchema = toolbox.schema
+        }
+        return r
+    }
+
+    /// Results must answer the pending calls: each exactly once, and no other id (a result with
+    /// a wrong `tool_call_id` is never sent: the API would refuse the request, or worse, not).
+    /// - Throws: ``SessionError`` naming the id at fault.
+    public func checkResults(_ results: [ToolResult]) throws {
+        guard !results.isEmpty else { return }
+        let pending = pendingCalls.compactMap(\.id)
+        for r in results where !pending.contains(r.callID) {
+            throw SessionError(
+                "a result answers \(r.callID.isEmpty ? "a call without an id" : r.callID), which no pending call has")
+        }
+        for id in pending where results.filter({ $0.callID == id }).count != 1 {
+            throw SessionError("call \(id) needs exactly one result")
+        }
+    }
+
+    /// The mock's answer to `call`, or nil (no mock, or none for this call). `given`: results
+    /// already made for the same reply, counted as uses.
+    public func mockAnswer(_ call: FunctionCall, given: [ToolResult] = []) -> (content: String, missing: [String])? {
+        guard let mock = toolbox.mock else { return nil }
+        let key = mock.counter(for: call.name)
+        let earlier = given.filter { $0.source == .mock && mock.counter(for: $0.name) == key }.count
+        return mock.answer(call, uses: mockUses[key, default: 0] + earlier)
+    }
+
+    /// The turn with an id on every tool call that came without one (`call_<request>_<index>`),
+    /// so that results can answer them; the live REPL and a restored transcript agree on them.
+    public func identified(_ turn: TranscriptEvent.Turn) -> TranscriptEvent.Turn {
+        guard case .toolCalls(var calls, let text) = turn.output, calls.contains(where: { $0.id == nil }) else {
+            return turn
+        }
+        for i in calls.indices where calls[i].id == nil { calls[i].id = "call_\(stats.turnCount + 1)_\(i)" }
+        var t = turn
+        t.output = .toolCalls(calls, text: text)
+        return t
     }
 
     /// The options a turn sends, the model among them (AIDE's `model_kwargs`).
@@ -188,36 +276,86 @@ public final class Session {
     }
 
     /// Records a turn: its metrics (a failed or cancelled one too: tokens the server reported
-    /// were billed), and in chat mode a completed turn's exchange. The live REPL and a restored
-    /// transcript both come through here. A retry first drops the exchange it replaces.
-    /// - Returns: how the function call's arguments break the function's schema, if they do.
+    /// were billed), and a completed turn's exchange (chat mode: in the conversation; single
+    /// mode: in the turn's round). The live REPL and a restored transcript both come through
+    /// here. A retry first drops the exchange it replaces. A request that only carried tool
+    /// results back continues the turn before it.
+    /// - Returns: how the output breaks its schema (the function's, a tool's, the output
+    ///   schema's), if it does.
     @discardableResult
-    public func record(_ turn: TranscriptEvent.Turn) -> [SchemaViolation] {
+    public func record(_ recorded: TranscriptEvent.Turn) -> [SchemaViolation] {
+        let turn = identified(recorded)
         if turn.retry { dropLastExchange() }
-        lastPrompt = turn.prompt
-        lastTurnInHistory = false
+        let continuing = turn.prompt.isEmpty && !turn.toolResults.isEmpty
+        if !continuing {
+            lastPrompt = turn.prompt
+            lastTurnInHistory = false
+        }
+        for r in turn.toolResults where r.source == .mock {
+            if let key = toolbox.mock?.counter(for: r.name) { mockUses[key, default: 0] += 1 }
+        }
         let f = turn.figures
         var m = TurnMetrics(turn.figures, failed: turn.output.isError, cancelled: turn.output == .cancelled)
         m.cost = prices.cost(
             model: model, responseModel: turn.info?.model, inputTokens: f.inputTokens, outputTokens: f.outputTokens)
-        var violations: [SchemaViolation] = []
-        if case .functionCall(let call) = turn.output, let spec = functionSpec {
-            violations = SchemaCheck.violations(of: call.arguments, against: spec.parameters)
-        }
+        let violations = check(turn.output)
         m.schemaViolations = violations.count
+        m.continuesTurn = continuing
         stats.record(m)
-        guard mode == .chat else { return violations }
-        switch turn.output {
-        case .text(let t):
-            history += [.user(turn.prompt), .assistant(t)]
-        case .functionCall(let call):
-            history.append(.user(turn.prompt))
-            history += Self.functionCallMessages(call, index: history.count, via: turn.info?.forcedCall)
-        case .error, .cancelled:
-            return violations
+        guard turn.succeeded else { return violations }
+        var added = turn.toolResults.map(\.message)
+        if !continuing { added.append(.user(turn.prompt)) }
+        added += outputMessages(turn)
+        pendingCalls = turn.output.calls
+        if mode == .chat {
+            history += added
+            lastTurnInHistory = true
+        } else {
+            roundMessages = continuing ? roundMessages + added : added
         }
-        lastTurnInHistory = true
         return violations
+    }
+
+    /// The messages that stand for a turn's output in the conversation.
+    func outputMessages(_ turn: TranscriptEvent.Turn) -> [ChatMessage] {
+        switch turn.output {
+        case .text(let t): return [.assistant(t)]
+        case .functionCall(let call):
+            return Self.functionCallMessages(call, index: history.count + 1, via: turn.info?.forcedCall)
+        case .toolCalls(let calls, let text): return [ChatMessage(role: .assistant, content: text, toolCalls: calls)]
+        case .error, .cancelled: return []
+        }
+    }
+
+    /// How an output breaks the schema it answers: the forced function's, each called tool's
+    /// (an unknown tool, or arguments that are not JSON, break it too), or the output schema's.
+    public func check(_ output: TranscriptEvent.Output) -> [SchemaViolation] {
+        switch output {
+        case .functionCall(let call):
+            guard let spec = functionSpec else { return [] }
+            return SchemaCheck.violations(of: call.arguments, against: spec.parameters)
+        case .toolCalls(let calls, _):
+            return calls.flatMap { call -> [SchemaViolation] in
+                let at = "\(call.name)#\(call.id ?? "?")"
+                guard let tool = toolbox.tool(named: call.name) else {
+                    return [SchemaViolation(path: at, message: "no tool of that name is loaded")]
+                }
+                if call.arguments == .null, (try? JSONValue.parse(call.rawArguments)) == nil {
+                    return [SchemaViolation(path: at, message: "the arguments are not JSON")]
+                }
+                return SchemaCheck.violations(of: call.arguments, against: tool.parameters).map {
+                    SchemaViolation(path: at + " " + $0.path, message: $0.message)
+                }
+            }
+        case .text(let t):
+            guard let schema = toolbox.schema, functionSpec == nil else { return [] }
+            guard let v = try? JSONValue.parse(t) else {
+                return [SchemaViolation(path: "$", message: "the reply is not JSON")]
+            }
+            return SchemaCheck.violations(of: v, against: schema.parameters)
+        case .error, .cancelled:
+            return []
+        }
     }
 
     /// Replays one recorded event (restoring a transcript).
@@ -235,6 +373,8 @@ public final class Session {
             functionSpec = s.function
             functionSpecSource = s.function == nil ? nil : "the transcript"
             forcedCall = s.forcedCall
+            if s.toolbox.mock != toolbox.mock { mockUses = [:] }
+            toolbox = s.toolbox
         case .reset:
             clearConversation()
         case .turn(let t):
@@ -249,7 +389,7 @@ public final class Session {
         TranscriptEvent.Settings(
             at: date, provider: provider, model: model, mode: mode, system: system, options: options,
             function: functionSpec,
-            forcedCall: forcedCall)
+            forcedCall: forcedCall, toolbox: toolbox)
     }
 
     /// Forgets the conversation, the totals and the last prompt (before a transcript is replayed).
@@ -261,6 +401,8 @@ public final class Session {
 
     func clearConversation() {
         history = []
+        roundMessages = []
+        pendingCalls = []
         lastTurnInHistory = false
     }
 
@@ -338,7 +480,15 @@ public final class Session {
         guard let i = lastExchangeStart else { return false }
         history.removeSubrange(i...)
         lastTurnInHistory = false
+        pendingCalls = Self.unanswered(history)
         return true
+    }
+
+    /// The calls of the last assistant message that no tool message after it answers.
+    static func unanswered(_ messages: [ChatMessage]) -> [FunctionCall] {
+        guard let i = messages.lastIndex(where: { $0.role == .assistant }) else { return [] }
+        let answered = Set(messages[(i + 1)...].compactMap(\.toolCallID))
+        return messages[i].toolCalls.filter { !answered.contains($0.id ?? "") }
     }
 
     public static func helpText(_ name: String?) -> String {
@@ -366,7 +516,9 @@ public final class Session {
         return path
     }
 
-    static func readText(_ path: String, what: String) throws -> String {
+    /// A text file's contents without its final newlines.
+    /// - Throws: ``SessionError`` naming `what` and saying why it cannot be used.
+    public static func readText(_ path: String, what: String) throws -> String {
         let p = expand(path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: p, isDirectory: &isDir) else {

@@ -12,6 +12,11 @@ public struct Flags: Equatable, Sendable {
     public var provider: Provider?
     public var local = false
     public var funcVia: ForcedCallStrategy?
+    /// `--tool FILE`, repeatable; `--choice`, `--mock FILE`, `--schema FILE`.
+    public var tools: [String] = []
+    public var choice: String?
+    public var mock: String?
+    public var schema: String?
     public var maxAttempts: Int?
     public var readTimeout: Double?
     public var turnTimeout: Double?
@@ -116,6 +121,16 @@ public struct ResolvedSettings: Equatable, Sendable {
             commands.append(.set(key: key, value: kv[kv.index(after: eq)...].trimmingCharacters(in: .whitespaces)))
         }
         if let f = flags.functionFile { commands.append(.loadFunction(path: f)) }
+        return commands + toolCommands(flags: flags, config: config)
+    }
+
+    /// Tools first (a choice names one of them), then the choice, mock, schema and round limit.
+    static func toolCommands(flags: Flags, config: Config) -> [Command] {
+        var commands = (flags.tools.isEmpty ? config.tools : flags.tools).map { Command.loadTools(path: $0) }
+        if let c = flags.choice ?? config.choice { commands.append(.choice(c)) }
+        if let m = flags.mock ?? config.mock { commands.append(.loadMock(path: m)) }
+        if let s = flags.schema ?? config.schema { commands.append(.loadSchema(path: s)) }
+        if let n = config.maxToolRounds { commands.append(.set(key: "max_tool_rounds", value: String(n))) }
         return commands
     }
 

@@ -9,6 +9,8 @@ public struct TurnMetrics: Sendable, Equatable {
     public var schemaViolations: Int = 0
     /// USD, when the model's price and the usage are known.
     public var cost: Double?
+    /// This request only carried tool results back: it belongs to the turn before it.
+    public var continuesTurn = false
 
     public init(_ figures: TranscriptEvent.Figures, failed: Bool = false, cancelled: Bool = false) {
         self.figures = figures
@@ -33,7 +35,8 @@ public struct SessionStats: Sendable, Equatable {
 
     public mutating func record(_ m: TurnMetrics) { turns.append(m) }
 
-    public var turnCount: Int { turns.count }
+    /// Turns (a prompt and the tool round it started count once); ``requests`` counts each request.
+    public var turnCount: Int { turns.filter { !$0.continuesTurn }.count }
     // Every sum saturates: figures come from servers and files, and no figure may trap.
     public var requests: Int { turns.reduce(0) { $0.adding($1.retries.adding(1)) } }
     public var retries: Int { turns.reduce(0) { $0.adding($1.retries) } }
@@ -129,11 +132,41 @@ public struct SessionStats: Sendable, Equatable {
         }
     }
 
+    /// The last turn's requests: its prompt's and those of the tool round it started.
+    var lastTurn: [TurnMetrics] {
+        guard let start = turns.lastIndex(where: { !$0.continuesTurn }) else { return Array(turns.suffix(1)) }
+        return Array(turns[start...])
+    }
+
+    /// The last turn as one: its requests' figures summed (latency, tokens, retries, cost; time
+    /// to first token is the first request's), failed or cancelled when its last request was.
+    static func sum(_ requests: [TurnMetrics]) -> TurnMetrics? {
+        guard var total = requests.first else { return nil }
+        for r in requests.dropFirst() {
+            total.figures.requestTime = add(total.figures.requestTime, r.figures.requestTime)
+            total.figures.inputTokens = add(total.figures.inputTokens, r.figures.inputTokens)
+            total.figures.outputTokens = add(total.figures.outputTokens, r.figures.outputTokens)
+            total.figures.retries = total.figures.retries.adding(r.figures.retries)
+            total.cost = add(total.cost, r.cost)
+            total.schemaViolations = total.schemaViolations.adding(r.schemaViolations)
+            (total.failed, total.cancelled) = (r.failed, r.cancelled)
+        }
+        return total
+    }
+
+    /// Known values summed; unknown when any is.
+    static func add<T: Numeric & Comparable>(_ a: T?, _ b: T?) -> T? {
+        guard let a, let b else { return nil }
+        if let x = a as? Int, let y = b as? Int { return x.adding(y) as? T }
+        return a + b
+    }
+
     /// The last turn's figures.
     var lastTurnLines: [String] {
         var lines: [String] = []
-        lines.append("last turn")
-        if let last = turns.last {
+        let requests = lastTurn
+        lines.append("last turn" + (requests.count > 1 ? " (\(requests.count) requests: a tool round)" : ""))
+        if let last = Self.sum(requests) {
             var status = "ok"
             if last.failed { status = "failed" }
             if last.cancelled { status = "cancelled" }

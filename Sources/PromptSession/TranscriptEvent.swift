@@ -21,6 +21,7 @@ public enum TranscriptEvent: Equatable, Sendable {
         public var options: QueryOptions
         public var function: FunctionSpec?
         public var forcedCall: ForcedCallStrategy
+        public var toolbox = Toolbox()
 
         /// Whether `other` holds the same settings, whenever each was recorded.
         func same(as other: Settings) -> Bool {
@@ -34,8 +35,13 @@ public enum TranscriptEvent: Equatable, Sendable {
     public enum Output: Equatable, Sendable {
         case text(String)
         case functionCall(FunctionCall)
+        /// Calls of the offered tools (ids filled in by the session), and any text beside them.
+        case toolCalls([FunctionCall], text: String)
         case error(String)
         case cancelled
+
+        /// The tool calls made (empty for any other output).
+        public var calls: [FunctionCall] { if case .toolCalls(let c, _) = self { return c } else { return [] } }
     }
 
     /// A turn's figures, as the server reported them and the clock measured them.
@@ -63,7 +69,10 @@ public enum TranscriptEvent: Equatable, Sendable {
 
     public struct Turn: Equatable, Sendable {
         public var at: Date
+        /// The user's prompt; empty for a request that only carries tool results back.
         public var prompt: String
+        /// Tool results this request carried, before the prompt (the previous reply's calls).
+        public var toolResults: [ToolResult] = []
         public var request: Request?
         /// This turn re-sent the previous prompt and replaced its exchange (`:retry`).
         public var retry: Bool
@@ -153,7 +162,10 @@ extension TranscriptEvent {
 
 extension TranscriptEvent.Turn {
     /// The record of a turn that ended with `outcome` (its request is filled in by the transcript).
-    public init(prompt: String, outcome: TranscriptEvent.TurnOutcome, retry: Bool = false, at date: Date = Date()) {
+    public init(
+        prompt: String, toolResults: [ToolResult] = [], outcome: TranscriptEvent.TurnOutcome, retry: Bool = false,
+        at date: Date = Date()
+    ) {
         let output: TranscriptEvent.Output
         let figures: TranscriptEvent.Figures
         var info: QueryInfo?
@@ -162,6 +174,7 @@ extension TranscriptEvent.Turn {
             switch r.output {
             case .text(let t): output = .text(t)
             case .functionCall(let c): output = .functionCall(c)
+            case .toolCalls(let calls, let text): output = .toolCalls(calls, text: text)
             }
             figures = .init(
                 requestTime: r.requestTime, timeToFirstToken: r.timeToFirstToken, inputTokens: r.inputTokens,
@@ -174,13 +187,15 @@ extension TranscriptEvent.Turn {
             output = .cancelled
             figures = .init(requestTime: latency, inputTokens: input, outputTokens: out, retries: retries)
         }
-        self.init(at: date, prompt: prompt, request: nil, retry: retry, output: output, figures: figures, info: info)
+        self.init(
+            at: date, prompt: prompt, toolResults: toolResults, request: nil, retry: retry, output: output,
+            figures: figures, info: info)
     }
 
     /// Whether the turn completed (text or a function call).
     public var succeeded: Bool {
         switch output {
-        case .text, .functionCall: return true
+        case .text, .functionCall, .toolCalls: return true
         case .error, .cancelled: return false
         }
     }
@@ -212,11 +227,29 @@ extension TranscriptEvent {
         o["options"] = .object(s.options.values)
         o["function"] = s.function?.json ?? .null
         if s.forcedCall != .auto { o["func_via"] = .string(s.forcedCall.rawValue) }
+        encode(s.toolbox, into: &o)
         return o
+    }
+
+    /// The toolbox's keys, each only when it is not the default (files before tools stay as they were).
+    static func encode(_ t: Toolbox, into o: inout JSONObject) {
+        if !t.tools.isEmpty { o["tools"] = .array(t.tools.map(\.json)) }
+        if t.choice != .auto { o["tool_choice"] = .string(t.choice.description) }
+        if let m = t.mock { o["mock"] = ["source": .string(m.source), "value": m.value] }
+        if let s = t.schema { o["schema"] = s.json }
+        if t.maxRounds != Toolbox.defaultMaxRounds { o["max_tool_rounds"] = .integer(Int64(t.maxRounds)) }
+    }
+
+    static func encode(_ r: ToolResult) -> JSONValue {
+        var o: JSONObject = ["id": .string(r.callID), "name": .string(r.name), "content": .string(r.content)]
+        if r.isError { o["is_error"] = true }
+        o["source"] = .string(r.source.rawValue)
+        return .object(o)
     }
 
     static func encode(_ t: Turn) -> JSONObject {
         var e: JSONObject = ["type": "turn", "at": .string(TranscriptClock.iso(t.at)), "prompt": .string(t.prompt)]
+        if !t.toolResults.isEmpty { e["tool_results"] = .array(t.toolResults.map(encode)) }
         encode(t.request, into: &e)
         if t.retry { e["retry"] = true }
         e["output"] = encode(t.output, withCallID: true)
@@ -264,6 +297,14 @@ extension TranscriptEvent {
             var f: JSONObject = ["name": .string(c.name), "arguments": c.arguments, "raw": .string(c.rawArguments)]
             if withCallID { f["id"] = c.id.map { .string($0) } ?? .null }
             return ["function": .object(f)]
+        case .toolCalls(let calls, let text):
+            let list = calls.map { c -> JSONValue in
+                [
+                    "id": c.id.map { .string($0) } ?? .null, "name": .string(c.name), "arguments": c.arguments,
+                    "raw": .string(c.rawArguments),
+                ]
+            }
+            return ["tool_calls": .array(list), "text": .string(text)]
         case .error(let m): return ["error": .string(m)]
         case .cancelled: return ["cancelled": true]
         }
@@ -324,7 +365,41 @@ extension TranscriptEvent {
         let via = e["func_via"]?.stringValue.flatMap(ForcedCallStrategy.init(rawValue:)) ?? .auto
         return Settings(
             at: try date(e, i), provider: provider, model: model, mode: mode, system: e["system"]?.stringValue,
-            options: QueryOptions(options), function: function, forcedCall: via)
+            options: QueryOptions(options), function: function, forcedCall: via,
+            toolbox: try decodeToolbox(e, "events[\(i)]"))
+    }
+
+    static func decodeToolbox(_ e: JSONValue, _ at: String) throws -> Toolbox {
+        var t = Toolbox()
+        do {
+            t.tools = try (e["tools"]?.arrayValue ?? []).map { try FunctionSpec(json: $0) }
+            if let s = e["schema"], s != .null { t.schema = try FunctionSpec(json: s) }
+        } catch {
+            throw SessionError("\(at): a tool or schema: \(error)")
+        }
+        if let c = e["tool_choice"]?.stringValue { t.choice = ToolChoice(c) }
+        if let m = e["mock"], m != .null {
+            t.mock = try ToolMock(m["value"] ?? .null, source: m["source"]?.stringValue ?? "the transcript")
+        }
+        if let r = e["max_tool_rounds"] {
+            guard let n = r.countValue, n >= 1, n <= 1000 else {
+                throw SessionError("\(at).max_tool_rounds must be a whole number from 1 to 1000")
+            }
+            t.maxRounds = n
+        }
+        return t
+    }
+
+    static func decodeToolResults(_ e: JSONValue, _ at: String) throws -> [ToolResult] {
+        try (e["tool_results"]?.arrayValue ?? []).enumerated().map { k, r in
+            guard let id = r["id"]?.stringValue, let name = r["name"]?.stringValue,
+                let content = r["content"]?.stringValue,
+                let source = ToolResult.Source(rawValue: r["source"]?.stringValue ?? "typed")
+            else {
+                throw SessionError("\(at).tool_results[\(k)] needs id, name and content")
+            }
+            return ToolResult(callID: id, name: name, content: content, isError: r["is_error"] == true, source: source)
+        }
     }
 
     static func decodeTurn(_ e: JSONValue, _ i: Int) throws -> Turn {
@@ -333,11 +408,13 @@ extension TranscriptEvent {
         }
         let output = try decodeOutput(out, "events[\(i)].output")
         var info: QueryInfo?
-        if case .text = output { info = decodeInfo(e) }
-        if case .functionCall = output { info = decodeInfo(e) }
+        switch output {
+        case .text, .functionCall, .toolCalls: info = decodeInfo(e)
+        case .error, .cancelled: break
+        }
         return Turn(
-            at: try date(e, i), prompt: prompt, request: try decodeRequest(e, "events[\(i)]"),
-            retry: e["retry"] == true,
+            at: try date(e, i), prompt: prompt, toolResults: try decodeToolResults(e, "events[\(i)]"),
+            request: try decodeRequest(e, "events[\(i)]"), retry: e["retry"] == true,
             output: output, figures: try decodeFigures(e, "events[\(i)]"), info: info)
     }
 
@@ -364,8 +441,20 @@ extension TranscriptEvent {
         if let t = out["text"]?.stringValue { return .text(t) }
         if let m = out["error"]?.stringValue { return .error(m) }
         if out["cancelled"] == true { return .cancelled }
+        if let list = out["tool_calls"]?.arrayValue {
+            let calls = try list.map { c -> FunctionCall in
+                guard let name = c["name"]?.stringValue else {
+                    throw SessionError("\(at).tool_calls: a call needs a name")
+                }
+                let args = c["arguments"] ?? .null
+                return FunctionCall(
+                    id: c["id"]?.stringValue, name: name, arguments: args,
+                    rawArguments: c["raw"]?.stringValue ?? args.serialized())
+            }
+            return .toolCalls(calls, text: out["text"]?.stringValue ?? "")
+        }
         guard let f = out["function"], let name = f["name"]?.stringValue else {
-            throw SessionError("\(at) must hold text, function, error or cancelled")
+            throw SessionError("\(at) must hold text, function, tool_calls, error or cancelled")
         }
         let args = f["arguments"] ?? [:]
         let raw = f["raw"]?.stringValue ?? args.serialized()
@@ -432,11 +521,15 @@ extension TranscriptEvent {
             case .text(let t): return .text(f(t))
             case .error(let m): return .error(f(m))
             case .cancelled: return .cancelled
-            case .functionCall(var c):
-                c.arguments = c.arguments.mapStrings(f)
-                c.rawArguments = f(c.rawArguments)
-                return .functionCall(c)
+            case .functionCall(let c): return .functionCall(call(c))
+            case .toolCalls(let calls, let text): return .toolCalls(calls.map(call), text: f(text))
             }
+        }
+        func call(_ c: FunctionCall) -> FunctionCall {
+            var c = c
+            c.arguments = c.arguments.mapStrings(f)
+            c.rawArguments = f(c.rawArguments)
+            return c
         }
         func request(_ r: Request?) -> Request? {
             switch r {
@@ -449,9 +542,11 @@ extension TranscriptEvent {
         case .settings(var s):
             s.system = s.system.map(f)
             s.options = QueryOptions(Self.map(s.options.values, f))
+            if let m = s.toolbox.mock { s.toolbox.mock?.value = m.value.mapStrings(f) }
             return .settings(s)
         case .turn(var t):
             t.prompt = f(t.prompt)
+            for k in t.toolResults.indices { t.toolResults[k].content = f(t.toolResults[k].content) }
             t.output = output(t.output)
             t.request = request(t.request)
             if let usage = t.info?.usage { t.info?.usage = usage.mapStrings(f) }

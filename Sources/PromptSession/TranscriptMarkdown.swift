@@ -16,11 +16,13 @@ public enum TranscriptMarkdown {
             switch e {
             case .settings(let s): md += settings(s)
             case .reset: md += "---\n*conversation reset*\n\n"
+            case .turn(let turn) where turn.prompt.isEmpty && !turn.toolResults.isEmpty:
+                // A request of a tool round: the results that went back, then the reply.
+                md += toolResults(turn.toolResults) + output(turn.output) + figures(turn.figures) + "\n"
             case .turn(let turn):
                 n += 1
-                md +=
-                    "## Turn \(n)\n\n**Prompt**\n\n" + fence(turn.prompt) + output(turn.output) + figures(turn.figures)
-                    + "\n"
+                md += "## Turn \(n)\n\n" + toolResults(turn.toolResults) + "**Prompt**\n\n" + fence(turn.prompt)
+                md += output(turn.output) + figures(turn.figures) + "\n"
             case .comparison(let c):
                 md += "## Compare\n\n**Prompt**\n\n" + fence(c.prompt)
                 for v in c.variants { md += "\n### \(v.label)\n" + output(v.output) + figures(v.figures) }
@@ -43,6 +45,12 @@ public enum TranscriptMarkdown {
                 "- options: " + s.options.map { "`\($0.key)=\($0.value.serialized())`" }.joined(separator: ", ") + "\n"
         }
         if let f = s.function { md += "- function: `\(f.name)`\n" }
+        let t = s.toolbox
+        if !t.tools.isEmpty {
+            md += "- tools: " + t.tools.map { "`\($0.name)`" }.joined(separator: ", ") + " (choice \(t.choice))\n"
+        }
+        if let m = t.mock { md += "- mock: \(m.source)\n" }
+        if let schema = t.schema { md += "- output schema: `\(schema.name)`\n" }
         if let system = s.system { md += "\n**System prompt**\n\n" + fence(system) }
         return md + "\n"
     }
@@ -52,9 +60,24 @@ public enum TranscriptMarkdown {
         case .text(let text): return "\n**Output**\n\n" + fence(text)
         case .functionCall(let c):
             return "\n**Function call** `\(c.name)`\n\n```json\n\(c.arguments.serialized(pretty: true))\n```\n"
+        case .toolCalls(let calls, let text):
+            var md = text.isEmpty ? "" : "\n**Output**\n\n" + fence(text)
+            for c in calls {
+                let args = c.arguments == .null ? c.rawArguments : c.arguments.serialized(pretty: true)
+                md += "\n**Tool call** `\(c.name)` (`\(c.id ?? "")`)\n\n```json\n\(args)\n```\n"
+            }
+            return md
         case .error(let m): return "\n**Error**: \(m)\n"
         case .cancelled: return "\n*cancelled*\n"
         }
+    }
+
+    static func toolResults(_ results: [ToolResult]) -> String {
+        results.map { r in
+            let how = r.source == .typed ? "" : " (\(r.source.rawValue))"
+            return "**Tool result** `\(r.name)` (`\(r.callID)`)\(how)\(r.isError ? " — error" : "")\n\n"
+                + fence(r.content) + "\n"
+        }.joined()
     }
 
     static func figures(_ f: TranscriptEvent.Figures) -> String {

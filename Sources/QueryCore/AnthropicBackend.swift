@@ -43,9 +43,34 @@ struct AnthropicBackend: Backend {
         if let spec = request.functionSpec {
             body["tools"] = [spec.anthropicTool]
             body["tool_choice"] = ["type": "tool", "name": .string(spec.name)]
+        } else if let schema = request.outputSchema {
+            guard request.tools.isEmpty else {
+                throw QueryError.invalidRequest(
+                    "structured output travels as a forced tool on Anthropic, so it cannot be combined with tools")
+            }
+            body["tools"] = [schema.anthropicTool]
+            body["tool_choice"] = ["type": "tool", "name": .string(schema.name)]
+            notes.append("structured output was asked for as a forced tool (Anthropic has no response_format)")
+        } else if !request.tools.isEmpty {
+            body["tools"] = .array(request.tools.map(\.anthropicTool))
+            body["tool_choice"] = try Self.toolChoice(request.toolChoice ?? .auto, among: request.tools)
         }
         if request.stream { body["stream"] = true }
         return (body, "/v1/messages", notes)
+    }
+
+    /// Anthropic's `tool_choice` for `choice`: `auto`, `none`, `any` (required) or one tool.
+    static func toolChoice(_ choice: ToolChoice, among tools: [FunctionSpec]) throws(QueryError) -> JSONValue {
+        switch choice {
+        case .auto: return ["type": "auto"]
+        case .none: return ["type": "none"]
+        case .required: return ["type": "any"]
+        case .named(let n):
+            guard tools.contains(where: { $0.name == n }) else {
+                throw QueryError.invalidRequest("tool_choice names \(n), which is not among the tools")
+            }
+            return ["type": "tool", "name": .string(n)]
+        }
     }
 
     /// Anthropic wants user and assistant turns to alternate: consecutive messages of one role are
@@ -57,16 +82,20 @@ struct AnthropicBackend: Backend {
             var blocks: [JSONValue] = []
             switch m.role {
             case .tool:
-                blocks.append([
+                var r: JSONObject = [
                     "type": "tool_result", "tool_use_id": .string(m.toolCallID ?? "toolu_0"),
                     "content": .string(m.content),
-                ])
+                ]
+                if m.isError { r["is_error"] = true }
+                blocks.append(.object(r))
             case .assistant:
                 if !m.content.isEmpty { blocks.append(["type": "text", "text": .string(m.content)]) }
-                if let call = m.functionCall {
+                for (i, call) in m.toolCalls.enumerated() {
+                    // `input` must be an object: arguments that were not one are sent as none.
+                    let input: JSONValue = call.arguments.objectValue != nil ? call.arguments : .object([:])
                     blocks.append([
-                        "type": "tool_use", "id": .string(call.id ?? "toolu_0"), "name": .string(call.name),
-                        "input": call.arguments,
+                        "type": "tool_use", "id": .string(call.id ?? "toolu_\(i)"), "name": .string(call.name),
+                        "input": input,
                     ])
                 }
             default:

@@ -7,6 +7,14 @@ struct RawToolCall: Sendable, Equatable {
     var arguments: String
     /// Anthropic sends `input` as parsed JSON in non-streamed responses.
     var parsed: JSONValue?
+
+    /// The call as a caller sees it, arguments parsed where they are JSON (null where they are
+    /// not: the raw text stays, for the caller to show and check). No arguments at all read as `{}`.
+    var call: FunctionCall {
+        let trimmed = arguments.trimmingCharacters(in: .whitespacesAndNewlines)
+        let args = parsed ?? (trimmed.isEmpty ? .object([:]) : (try? JSONValue.parse(arguments)) ?? .null)
+        return FunctionCall(id: id, name: name, arguments: args, rawArguments: arguments)
+    }
 }
 
 /// A response, decoded but not yet checked against the FunctionSpec.

@@ -121,22 +121,45 @@ public struct FunctionSpec: Sendable, Equatable {
     /// Parses JSON, or YAML when the text is not JSON (YAML is a superset, but JSON's errors are clearer).
     /// - Parameter yaml: force YAML (a `.yaml` / `.yml` file).
     public init(text: String, yaml: Bool = false) throws {
-        let value: JSONValue
-        if !yaml {
-            do {
-                value = try JSONValue.parse(text)
-            } catch let e as JSONParseError {
-                throw FunctionSpecError.unreadable("not valid JSON: \(e)")
-            }
-        } else {
-            value = try YAMLToJSON.convert(text)
-        }
-        try self.init(json: value)
+        try self.init(json: try Self.document(text: text, yaml: yaml))
     }
 
     /// Loads a spec from a `.json`, `.yaml` or `.yml` file (other names: JSON first, then YAML).
     /// - Throws: ``FunctionSpecError`` with the file named.
     public init(contentsOf path: String) throws {
+        let value = try Self.document(contentsOf: path)
+        do {
+            try self.init(json: value)
+        } catch let e as FunctionSpecError {
+            throw FunctionSpecError.file(path: path, reason: e.reasonText)
+        }
+    }
+
+    /// The specs in a file: one spec, a list of them, or an object whose `tools` is a list (as an
+    /// API request has), each in any shape ``init(json:)`` reads. Names must be unique.
+    /// - Throws: ``FunctionSpecError`` with the file named and the item at fault.
+    public static func specs(contentsOf path: String) throws -> [FunctionSpec] {
+        let value = try document(contentsOf: path)
+        let items = value.arrayValue ?? value["tools"]?.arrayValue ?? [value]
+        guard !items.isEmpty else { throw FunctionSpecError.file(path: path, reason: "holds an empty list") }
+        var specs: [FunctionSpec] = []
+        for (i, item) in items.enumerated() {
+            let at = items.count > 1 || value.arrayValue != nil ? "[\(i)] " : ""
+            do {
+                specs.append(try FunctionSpec(json: item))
+            } catch let e as FunctionSpecError {
+                throw FunctionSpecError.file(path: path, reason: at + e.reasonText)
+            }
+            if specs.dropLast().contains(where: { $0.name == specs[i].name }) {
+                throw FunctionSpecError.file(path: path, reason: "\(at)names \(specs[i].name) a second time")
+            }
+        }
+        return specs
+    }
+
+    /// A file's JSON (JSON or YAML, as ``init(contentsOf:)`` reads it).
+    /// - Throws: ``FunctionSpecError/file(path:reason:)``.
+    public static func document(contentsOf path: String) throws -> JSONValue {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -149,15 +172,19 @@ public struct FunctionSpec: Sendable, Equatable {
         let lower = path.lowercased()
         let isYAML = lower.hasSuffix(".yaml") || lower.hasSuffix(".yml")
         do {
-            if isYAML || lower.hasSuffix(".json") {
-                try self.init(text: text, yaml: isYAML)
-            } else if (try? JSONValue.parse(text)) != nil {
-                try self.init(text: text, yaml: false)
-            } else {
-                try self.init(text: text, yaml: true)
-            }
+            if isYAML || lower.hasSuffix(".json") { return try document(text: text, yaml: isYAML) }
+            return try (try? JSONValue.parse(text)) ?? document(text: text, yaml: true)
         } catch let e as FunctionSpecError {
             throw FunctionSpecError.file(path: path, reason: e.reasonText)
+        }
+    }
+
+    static func document(text: String, yaml: Bool) throws -> JSONValue {
+        guard !yaml else { return try YAMLToJSON.convert(text) }
+        do {
+            return try JSONValue.parse(text)
+        } catch let e as JSONParseError {
+            throw FunctionSpecError.unreadable("not valid JSON: \(e)")
         }
     }
 
@@ -234,7 +261,8 @@ public enum FunctionSpecError: Error, Sendable, Equatable, CustomStringConvertib
     /// A file could not be used; `reason` says why.
     case file(path: String, reason: String)
 
-    var reasonText: String {
+    /// The reason without the "function spec" prefix.
+    public var reasonText: String {
         switch self {
         case .invalid(let field, let reason): return "\(field) \(reason)"
         case .unreadable(let r): return r

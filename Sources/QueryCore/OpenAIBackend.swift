@@ -17,18 +17,14 @@ struct OpenAIBackend: Backend {
         }
         var notes: [String] = []
         if let spec = request.functionSpec {
-            switch forcedCall {
-            case .jsonSchema:
-                if body["response_format"] != nil {
-                    notes.append("response_format was replaced by the function's schema (json-schema forcing)")
-                }
-                body["response_format"] = spec.responseFormat
-            case .named:
-                body["tools"] = [spec.openAITool]
-                body["tool_choice"] = ["type": "function", "function": ["name": .string(spec.name)]]
-            case .tools, .auto:
-                body["tools"] = [spec.openAITool]
-                body["tool_choice"] = "required"
+            force(spec, among: [spec], via: forcedCall == .auto ? .tools : forcedCall, into: &body, notes: &notes)
+        } else {
+            if let schema = request.outputSchema {
+                if body["response_format"] != nil { notes.append("response_format was replaced by the output schema") }
+                body["response_format"] = schema.responseFormat
+            }
+            if !request.tools.isEmpty {
+                try offer(request.tools, choice: request.toolChoice, via: forcedCall, into: &body, notes: &notes)
             }
         }
         if request.stream {
@@ -42,18 +38,57 @@ struct OpenAIBackend: Backend {
         return (body, "/chat/completions", notes)
     }
 
+    /// Forces a call of `spec` (one of `tools`) as `strategy` says: its schema as response_format
+    /// (json-schema), the one tool with `tool_choice: "required"` (tools), or every tool with the
+    /// named `tool_choice` (named; also `auto`, which a client resolves before sending).
+    func force(
+        _ spec: FunctionSpec, among tools: [FunctionSpec], via strategy: ForcedCallStrategy,
+        into body: inout JSONObject,
+        notes: inout [String]
+    ) {
+        switch strategy {
+        case .jsonSchema:
+            if body["response_format"] != nil {
+                notes.append("response_format was replaced by the function's schema (json-schema forcing)")
+            }
+            body["response_format"] = spec.responseFormat
+        case .named, .auto:
+            body["tools"] = .array(tools.map(\.openAITool))
+            body["tool_choice"] = ["type": "function", "function": ["name": .string(spec.name)]]
+        case .tools:
+            body["tools"] = [spec.openAITool]
+            body["tool_choice"] = "required"
+        }
+    }
+
+    /// Offers `tools` with `choice`: a named choice is forced as ``force(_:among:via:into:notes:)`` says.
+    func offer(
+        _ tools: [FunctionSpec], choice: ToolChoice?, via strategy: ForcedCallStrategy, into body: inout JSONObject,
+        notes: inout [String]
+    ) throws(QueryError) {
+        guard case .named(let n)? = choice else {
+            body["tools"] = .array(tools.map(\.openAITool))
+            body["tool_choice"] = .string((choice ?? .auto).description)
+            return
+        }
+        guard let spec = tools.first(where: { $0.name == n }) else {
+            throw QueryError.invalidRequest("tool_choice names \(n), which is not among the tools")
+        }
+        force(spec, among: tools, via: strategy, into: &body, notes: &notes)
+    }
+
     static func encode(_ m: ChatMessage) -> JSONValue {
         var o: JSONObject = ["role": .string(m.role.rawValue)]
         switch m.role {
-        case .assistant where m.functionCall != nil:
-            let call = m.functionCall!
+        case .assistant where !m.toolCalls.isEmpty:
             o["content"] = m.content.isEmpty ? .null : .string(m.content)
-            o["tool_calls"] = [
-                [
-                    "id": .string(call.id ?? "call_0"), "type": "function",
-                    "function": ["name": .string(call.name), "arguments": .string(call.rawArguments)],
-                ]
-            ]
+            o["tool_calls"] = .array(
+                m.toolCalls.enumerated().map { i, call in
+                    [
+                        "id": .string(call.id ?? "call_\(i)"), "type": "function",
+                        "function": ["name": .string(call.name), "arguments": .string(call.rawArguments)],
+                    ]
+                })
         case .tool:
             o["tool_call_id"] = .string(m.toolCallID ?? "call_0")
             o["content"] = .string(m.content)

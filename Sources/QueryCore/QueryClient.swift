@@ -25,9 +25,13 @@ public struct QueryClient: Sendable {
     public var retryPolicy: RetryPolicy
     public var clock: any QueryClock
     /// How a FunctionSpec is forced; `.auto` probes the server once per base URL.
-    public var forcedCall: ForcedCallStrategy
+    public var forcedCall: ForcedCallStrategy {
+        didSet { resolvedFromAuto = false }
+    }
     /// What the `.auto` probe found, per base URL; copies of a client share it.
     public var serverKinds: ServerKindCache
+    /// ``forcedCall`` was `.auto` before ``resolvingForcedCall(logger:)`` made it concrete.
+    private var resolvedFromAuto = false
     /// Allow sending a key over plain http to a host that is not this machine.
     public var allowInsecure: Bool
     /// The `User-Agent` header; an application names itself here.
@@ -140,7 +144,7 @@ public struct QueryClient: Sendable {
     /// The exact HTTP request that ``run(_:logger:onEvent:)`` would send, key header included.
     public func httpRequest(for request: QueryRequest) throws(QueryError) -> (request: HTTPRequest, notes: [String]) {
         try checkSecurity()
-        let (body, path, notes) = try backend.makeRequest(request, forcedCall: concreteForcedCall)
+        let (body, path, notes) = try backend.makeRequest(request, forcedCall: strategy(for: request) ?? .auto)
         var headers = HTTPHeaderFields()
         headers.add("Content-Type", "application/json")
         headers.add("Accept", request.stream ? "text/event-stream" : "application/json")
@@ -155,7 +159,17 @@ public struct QueryClient: Sendable {
 
     /// The JSON body ``run(_:logger:onEvent:)`` would send (what a transcript records; holds no key).
     public func requestBody(for request: QueryRequest) throws(QueryError) -> JSONValue {
-        .object(try backend.makeRequest(request, forcedCall: concreteForcedCall).body)
+        .object(try backend.makeRequest(request, forcedCall: strategy(for: request) ?? .auto).body)
+    }
+
+    /// How `request`'s forced function (``QueryRequest/forcedFunction``) is requested, nil when
+    /// none is. `.auto` resolves as ``concreteForcedCall`` does, except that a tool named by a
+    /// ``ToolChoice`` is forced with the named `tool_choice` rather than alone (the model keeps
+    /// seeing the other tools) where the server is not llama.cpp.
+    func strategy(for request: QueryRequest) -> ForcedCallStrategy? {
+        guard let forced = request.forcedFunction else { return nil }
+        let s = concreteForcedCall
+        return !forced.strict && (forcedCall == .auto || resolvedFromAuto) && s == .tools ? .named : s
     }
 
     // MARK: - Choosing how to force a function
@@ -180,6 +194,7 @@ public struct QueryClient: Sendable {
             serverKinds.set(kind, for: baseURL)
         }
         c.forcedCall = concreteForcedCall
+        c.resolvedFromAuto = true
         return c
     }
 
@@ -289,20 +304,15 @@ public struct QueryClient: Sendable {
     private func runUnredacted(
         _ request: QueryRequest, redactor: Redactor, logger: Logger, onEvent: (QueryEvent) -> Void
     ) async throws -> QueryResult {
-        if forcedCall == .auto && request.functionSpec != nil {
+        if forcedCall == .auto && request.forcedFunction != nil {
             let resolved = await resolvingForcedCall(logger: logger)
-            return try await resolved.runUnredacted(request, redactor: redactor, logger: logger, onEvent: onEvent)
-        }
-        let strategy = request.functionSpec == nil ? nil : concreteForcedCall
-        // With json-schema forcing, the reply's text IS the call's arguments: report it as such.
-        var first = true
-        func deliver(_ event: QueryEvent) {
-            guard strategy == .jsonSchema, case .text(let t) = event, let spec = request.functionSpec else {
-                return onEvent(event)
+            if resolved.forcedCall != .auto {
+                return try await resolved.runUnredacted(request, redactor: redactor, logger: logger, onEvent: onEvent)
             }
-            onEvent(.functionArguments(index: 0, name: first ? spec.name : nil, fragment: t))
-            first = false
         }
+        let strategy = strategy(for: request)
+        var reporter = EventReporter(request: request, strategy: strategy, provider: provider)
+        func deliver(_ event: QueryEvent) { reporter.report(event, to: onEvent) }
         let (http, notes) = try httpRequest(for: request)
         let start = clock.now()
         var attempts = Attempts(maxAttempts: max(1, retryPolicy.maxAttempts), deadline: turnTimeout.map { start + $0 })
@@ -317,7 +327,7 @@ public struct QueryClient: Sendable {
                 if parts.inputTokens != nil || parts.outputTokens != nil {
                     deliver(.usage(inputTokens: parts.inputTokens, outputTokens: parts.outputTokens))
                 }
-                let output = try Self.output(from: parts, functionSpec: request.functionSpec, strategy: strategy)
+                let output = try Self.output(from: parts, request: request, strategy: strategy)
                 return QueryResult(
                     output: output, requestTime: clock.now() - start, inputTokens: parts.inputTokens,
                     outputTokens: parts.outputTokens, timeToFirstToken: ttft, retries: attempts.count - 1,
@@ -542,16 +552,26 @@ public struct QueryClient: Sendable {
         }
     }
 
-    /// The output a caller sees: text, or the forced function's checked arguments.
-    static func output(from parts: ResponseParts, functionSpec: FunctionSpec?, strategy: ForcedCallStrategy?) throws
+    /// The output a caller sees: text (structured output's JSON text among it), the forced
+    /// function's checked arguments, or the tool calls made.
+    static func output(from parts: ResponseParts, request: QueryRequest, strategy: ForcedCallStrategy?) throws
         -> QueryOutput
     {
-        guard let spec = functionSpec else { return .text(parts.text) }
         var parts = parts
-        if strategy == .jsonSchema, parts.toolCalls.isEmpty {
+        if strategy == .jsonSchema, parts.toolCalls.isEmpty, let spec = request.forcedFunction?.spec {
             // The schema-constrained reply is the arguments; an empty reply is no call at all.
             let text = parts.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !text.isEmpty { parts.toolCalls = [RawToolCall(id: nil, name: spec.name, arguments: text)] }
+            if !text.isEmpty {
+                parts.toolCalls = [RawToolCall(id: nil, name: spec.name, arguments: text)]
+                parts.text = ""
+            }
+        }
+        guard let spec = request.functionSpec else {
+            if let schema = request.outputSchema, let call = parts.toolCalls.first(where: { $0.name == schema.name }) {
+                return .text(call.arguments)  // Anthropic: the forced tool's input is the reply
+            }
+            guard !parts.toolCalls.isEmpty, !request.tools.isEmpty else { return .text(parts.text) }
+            return .toolCalls(parts.toolCalls.map(\.call), text: parts.text)
         }
         guard let call = parts.toolCalls.first else {
             throw AttemptFailure(error: .noFunctionCall(expected: spec.name, content: parts.text), retryable: false)
@@ -616,4 +636,30 @@ public final class ServerKindCache: @unchecked Sendable {
 
     public func kind(of baseURL: String) -> ServerKind? { lock.withLock { kinds[baseURL] } }
     public func set(_ kind: ServerKind, for baseURL: String) { lock.withLock { kinds[baseURL] = kind } }
+}
+
+/// What a streamed query reports: the events as they come, except that a reply which is, on the
+/// wire, something else is reported as what it means — json-schema forcing's text is the call's
+/// arguments; Anthropic's forced tool for structured output is the reply's text.
+struct EventReporter {
+    private let forced: FunctionSpec?
+    private let toolIsText: Bool
+    private var first = true
+
+    init(request: QueryRequest, strategy: ForcedCallStrategy?, provider: Provider) {
+        forced = strategy == .jsonSchema ? request.forcedFunction?.spec : nil
+        toolIsText = provider == .anthropic && request.functionSpec == nil && request.outputSchema != nil
+    }
+
+    mutating func report(_ event: QueryEvent, to onEvent: (QueryEvent) -> Void) {
+        switch event {
+        case .text(let t) where forced != nil:
+            onEvent(.functionArguments(index: 0, name: first ? forced?.name : nil, fragment: t))
+            first = false
+        case .functionArguments(_, _, let f) where toolIsText:
+            if !f.isEmpty { onEvent(.text(f)) }
+        default:
+            onEvent(event)
+        }
+    }
 }

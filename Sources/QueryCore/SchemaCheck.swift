@@ -3,6 +3,8 @@ public struct SchemaViolation: Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var message: String
     public var description: String { "\(path): \(message)" }
+
+    public init(path: String, message: String) { (self.path, self.message) = (path, message) }
 }
 
 /// Checks function-call arguments against the FunctionSpec's schema — the keywords models get

@@ -5,18 +5,37 @@ public struct ChatMessage: Sendable, Equatable {
     }
 
     public var role: Role
-    /// The text of the message (empty for an assistant message that only calls a function).
+    /// The text of the message (empty for an assistant message that only calls tools).
     public var content: String
-    /// For an assistant message that called a function: the call it made.
-    public var functionCall: FunctionCall?
+    /// For an assistant message: the tool calls it made, in order (several when parallel).
+    public var toolCalls: [FunctionCall]
     /// For a tool message: the id of the call it answers.
     public var toolCallID: String?
+    /// For a tool message: the result is an error (Anthropic's `is_error`; OpenAI has no such
+    /// field, and the content says so).
+    public var isError: Bool
 
-    public init(role: Role, content: String, functionCall: FunctionCall? = nil, toolCallID: String? = nil) {
+    public init(
+        role: Role, content: String, toolCalls: [FunctionCall] = [], toolCallID: String? = nil, isError: Bool = false
+    ) {
         self.role = role
         self.content = content
-        self.functionCall = functionCall
+        self.toolCalls = toolCalls
         self.toolCallID = toolCallID
+        self.isError = isError
+    }
+
+    /// An assistant message that made one call.
+    public init(role: Role, content: String, functionCall: FunctionCall?, toolCallID: String? = nil) {
+        self.init(role: role, content: content, toolCalls: functionCall.map { [$0] } ?? [], toolCallID: toolCallID)
+    }
+
+    /// The first call of an assistant message.
+    public var functionCall: FunctionCall? { toolCalls.first }
+
+    /// The answer to a tool call: `content` is what the tool returned (text, or JSON as text).
+    public static func toolResult(_ content: String, callID: String, isError: Bool = false) -> ChatMessage {
+        ChatMessage(role: .tool, content: content, toolCallID: callID, isError: isError)
     }
 
     public static func system(_ text: String) -> ChatMessage { ChatMessage(role: .system, content: text) }
@@ -66,13 +85,52 @@ public struct QueryOptions: Sendable, Equatable, Sequence, ExpressibleByDictiona
     public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> { AnyIterator(values.makeIterator()) }
 }
 
-/// What the model produced: text, or a call of the forced function.
+/// What the model produced: text, a call of the forced function (``QueryRequest/functionSpec``),
+/// or calls of the request's tools (``QueryRequest/tools``).
 public enum QueryOutput: Sendable, Equatable {
     case text(String)
     case functionCall(FunctionCall)
+    /// The model called one or more of the offered tools (in the order it made the calls), with
+    /// any text it wrote besides. Arguments are not checked here: a call of a tool that was not
+    /// offered, or whose arguments are not JSON (then `arguments` is null), comes back as made.
+    case toolCalls([FunctionCall], text: String)
 
     public var text: String? { if case .text(let t) = self { return t } else { return nil } }
     public var functionCall: FunctionCall? { if case .functionCall(let f) = self { return f } else { return nil } }
+    /// The tool calls made (empty for text or a forced function's call).
+    public var calls: [FunctionCall] { if case .toolCalls(let c, _) = self { return c } else { return [] } }
+}
+
+/// Which of the offered tools the model may or must call (OpenAI `tool_choice`; Anthropic
+/// `tool_choice` `auto` / `none` / `any` / `{"type":"tool"}`).
+public enum ToolChoice: Sendable, Equatable, CustomStringConvertible {
+    /// The model decides (the APIs' default when tools are offered).
+    case auto
+    /// No tool may be called.
+    case none
+    /// Some tool must be called (Anthropic: `any`).
+    case required
+    /// This tool must be called: requested as ``ForcedCallStrategy`` says, as a forced function is.
+    case named(String)
+
+    /// `auto`, `none`, `required`, or a tool's name.
+    public init(_ text: String) {
+        switch text {
+        case "auto": self = .auto
+        case "none": self = .none
+        case "required", "any": self = .required
+        default: self = .named(text)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: return "auto"
+        case .none: return "none"
+        case .required: return "required"
+        case .named(let n): return n
+        }
+    }
 }
 
 /// Facts about a response other than its output.
@@ -154,19 +212,37 @@ public enum QueryEvent: Sendable, Equatable {
 public struct QueryRequest: Sendable, Equatable {
     public var model: String
     public var messages: [ChatMessage]
+    /// AIDE's FunctionSpec: the one function every reply must call, its arguments parsed and
+    /// checked (the output is ``QueryOutput/functionCall(_:)`` or an error). Takes the place of
+    /// ``tools`` and ``outputSchema`` when set.
     public var functionSpec: FunctionSpec?
+    /// Tools the model may call (the output is ``QueryOutput/toolCalls(_:text:)`` when it does).
+    public var tools: [FunctionSpec]
+    /// Which tool the model may or must call; nil sends the API's default (auto).
+    public var toolChoice: ToolChoice?
+    /// Structured output: the reply is JSON text meant to match this schema (OpenAI
+    /// `response_format` json_schema; Anthropic, a forced tool whose input is the reply).
+    public var outputSchema: FunctionSpec?
     public var options: QueryOptions
     public var stream: Bool
 
     public init(
-        model: String, messages: [ChatMessage], functionSpec: FunctionSpec? = nil, options: QueryOptions = [:],
+        model: String, messages: [ChatMessage], functionSpec: FunctionSpec? = nil, tools: [FunctionSpec] = [],
+        toolChoice: ToolChoice? = nil, outputSchema: FunctionSpec? = nil, options: QueryOptions = [:],
         stream: Bool = true
     ) {
-        self.model = model
-        self.messages = messages
-        self.functionSpec = functionSpec
-        self.options = options
-        self.stream = stream
+        (self.model, self.messages, self.functionSpec) = (model, messages, functionSpec)
+        (self.tools, self.toolChoice, self.outputSchema) = (tools, toolChoice, outputSchema)
+        (self.options, self.stream) = (options, stream)
+    }
+
+    /// The function whose call is forced, and how it is read back: the FunctionSpec (strictly:
+    /// no call, or another one, is an error), else the tool a ``ToolChoice/named(_:)`` choice
+    /// names (read as a tool call). nil when nothing is forced by name.
+    public var forcedFunction: (spec: FunctionSpec, strict: Bool)? {
+        if let functionSpec { return (functionSpec, true) }
+        guard case .named(let n)? = toolChoice, let t = tools.first(where: { $0.name == n }) else { return nil }
+        return (t, false)
     }
 
     /// AIDE's `opt_messages_to_list`: a system and a user message, each only when non-empty.

@@ -18,6 +18,16 @@ func lastUser(_ body: JSONValue) -> String {
     return (m["content"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }.joined(separator: " ")
 }
 
+/// The content of the last message when it is a tool's result (OpenAI `role: "tool"`, or an
+/// Anthropic user message of `tool_result` blocks), else nil.
+func lastToolResult(_ body: JSONValue) -> String? {
+    guard let m = body["messages"]?.arrayValue?.last else { return nil }
+    if m["role"] == "tool" { return m["content"]?.stringValue ?? "" }
+    let results = (m["content"]?.arrayValue ?? []).filter { $0["type"] == "tool_result" }
+    guard !results.isEmpty, m["role"] == "user" else { return nil }
+    return results.map { $0["content"]?.stringValue ?? "" }.joined(separator: " | ")
+}
+
 func promptSize(_ body: JSONValue) -> Int {
     var n = body["system"]?.stringValue?.count ?? 0
     for m in body["messages"]?.arrayValue ?? [] {
@@ -65,12 +75,20 @@ struct EchoContent {
         // Structured output (a json_schema response_format) is answered with conforming JSON text,
         // as a grammar-constrained server would.
         let schema = body["response_format"]?["json_schema"]?["schema"]
-        text = schema.map { sample($0).serialized() } ?? "echo: " + lastUser(body)
+        let result = lastToolResult(body)
+        text = schema.map { sample($0).serialized() } ?? result.map { "echo: result " + $0 } ?? "echo: " + lastUser(body)
         pieces = text.split(separator: " ", omittingEmptySubsequences: false).enumerated().map {
             $0.offset == 0 ? String($0.element) : " " + $0.element
         }
         inTok = Int64(promptSize(body))
-        let tool = body["tools"]?.arrayValue?.first
+        // A tool is called when one is offered, unless tool_choice is none or the request carries
+        // a tool's result back (then the result is echoed): the named tool_choice's tool, else the first.
+        let choice = body["tool_choice"]
+        let named = choice?["function"]?["name"]?.stringValue ?? choice?["name"]?.stringValue
+        let tools = body["tools"]?.arrayValue ?? []
+        let offered = tools.first { t in named == nil || (anthropic ? t : t["function"])?["name"]?.stringValue == named }
+        let none = choice == "none" || choice?["type"] == "none"
+        let tool = none || result != nil ? nil : offered
         let function = anthropic ? tool : tool?["function"]
         name = function?["name"]?.stringValue
         args = sample(function?[anthropic ? "input_schema" : "parameters"] ?? [:])

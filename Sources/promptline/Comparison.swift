@@ -15,10 +15,12 @@ extension REPL {
         var requests: [QueryRequest] = []
         do {
             for v in variants {
-                requests.append(
-                    try client.makeRequest(
-                        messages: session.messages(rerunning: prompt), functionSpec: session.functionSpec,
-                        options: v.options, stream: false))
+                var r = try session.request(prompt: prompt, results: [], client: client, stream: false)
+                r.messages = session.messages(rerunning: prompt)
+                r.options = v.options
+                r.options["model"] = nil
+                r.model = v.model
+                requests.append(r)
             }
         } catch {
             err.error("\(REPL.explain(error))")
@@ -104,6 +106,12 @@ extension REPL {
                         return s.clean(t)
                     }() : t
             case .functionCall(let c): return "→ \(c.name)\n" + c.arguments.serialized(pretty: true)
+            case .toolCalls(let calls, let text):
+                return (text.isEmpty ? "" : text + "\n")
+                    + calls.map {
+                        "→ \($0.name)(\($0.arguments == .null ? $0.rawArguments : $0.arguments.serialized()))"
+                    }
+                    .joined(separator: "\n")
             }
         case .failure(let e): return "error: " + Self.explain(e)
         }

@@ -37,6 +37,22 @@ struct Promptline: AsyncParsableCommand {
         help: ArgumentHelp("A FunctionSpec file (JSON or YAML) to force on every turn.", valueName: "FILE"))
     var functionFile: String?
 
+    @Option(
+        name: .customLong("tool"),
+        help: ArgumentHelp("A tool file (JSON or YAML: one tool or a list), repeatable (as :tool).", valueName: "FILE"))
+    var toolFiles: [String] = []
+
+    @Option(
+        help: ArgumentHelp("Which tool the model may or must call (as :choice).", valueName: "auto|none|required|NAME"))
+    var choice: String?
+
+    @Option(help: ArgumentHelp("Canned tool results, used without asking (as :mock).", valueName: "FILE"))
+    var mock: String?
+
+    @Option(
+        help: ArgumentHelp("Structured output: a JSON Schema the reply must match (as :schema).", valueName: "FILE"))
+    var schema: String?
+
     @Option(help: "chat (keep the conversation; the default) or single (system + this prompt only).")
     var mode: String?
 
@@ -108,6 +124,7 @@ struct Promptline: AsyncParsableCommand {
         f.system = system
         f.sets = sets
         f.functionFile = functionFile
+        (f.tools, f.choice, f.mock, f.schema) = (toolFiles, choice, mock, schema)
         f.mode = mode.flatMap(SessionMode.init(rawValue:))
         f.provider = provider.flatMap { Provider(rawValue: $0.lowercased()) }
         f.local = local

@@ -22,6 +22,9 @@ final class REPL {
     let store: TranscriptStore
     /// Where the transcript is autosaved; nil until the first turn or settings change.
     private(set) var journal: TranscriptJournal?
+    /// Results typed in a tool round that was ended before all its calls were answered: sent
+    /// with the next prompt, in place of the error results for those calls.
+    var heldResults: [ToolResult] = []
 
     init(
         session: Session, client: QueryClient, makeClient: @escaping (Provider) throws -> QueryClient,
@@ -146,6 +149,7 @@ final class REPL {
     /// Runs until :quit, Ctrl-D or end of input. Returns the exit status.
     func run() async -> Int32 {
         editor.completer = { [unowned self] before in Completion.candidates(for: before, session: self.session) }
+        await resumeRound()
         var pendingInterrupt = false
         while true {
             let result = editor.readLine(prompt: prompt)
@@ -275,46 +279,55 @@ final class REPL {
         return true
     }
 
-    /// Sends one turn and shows it. The turn's record goes to the session (stats, conversation)
-    /// and to the transcript; a failed or cancelled turn is counted but not added to the conversation.
-    func runTurn(_ prompt: String, isRetry: Bool = false) async {
+    /// Sends one request of a turn and shows it: the prompt (or, `continuing`, only the tool
+    /// `results` going back). Its record goes to the session (stats, conversation) and to the
+    /// transcript; a failed or cancelled one is counted but not added to the conversation.
+    /// Returns the record, nil when no request could be built.
+    func sendRequest(prompt: String, results: [ToolResult], continuing: Bool, isRetry: Bool) async
+        -> TranscriptEvent.Turn?
+    {
         // A forced function: learn once per server how to force it (json-schema on llama.cpp), so
         // the body recorded and shown by :request is exactly the one sent.
         let client = await turnClient()
         let request: QueryRequest
         let body: JSONValue
         do {
-            request = try client.makeRequest(
-                messages: session.messages(for: prompt), functionSpec: session.functionSpec,
-                options: session.queryOptions, stream: stream)
+            request = try session.request(
+                prompt: prompt, results: results, continuing: continuing, client: client, stream: stream)
             body = try client.requestBody(for: request)
             lastRequest = (request, client)
         } catch {
             err.error("\(REPL.explain(error))")
             failedTurns += 1
-            return
+            return nil
         }
         let started = Date()
         let (outcome, counters) = await send(request, with: client)
         let turn: TranscriptEvent.Turn
         switch outcome {
         case .success(let result):
-            turn = TranscriptEvent.Turn(prompt: prompt, outcome: .success(result), retry: isRetry)
-            for v in session.record(turn) { err.line("\(yellow: "schema:") \(v)") }
+            turn = session.identified(
+                TranscriptEvent.Turn(prompt: prompt, toolResults: results, outcome: .success(result), retry: isRetry))
+            let violations = session.record(turn)
+            showOutput(turn.output, violations: violations)
             let cost = session.stats.turns.last?.cost
             out.dim("\(TurnRenderer.statusLine(result, model: session.model)) · cost \(PriceTable.format(cost))")
         case .failure(let error):
             turn = failedTurn(
-                prompt, error: error, latency: Date().timeIntervalSince(started), counters: counters, retry: isRetry)
+                prompt, results: results, error: error, latency: Date().timeIntervalSince(started), counters: counters,
+                retry: isRetry)
             session.record(turn)
         }
         transcript.noteTurn(turn, requestBody: body)
         autosave()
+        return turn
     }
 
     /// Sends `request`, rendering its events; Ctrl-C cancels it.
     func send(_ request: QueryRequest, with client: QueryClient) async -> (Result<QueryResult, Error>, TurnCounters) {
-        let renderer = TurnRenderer(out: out, turnLimit: client.turnTimeout)
+        let renderer = TurnRenderer(
+            out: out, turnLimit: client.turnTimeout, showsCalls: request.functionSpec != nil,
+            structured: request.functionSpec == nil && request.outputSchema != nil)
         let counter = TurnCounters()
         renderer.start()
         let task = Task { () -> Result<QueryResult, Error> in
@@ -335,9 +348,9 @@ final class REPL {
     }
 
     /// Shows a failed or cancelled turn and makes its record: tokens the server reported count.
-    func failedTurn(_ prompt: String, error: Error, latency: Double, counters: TurnCounters, retry: Bool)
-        -> TranscriptEvent.Turn
-    {
+    func failedTurn(
+        _ prompt: String, results: [ToolResult], error: Error, latency: Double, counters: TurnCounters, retry: Bool
+    ) -> TranscriptEvent.Turn {
         out.finishLine()
         let usage = counters.usage
         let billed = usage.input != nil || usage.output != nil
@@ -345,7 +358,7 @@ final class REPL {
             out.dim("cancelled\(billed ? " · " + TurnRenderer.tokens(usage.input, usage.output) : "")")
             let outcome = TranscriptEvent.TurnOutcome.cancelled(
                 retries: counters.retries, latency: latency, inputTokens: usage.input, outputTokens: usage.output)
-            return TranscriptEvent.Turn(prompt: prompt, outcome: outcome, retry: retry)
+            return TranscriptEvent.Turn(prompt: prompt, toolResults: results, outcome: outcome, retry: retry)
         }
         failedTurns += 1
         let message = Self.explain(error)
@@ -354,7 +367,7 @@ final class REPL {
         let outcome = TranscriptEvent.TurnOutcome.failure(
             message: message, retries: counters.retries, latency: latency, inputTokens: usage.input,
             outputTokens: usage.output)
-        return TranscriptEvent.Turn(prompt: prompt, outcome: outcome, retry: retry)
+        return TranscriptEvent.Turn(prompt: prompt, toolResults: results, outcome: outcome, retry: retry)
     }
 
     /// The client a turn is sent with: the session's forced-call strategy, resolved for this
@@ -362,7 +375,13 @@ final class REPL {
     func turnClient() async -> QueryClient {
         var c = client
         c.forcedCall = session.forcedCall
-        return session.functionSpec != nil ? await c.resolvingForcedCall() : c
+        let forcesByName: Bool
+        if case .named = session.toolbox.choice, !session.toolbox.tools.isEmpty {
+            forcesByName = true
+        } else {
+            forcesByName = false
+        }
+        return session.functionSpec != nil || forcesByName ? await c.resolvingForcedCall() : c
     }
 
     static func explain(_ error: Error) -> String {

@@ -16,9 +16,18 @@ final class TurnRenderer: @unchecked Sendable {
     private var functionName: String?
     private(set) var sawText = false
 
-    init(out: Output, turnLimit: Double? = nil) {
+    /// Whether a function call's name is shown as it starts streaming (a forced `:func` call);
+    /// tool calls are shown whole once the reply is complete, with their checks.
+    private let showsCalls: Bool
+    /// Structured output: the JSON is shown pretty-printed once complete, not as it streams.
+    private let structured: Bool
+    private var receivedBytes = 0
+
+    init(out: Output, turnLimit: Double? = nil, showsCalls: Bool = true, structured: Bool = false) {
         self.out = out
         self.turnLimit = turnLimit
+        self.showsCalls = showsCalls
+        self.structured = structured
     }
 
     /// Starts the "waiting" spinner (TTY only).
@@ -63,6 +72,12 @@ final class TurnRenderer: @unchecked Sendable {
     func handle(_ event: QueryEvent) {
         lock.withLock {
             switch event {
+            case .text(let t) where structured:
+                receivedBytes += t.utf8.count
+                if out.isTTY { spinnerText = "receiving JSON (\(receivedBytes) bytes)" }
+            case .functionArguments(_, _, let fragment) where !showsCalls:
+                receivedBytes += fragment.utf8.count
+                if out.isTTY { spinnerText = "receiving tool calls (\(receivedBytes) bytes)" }
             case .text(let t):
                 clearSpinnerLocked()
                 spinnerText = nil
@@ -101,7 +116,12 @@ final class TurnRenderer: @unchecked Sendable {
     func showResult(_ result: QueryResult) {
         switch result.output {
         case .text(let t):
-            if !sawText && !t.isEmpty { out.write(t) }
+            // Structured output is shown by the REPL, pretty-printed, once checked.
+            if !sawText && !t.isEmpty && !structured { out.write(t) }
+            out.finishLine()
+        case .toolCalls(_, let text):
+            // The calls are shown by the REPL with their checks; text beside them, here.
+            if !sawText && !text.isEmpty { out.write(text) }
             out.finishLine()
         case .functionCall(let call):
             if functionName == nil { out.line("\(bold: "→ \(call.name)")") }
