@@ -83,7 +83,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PromptSessionTests", dependencies: ["PromptSession", "QueryCore"]),
+        .testTarget(name: "PromptSessionTests", dependencies: ["PromptSession", "QueryCore", "TestHTTPServer"]),
     ]
 )
 

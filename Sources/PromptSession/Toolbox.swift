@@ -105,14 +105,11 @@ public struct ToolMock: Equatable, Sendable {
     /// list, the `uses`-th call of any tool); nil when it has none. Placeholders naming an
     /// argument the call lacks are filled with nothing and reported in `missing`.
     public func answer(_ call: FunctionCall, uses: Int) -> (content: String, missing: [String])? {
+        // (JSONValue reads a nil literal as null: the list's end is said with Optional.none.)
         let entry: JSONValue?
-        switch value {
-        case .array(let list): entry = uses < list.count ? list[uses] : nil
-        default:
-            switch value[call.name] {
-            case .array(let list)?: entry = uses < list.count ? list[uses] : nil
-            case let other: entry = other
-            }
+        switch value.arrayValue != nil ? value : value[call.name] {
+        case .array(let list)?: entry = uses < list.count ? .some(list[uses]) : .none
+        case let other: entry = other
         }
         guard let entry else { return nil }
         var missing: [String] = []

@@ -438,9 +438,7 @@ extension TranscriptEvent {
     }
 
     static func decodeOutput(_ out: JSONValue, _ at: String) throws -> Output {
-        if let t = out["text"]?.stringValue { return .text(t) }
-        if let m = out["error"]?.stringValue { return .error(m) }
-        if out["cancelled"] == true { return .cancelled }
+        // A tool call output holds "text" too: read first.
         if let list = out["tool_calls"]?.arrayValue {
             let calls = try list.map { c -> FunctionCall in
                 guard let name = c["name"]?.stringValue else {
@@ -453,6 +451,9 @@ extension TranscriptEvent {
             }
             return .toolCalls(calls, text: out["text"]?.stringValue ?? "")
         }
+        if let t = out["text"]?.stringValue { return .text(t) }
+        if let m = out["error"]?.stringValue { return .error(m) }
+        if out["cancelled"] == true { return .cancelled }
         guard let f = out["function"], let name = f["name"]?.stringValue else {
             throw SessionError("\(at) must hold text, function, tool_calls, error or cancelled")
         }

@@ -76,7 +76,8 @@ struct EchoContent {
         // as a grammar-constrained server would.
         let schema = body["response_format"]?["json_schema"]?["schema"]
         let result = lastToolResult(body)
-        text = schema.map { sample($0).serialized() } ?? result.map { "echo: result " + $0 } ?? "echo: " + lastUser(body)
+        text =
+            schema.map { sample($0).serialized() } ?? result.map { "echo: result " + $0 } ?? "echo: " + lastUser(body)
         pieces = text.split(separator: " ", omittingEmptySubsequences: false).enumerated().map {
             $0.offset == 0 ? String($0.element) : " " + $0.element
         }
@@ -86,7 +87,8 @@ struct EchoContent {
         let choice = body["tool_choice"]
         let named = choice?["function"]?["name"]?.stringValue ?? choice?["name"]?.stringValue
         let tools = body["tools"]?.arrayValue ?? []
-        let offered = tools.first { t in named == nil || (anthropic ? t : t["function"])?["name"]?.stringValue == named }
+        let offered = tools.first { t in named == nil || (anthropic ? t : t["function"])?["name"]?.stringValue == named
+        }
         let none = choice == "none" || choice?["type"] == "none"
         let tool = none || result != nil ? nil : offered
         let function = anthropic ? tool : tool?["function"]

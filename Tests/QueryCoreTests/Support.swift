@@ -34,19 +34,6 @@ final class TestClock: QueryClock, @unchecked Sendable {
     func random() -> Double { randomValue }
 }
 
-/// Writes every request body the tests sent to `$PROMPTLINE_SCHEMA_DIR` (when set), where
-/// scripts/test validates them against the official OpenAI schema.
-enum SchemaRecorder {
-    static func record(_ requests: [TestHTTPServer.RecordedRequest], name: String) {
-        guard let dir = ProcessInfo.processInfo.environment["PROMPTLINE_SCHEMA_DIR"] else { return }
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for (i, r) in requests.enumerated() where r.uri.hasSuffix("/chat/completions") {
-            let path = "\(dir)/\(name)-\(i).json"
-            _ = FileManager.default.createFile(atPath: path, contents: Data(r.body))
-        }
-    }
-}
-
 /// OpenAI response bodies for scripting the server.
 enum OpenAIFixture {
     static func completion(

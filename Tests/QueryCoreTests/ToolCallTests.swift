@@ -78,13 +78,19 @@ final class ToolCallTests: XCTestCase {
             OpenAIFixture.chunk([
                 "role": "assistant",
                 "tool_calls": [
-                    ["index": 0, "id": "call_x", "type": "function", "function": ["name": "get_weather", "arguments": ""]]
+                    [
+                        "index": 0, "id": "call_x", "type": "function",
+                        "function": ["name": "get_weather", "arguments": ""],
+                    ]
                 ],
             ]),
             OpenAIFixture.chunk(["tool_calls": [["index": 0, "function": ["arguments": #"{"city":"#]]]]),
             OpenAIFixture.chunk([
                 "tool_calls": [
-                    ["index": 1, "id": "call_y", "type": "function", "function": ["name": "get_time", "arguments": "{"]]
+                    [
+                        "index": 1, "id": "call_y", "type": "function",
+                        "function": ["name": "get_time", "arguments": "{"],
+                    ]
                 ]
             ]),
             OpenAIFixture.chunk(["tool_calls": [["index": 0, "function": ["arguments": #""Oslo"}"#]]]]),
@@ -102,8 +108,11 @@ final class ToolCallTests: XCTestCase {
             r.output,
             .toolCalls(
                 [
-                    FunctionCall(id: "call_x", name: "get_weather", arguments: ["city": "Oslo"], rawArguments: #"{"city":"Oslo"}"#),
-                    FunctionCall(id: "call_y", name: "get_time", arguments: ["tz": "CET"], rawArguments: #"{"tz":"CET"}"#),
+                    FunctionCall(
+                        id: "call_x", name: "get_weather", arguments: ["city": "Oslo"],
+                        rawArguments: #"{"city":"Oslo"}"#),
+                    FunctionCall(
+                        id: "call_y", name: "get_time", arguments: ["tz": "CET"], rawArguments: #"{"tz":"CET"}"#),
                 ], text: ""))
         XCTAssertEqual(r.outputTokens, 9)
         SchemaRecorder.record(server.requests, name: "tools-stream")
@@ -114,7 +123,8 @@ final class ToolCallTests: XCTestCase {
         server.enqueue(.json(200, OpenAIFixture.completion(text: "Sunny, and 10:00.")))
         let c = client(server)
         let calls = [
-            FunctionCall(id: "call_a", name: "get_weather", arguments: ["city": "Oslo"], rawArguments: #"{"city":"Oslo"}"#),
+            FunctionCall(
+                id: "call_a", name: "get_weather", arguments: ["city": "Oslo"], rawArguments: #"{"city":"Oslo"}"#),
             FunctionCall(id: "call_b", name: "get_time", arguments: ["tz": "CET"], rawArguments: #"{"tz":"CET"}"#),
         ]
         let messages: [ChatMessage] = [
@@ -134,11 +144,15 @@ final class ToolCallTests: XCTestCase {
         let server = try await startServer()
         for _ in 0..<4 { server.enqueue(.json(200, OpenAIFixture.completion(text: "ok"))) }
         let c = client(server)
-        for choice in [ToolChoice.none, .required, .auto] { _ = try await c.run(try request(c, choice: choice)) { _ in } }
+        for choice in [ToolChoice.none, .required, .auto] {
+            _ = try await c.run(try request(c, choice: choice)) { _ in }
+        }
         // Named, against a server that is not llama.cpp: every tool offered, the named form.
         _ = try await c.run(try request(c, choice: .named("get_time"))) { _ in }
         let bodies = server.requests.compactMap(\.json)
-        XCTAssertEqual(bodies.map { $0["tool_choice"] }, ["none", "required", "auto", ["type": "function", "function": ["name": "get_time"]]])
+        XCTAssertEqual(
+            bodies.map { $0["tool_choice"] },
+            ["none", "required", "auto", ["type": "function", "function": ["name": "get_time"]]])
         XCTAssertEqual(bodies[3]["tools"]?.arrayValue?.count, 2)
         SchemaRecorder.record(server.requests, name: "tools-choices")
         await assertThrowsQueryError(try c.requestBody(for: try request(c, choice: .named("nope")))) {
@@ -204,7 +218,9 @@ final class ToolCallTests: XCTestCase {
         let sent = try XCTUnwrap(bodies[1]["messages"]?.arrayValue)
         XCTAssertEqual(
             sent[1]["content"], [["type": "tool_use", "id": "toolu_1", "name": "get_time", "input": ["tz": "CET"]]])
-        XCTAssertEqual(sent[2], ["role": "user", "content": [["type": "tool_result", "tool_use_id": "toolu_1", "content": "10:00"]]])
+        XCTAssertEqual(
+            sent[2],
+            ["role": "user", "content": [["type": "tool_result", "tool_use_id": "toolu_1", "content": "10:00"]]])
     }
 
     /// Error results carry is_error, and a prompt after them joins the same user message (the API
@@ -219,7 +235,8 @@ final class ToolCallTests: XCTestCase {
         let body = try c.requestBody(for: try request(c, messages))
         let sent = try XCTUnwrap(body["messages"]?.arrayValue)
         XCTAssertEqual(sent.count, 3)
-        XCTAssertEqual(sent[1]["content"]?.arrayValue?.first?["input"], [:], "arguments that were not an object are sent as none")
+        XCTAssertEqual(
+            sent[1]["content"]?.arrayValue?.first?["input"], [:], "arguments that were not an object are sent as none")
         XCTAssertEqual(
             sent[2]["content"],
             [
@@ -230,7 +247,9 @@ final class ToolCallTests: XCTestCase {
 
     func testAnthropicStructuredOutputIsAForcedToolReadAsText() async throws {
         let server = try await startServer()
-        server.enqueue(.sseRaw(AnthropicFixture.toolStream(name: "person", pieces: [#"{"name":"#, #""Ada","age":36}"#]), chunkSize: 1))
+        server.enqueue(
+            .sseRaw(
+                AnthropicFixture.toolStream(name: "person", pieces: [#"{"name":"#, #""Ada","age":36}"#]), chunkSize: 1))
         let c = client(server, provider: .anthropic)
         var streamed = ""
         let r = try await c.run(try request(c, [.user("Ada, 36")], schema: person, stream: true, tools: [])) { e in
