@@ -223,3 +223,15 @@ def journal_text(t):
     """The journal text of a dict shaped as read_transcript returns it."""
     header = {k: v for k, v in t.items() if k != "events"}
     return "".join(json.dumps(x) + "\n" for x in [header] + t["events"])
+
+
+def record_bodies(server, name):
+    """Writes the Chat Completions bodies the test server received to $PROMPTLINE_SCHEMA_DIR (when
+    set), where scripts/test validates them against the official OpenAI schema."""
+    d = os.environ.get("PROMPTLINE_SCHEMA_DIR")
+    if not d:
+        return
+    os.makedirs(d, exist_ok=True)
+    for i, r in enumerate(server.requests()):
+        if r["uri"].endswith("/chat/completions"):
+            pathlib.Path(d, f"e2e-{name}-{i}.json").write_text(r["body"])

@@ -6,6 +6,7 @@ exchange goes through a recording proxy, and the tests assert that what promptli
 counted and sent next is exactly what the server sent. Where a shape matters (a forced call), a
 grammar forces it: with json-schema forcing, llama.cpp constrains the reply from the first token.
 """
+import glob
 import json
 import os
 import pathlib
@@ -309,3 +310,68 @@ def test_local_starts_and_switches_the_server_itself(bin_dir, home, local, tmp_p
         assert r.returncode == 0, r.stderr
         assert f"local model {alias} (" in r.stderr and "context 4096 tokens" in r.stderr, r.stderr
         assert re.search(rf"^{re.escape(alias)} · .* tokens \d+ in / \d+ out", r.stdout, re.M), r.stdout
+
+
+TOOLS = [
+    {"name": "get_weather", "description": "Weather forecast for a city", "parameters": SCHEMA},
+    {"name": "get_time", "description": "Local time in a time zone",
+     "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]}},
+]
+
+
+def test_tool_round_with_a_named_choice_and_a_mock(bin_dir, home, local, proxy, tmp_path):
+    """Two tools, `:choice get_weather`: llama.cpp reads tool_choice as a string only, so the named
+    choice goes through the json-schema grammar and the call's shape is forced. The mock's result
+    goes back with the call's id, with tools offered and tool_choice auto, and the model's next
+    reply arrives. What that reply says (text or another call) is the model's choice: the test
+    asserts only that promptline showed and recorded what the server sent."""
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps(TOOLS))
+    mock = tmp_path / "mock.yaml"
+    mock.write_text('get_weather: \'{"city": "{{args.city}}", "forecast": "sunny"}\'\nget_time: "10:00"\n')
+    env = dict(home, NO_COLOR="1")
+    child = spawn(bin_dir, args(proxy, local, "--set", "max_tokens=64", "--tool", str(tools), "--mock", str(mock)), env,
+                  timeout=180)
+    child.expect_exact("› ")
+    child.sendline(":choice get_weather")
+    child.expect_exact("choice get_weather")
+    child.sendline(":set max_tool_rounds 2")
+    child.expect_exact("max_tool_rounds = 2")
+    child.sendline("Weather in Paris for 3 days?")
+    child.expect(r"result get_weather#(\S+) \(mock\) › ")
+    shown_id = child.match.group(1)
+    child.expect_exact("smollm2")  # the status line of the reply to the result
+    child.expect_exact("› ")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    posts = proxy.posts()
+    assert 2 <= len(posts) <= 3, [p["path"] for p in posts]
+    first = json.loads(posts[0]["request"])
+    assert first["response_format"]["json_schema"]["name"] == "get_weather" and "tools" not in first
+    text, _, _ = openai_reply(posts[0])
+    arguments = json.loads(text)
+    jsonschema.validate(arguments, SCHEMA)  # the grammar guarantees the shape
+    second = json.loads(posts[1]["request"])
+    call, result = second["messages"][-2], second["messages"][-1]
+    assert call["role"] == "assistant" and call["tool_calls"][0]["id"] == shown_id
+    assert call["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert json.loads(call["tool_calls"][0]["function"]["arguments"]) == arguments
+    assert result == {"role": "tool", "tool_call_id": shown_id,
+                      "content": json.dumps({"city": arguments["city"], "forecast": "sunny"}, separators=(", ", ": "))}
+    assert second["tool_choice"] == "auto" and [t["function"]["name"] for t in second["tools"]] == ["get_weather", "get_time"]
+    # The reply to the result, as the server sent it, is what promptline recorded.
+    reply_text, reply_calls, usage = openai_reply(posts[1])
+    turns = [json.loads(line) for line in pathlib.Path(session_file(home)).read_text().splitlines()[1:]]
+    turns = [e for e in turns if e["type"] == "turn"]
+    assert turns[1]["tool_results"][0]["id"] == shown_id and turns[1]["tool_results"][0]["source"] == "mock"
+    out = turns[1]["output"]
+    if reply_calls:
+        assert [c["name"] for c in out["tool_calls"]] == [c["name"] for c in reply_calls]
+    else:
+        assert out["text"] == reply_text
+    assert (turns[1]["input_tokens"], turns[1]["output_tokens"]) == (usage["prompt_tokens"], usage["completion_tokens"])
+
+
+def session_file(home):
+    (path,) = glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.jsonl"))
+    return path
