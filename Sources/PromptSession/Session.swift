@@ -157,7 +157,10 @@ public final class Session {
             guard let spec = functionSpec else { return "no function was loaded" }
             functionSpec = nil
             functionSpecSource = nil
-            return "function \(spec.name) dropped; turns answer with text again"
+            let tools = toolbox.tools.count
+            return "function \(spec.name) dropped; "
+                + (tools == 0
+                    ? "turns answer with text again" : "the \(tools) tool\(tools == 1 ? " is" : "s are") offered again")
         case .funcVia(let v):
             guard let v else { return "func-via \(forcedCall.rawValue)" }
             forcedCall = v
@@ -508,6 +511,9 @@ public final class Session {
                 + "and ends a multi-line prompt. ::text sends \":text\"."
         )
         lines.append("Ctrl-C cancels a turn in flight; at the prompt, Ctrl-C twice or Ctrl-D leaves.")
+        lines.append(
+            "At a tool result prompt (result name#id ›): text or JSON, @file reads one, @@text sends \"@text\", "
+                + "\"\"\" starts a block; Ctrl-C ends the round.")
         return lines.joined(separator: "\n")
     }
 

@@ -22,8 +22,16 @@ enum Completion {
         case ":provider": return ["openai", "anthropic"].filter { $0.hasPrefix(current) }
         case ":set-editor": return ["emacs", "vi"].filter { $0.hasPrefix(current) }
         case ":help": return CommandParser.help.map(\.name).filter { $0.hasPrefix(current) }
-        case ":func", ":save", ":load", ":export":
+        case ":func", ":save", ":load", ":export", ":mock", ":schema":
             return paths(current)
+        case ":tool":
+            if words.count == 3 && words[1] == "rm" {
+                return session.toolbox.tools.map(\.name).filter { $0.hasPrefix(current) }
+            }
+            return words.count == 2 ? (["rm", "off"].filter { $0.hasPrefix(current) } + paths(current)) : []
+        case ":choice":
+            let names = ["auto", "none", "required"] + session.toolbox.tools.map(\.name)
+            return names.filter { $0.hasPrefix(current) }
         case ":system":
             guard current.hasPrefix("@") else { return [] }
             return paths(String(current.dropFirst())).map { "@" + $0 }

@@ -141,8 +141,14 @@ final class REPL {
     }
 
     var prompt: String {
-        let p =
-            "\(session.provider.rawValue):\(session.model)\(session.functionSpec.map { " ƒ\($0.name)" } ?? "")\(session.mode == .single ? " single" : "")"
+        var p = "\(session.provider.rawValue):\(session.model)"
+        if let f = session.functionSpec {
+            p += " ƒ\(f.name)"
+        } else if !session.toolbox.tools.isEmpty {
+            p += " tools:\(session.toolbox.tools.count)"
+        }
+        if let s = session.toolbox.schema, session.functionSpec == nil { p += " schema:\(s.name)" }
+        if session.mode == .single { p += " single" }
         return out.render("\(dim: p) › ")
     }
 

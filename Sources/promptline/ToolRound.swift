@@ -39,7 +39,11 @@ extension REPL {
             }
             guard let results = collectResults(calls) else { return }
             rounds += 1
-            guard let next = await sendRequest(prompt: "", results: results, continuing: true, isRetry: false) else {
+            guard let next = await sendRequest(prompt: "", results: results, continuing: true, isRetry: false),
+                next.succeeded
+            else {
+                // The results did not reach the model: the next prompt sends them (not error results).
+                heldResults = results
                 return
             }
             turn = next
@@ -99,6 +103,15 @@ extension REPL {
                 if line.trimmingCharacters(in: .whitespaces) == "\"\"\"" {
                     guard let block = readBlock() else { return nil }
                     return ToolResult(callID: id, name: call.name, content: block, source: .typed)
+                }
+                if line.hasPrefix("::") {
+                    return ToolResult(callID: id, name: call.name, content: String(line.dropFirst()), source: .typed)
+                }
+                if line.hasPrefix(":") {
+                    err.error(
+                        "a result prompt takes \(call.name)'s result, not a command (::text sends \":text\"; Ctrl-C ends the round)"
+                    )
+                    continue
                 }
                 if line.hasPrefix("@@") {
                     return ToolResult(callID: id, name: call.name, content: String(line.dropFirst()), source: .typed)

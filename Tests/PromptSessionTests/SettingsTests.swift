@@ -109,6 +109,40 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(s.endpoints[.openAI], .init(baseURL: "http://elsewhere/v1", apiKey: "sk-real"))
     }
 
+    /// Tool flags override the config file's keys; tools load before the choice that names one.
+    func testToolFlagsOverrideTheConfigFile() throws {
+        let c = try config(
+            """
+            tools: [a.yaml, b.yaml]
+            choice: get_time
+            mock: m.yaml
+            schema: s.json
+            max_tool_rounds: 3
+            """)
+        let fromConfig = try ResolvedSettings.resolve(flags: Flags(), environment: [:], config: c)
+        XCTAssertEqual(
+            fromConfig.startupCommands,
+            [
+                .loadTools(path: "a.yaml"), .loadTools(path: "b.yaml"), .choice("get_time"), .loadMock(path: "m.yaml"),
+                .loadSchema(path: "s.json"), .set(key: "max_tool_rounds", value: "3"),
+            ])
+        var f = Flags()
+        (f.tools, f.choice, f.mock) = (["c.yaml"], "auto", "n.yaml")
+        let fromFlags = try ResolvedSettings.resolve(flags: f, environment: [:], config: c)
+        XCTAssertEqual(
+            fromFlags.startupCommands,
+            [
+                .loadTools(path: "c.yaml"), .choice("auto"), .loadMock(path: "n.yaml"), .loadSchema(path: "s.json"),
+                .set(key: "max_tool_rounds", value: "3"),
+            ])
+        XCTAssertThrowsError(try config("max_tool_rounds: 0")) {
+            XCTAssertTrue("\($0)".contains("max_tool_rounds must be a whole number from 1 to 1000"), "\($0)")
+        }
+        XCTAssertThrowsError(try config("tools: {a: 1}")) {
+            XCTAssertTrue("\($0)".contains("tools must be text"), "\($0)")
+        }
+    }
+
     func testABadSetIsOneClearError() {
         var f = Flags()
         f.sets = ["temperature"]

@@ -235,3 +235,49 @@ def test_anthropic_round_with_a_mock(bin_dir, server, home, tmp_path):
     child.expect(pexpect.EOF)
     last = server.bodies()[-1]["messages"][-1]
     assert last == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny in sample"}]}
+
+
+def test_retry_reruns_the_whole_round_and_request_shows_its_last_request(bin_dir, server, home, tmp_path):
+    tools = setup_files(tmp_path)
+    (tmp_path / "mock.json").write_text('{"get_weather": ["first", "second"]}')
+    child = start(bin_dir, server, home, "--tool", tools, "--mock", str(tmp_path / "mock.json"))
+    child.sendline("Weather?")
+    child.expect_exact("echo: result first")
+    child.expect_exact(PROMPT)
+    child.sendline(":request json")
+    child.expect_exact('"tool_call_id": "call_1"')
+    child.expect_exact(PROMPT)
+    child.sendline(":retry")
+    child.expect_exact("retrying: Weather?")
+    child.expect_exact("result get_weather#call_1 (mock) › second")
+    child.expect_exact("echo: result second")
+    child.expect_exact(PROMPT)
+    child.sendline(":stats")
+    child.expect_exact("turns 2   requests 4")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    bodies = server.bodies()
+    assert [m["role"] for m in bodies[2]["messages"]] == ["user"], "the retried round replaces the first"
+    assert [m["role"] for m in bodies[3]["messages"]] == ["user", "assistant", "tool"]
+    record_bodies(server, "tools-retry")
+
+
+def test_results_of_a_failed_request_go_with_the_next_prompt(bin_dir, server, home, tmp_path):
+    tools = setup_files(tmp_path)
+    child = start(bin_dir, server, home, "--tool", tools, "--max-attempts", "1")
+    child.sendline("Weather?")
+    child.expect_exact("result get_weather#call_1")
+    server.enqueue({"status": 500, "json": {"error": {"message": "boom"}}})
+    child.sendline("sunny")
+    child.expect_exact("boom")
+    child.expect_exact(PROMPT)
+    child.sendline(":choice none")
+    child.sendline("And tomorrow?")
+    child.expect_exact("echo: And tomorrow?")
+    child.expect_exact(PROMPT)
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    last = server.bodies()[-1]["messages"]
+    assert last[-2] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
+    assert last[-1] == {"role": "user", "content": "And tomorrow?"}
+    record_bodies(server, "tools-failed")
