@@ -33,10 +33,13 @@ SCHEMA = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local():
-    assert STATE is not None, "scripts/test starts the local server before this suite; it is not running"
-    vals, _ = STATE
+    # Read for each test: test_local_starts_and_switches_the_server_itself restarts the server,
+    # on another port, for the tests after it.
+    state = local_llm_state()
+    assert state is not None, "scripts/test starts the local server before this suite; it is not running"
+    vals, _ = state
     return vals
 
 
