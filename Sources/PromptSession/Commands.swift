@@ -180,8 +180,8 @@ public enum CommandParser {
             tokens, latency and retries for the session and the last turn
         e.g. :stats
 
-        :provider [openai | anthropic]
-            show or switch the API protocol
+        :provider [openai | openai-responses | anthropic]
+            show or switch the wire format (Chat Completions, Responses, Anthropic Messages)
         e.g. :provider anthropic
 
         :save [path]  (:save! path overwrites)

@@ -141,7 +141,7 @@ public struct Config: Equatable {
         switch key {
         case "provider":
             guard let p = Provider(rawValue: try str()) else {
-                throw SessionError("line \(Config.line(v)): provider must be openai or anthropic")
+                throw SessionError("line \(Config.line(v)): provider must be openai, openai-responses or anthropic")
             }
             self.provider = p
         case "model": self.model = try str()
@@ -225,7 +225,8 @@ public struct Config: Equatable {
         var out: [Provider: String] = [:]
         for (pk, pv) in m {
             guard let name = pk.string, let p = Provider(rawValue: name) else {
-                throw SessionError("line \(line(pk)): base_urls.\(pk.string ?? "?") is not openai or anthropic")
+                throw SessionError(
+                    "line \(line(pk)): base_urls.\(pk.string ?? "?") is not openai, openai-responses or anthropic")
             }
             guard let url = pv.string, URL(string: url)?.scheme != nil else {
                 throw SessionError("line \(line(pv)): base_urls.\(name) must be a URL")

@@ -79,7 +79,7 @@ public final class Session {
         case .provider(let name):
             guard let name else { return "provider \(provider.rawValue) (model \(model))" }
             guard let p = Provider(rawValue: name.lowercased()) else {
-                throw SessionError("provider must be openai or anthropic, not \(name)")
+                throw SessionError("provider must be openai, openai-responses or anthropic, not \(name)")
             }
             return try switchProvider(to: p, saying: "provider \(p.rawValue)")
         }

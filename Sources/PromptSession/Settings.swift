@@ -71,7 +71,7 @@ public struct ResolvedSettings: Equatable, Sendable {
     /// The environment variables a provider's base URL and key come from.
     public static func environmentNames(_ p: Provider) -> (baseURL: String, apiKey: String) {
         switch p {
-        case .openAI: return ("OPENAI_BASE_URL", "OPENAI_API_KEY")
+        case .openAI, .openAIResponses: return ("OPENAI_BASE_URL", "OPENAI_API_KEY")
         case .anthropic: return ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY")
         }
     }
@@ -148,14 +148,14 @@ public struct ResolvedSettings: Equatable, Sendable {
         -> [Provider: Endpoint]
     {
         var out: [Provider: Endpoint] = [:]
-        for p in [Provider.openAI, .anthropic] {
+        for p in Provider.allCases {
             let names = environmentNames(p)
             let fromEnvironment = environment[names.baseURL].flatMap { $0.isEmpty ? nil : $0 }
             var base = flags.baseURL ?? fromEnvironment ?? config.baseURLs[p]
             var key = environment[names.apiKey].flatMap { $0.isEmpty ? nil : $0 }
             if let local, flags.baseURL == nil {
                 // llama-server speaks both: /v1/chat/completions and /v1/messages.
-                base = p == .openAI ? local.url : String(local.url.dropLast(local.url.hasSuffix("/v1") ? 3 : 0))
+                base = p.isOpenAI ? local.url : String(local.url.dropLast(local.url.hasSuffix("/v1") ? 3 : 0))
                 key = nil
             }
             out[p] = Endpoint(baseURL: base, apiKey: key)

@@ -132,6 +132,7 @@ struct AnthropicBackend: Backend {
         for block in content {
             switch block["type"]?.stringValue {
             case "text": text += block["text"]?.stringValue ?? ""
+            case "thinking": parts.reasoning += block["thinking"]?.stringValue ?? ""
             case "tool_use":
                 let input = block["input"] ?? .object(JSONObject())
                 parts.toolCalls.append(
@@ -251,7 +252,11 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
             let f = d["partial_json"]?.stringValue ?? ""
             blocks[index]!.text += f
             if !f.isEmpty { emit(.functionArguments(index: toolIndex[index] ?? 0, name: nil, fragment: f)) }
-        default: break  // thinking_delta, signature_delta, …: not output
+        case "thinking_delta":
+            let t = d["thinking"]?.stringValue ?? ""
+            parts.reasoning += t
+            if !t.isEmpty { emit(.reasoning(t)) }
+        default: break  // signature_delta, …: not output
         }
     }
 

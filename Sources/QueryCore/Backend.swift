@@ -20,6 +20,8 @@ struct RawToolCall: Sendable, Equatable {
 /// A response, decoded but not yet checked against the FunctionSpec.
 struct ResponseParts: Sendable {
     var text = ""
+    /// Reasoning the server showed (a summary, or the thinking itself), apart from the answer.
+    var reasoning = ""
     var toolCalls: [RawToolCall] = []
     var info = QueryInfo()
     var inputTokens: Int?

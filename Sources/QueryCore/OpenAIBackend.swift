@@ -124,6 +124,7 @@ struct OpenAIBackend: Backend {
         }
         parts.info.finishReason = choice.finishReason
         parts.text = choice.content ?? ""
+        parts.reasoning = choice.reasoning ?? ""
         for c in choice.toolCalls ?? [] {
             let fn = c["function"] ?? .null
             let arguments = Self.argumentsText(fn["arguments"])
@@ -184,6 +185,10 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
         // Only choice 0: promptline sends n = 1 (or shows the first choice).
         guard let choice = c.choices?.first(where: { $0.index == 0 }) else { return false }
         if let fr = choice.finishReason { parts.info.finishReason = fr }
+        if let r = choice.reasoning, !r.isEmpty {
+            parts.reasoning += r
+            emit(.reasoning(r))
+        }
         if let t = choice.content, !t.isEmpty {
             text.append(t)
             emit(.text(t))

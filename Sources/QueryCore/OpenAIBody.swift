@@ -19,6 +19,8 @@ struct OpenAIBody: Equatable {
         var index = 0
         var finishReason: String?
         var content: String?
+        /// `reasoning_content` (llama.cpp, vLLM, DeepSeek) or `reasoning` (OpenRouter).
+        var reasoning: String?
         var toolCalls: [JSONValue]?
     }
 
@@ -76,7 +78,7 @@ struct OpenAIBody: Equatable {
                 } else if key.is("finish_reason") {
                     c.finishReason = try p.parseValue(depth: 2).stringValue
                 } else if key.is(payload.key) {
-                    (c.content, c.toolCalls) = try decodePayload(&p)
+                    (c.content, c.reasoning, c.toolCalls) = try decodePayload(&p)
                 } else {
                     try p.skipValue(depth: 2)
                 }
@@ -86,23 +88,26 @@ struct OpenAIBody: Equatable {
         return choices
     }
 
-    private static func decodePayload(_ p: inout JSONParser) throws -> (String?, [JSONValue]?) {
+    private static func decodePayload(_ p: inout JSONParser) throws -> (String?, String?, [JSONValue]?) {
         guard p.at(UInt8(ascii: "{")) else {
             try p.skipValue(depth: 2)
-            return (nil, nil)
+            return (nil, nil, nil)
         }
         var content: String?
+        var reasoning: String?
         var tools: [JSONValue]?
         try p.forEachMember(depth: 3) { p, key in
             if key.is("content") {
                 content = try p.parseValue(depth: 3).stringValue
+            } else if key.is("reasoning_content") || key.is("reasoning") {
+                reasoning = try p.parseValue(depth: 3).stringValue ?? reasoning
             } else if key.is("tool_calls") {
                 tools = try p.parseValue(depth: 3).arrayValue
             } else {
                 try p.skipValue(depth: 3)
             }
         }
-        return (content, tools)
+        return (content, reasoning, tools)
     }
 
     /// Fills what `info` does not know yet; the first body of a stream that says wins.

@@ -2,6 +2,8 @@
 public enum Provider: String, Sendable, Equatable, CaseIterable {
     case openAI = "openai"
     case anthropic = "anthropic"
+    /// OpenAI's Responses API (`POST /responses`), with OpenAI's keys and base URL.
+    case openAIResponses = "openai-responses"
 
     /// AIDE's rule, kept: a `claude-*` model is Anthropic's; anything else goes to an
     /// OpenAI-compatible endpoint.
@@ -11,10 +13,13 @@ public enum Provider: String, Sendable, Equatable, CaseIterable {
 
     public var defaultBaseURL: String {
         switch self {
-        case .openAI: return "https://api.openai.com/v1"
+        case .openAI, .openAIResponses: return "https://api.openai.com/v1"
         case .anthropic: return "https://api.anthropic.com"
         }
     }
+
+    /// OpenAI's wire formats (Chat Completions and Responses): one key, one base URL, one server.
+    public var isOpenAI: Bool { self != .anthropic }
 }
 
 // MARK: - What each provider accepts
@@ -26,14 +31,26 @@ extension Provider {
         switch self {
         case .openAI: return []
         case .anthropic: return Self.openAIOnlyOptions
+        case .openAIResponses: return Self.chatOnlyOptions
         }
     }
 
     /// Why `option` cannot be sent to this provider (one line naming the option), or nil when it can.
     public func refusalReason(option: String) -> String? {
         guard refusedOptions.contains(option) else { return nil }
+        if self == .openAIResponses {
+            let instead = option == "response_format" ? " (:schema sets text.format)" : ""
+            return "option \(option) is a Chat Completions parameter; the Responses API has no such parameter\(instead)"
+        }
         return "option \(option) is OpenAI-only; the \(rawValue) provider has no such parameter"
     }
+
+    /// Chat Completions parameters the Responses API does not take (`max_tokens` and
+    /// `reasoning_effort` are translated: `max_output_tokens`, `reasoning.effort`).
+    private static let chatOnlyOptions: Set<String> = [
+        "stop", "n", "logprobs", "logit_bias", "presence_penalty", "frequency_penalty", "seed", "response_format",
+        "stream_options",
+    ]
 
     /// OpenAI Chat Completions parameters with no Anthropic Messages counterpart.
     private static let openAIOnlyOptions: Set<String> = [

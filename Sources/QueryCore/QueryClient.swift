@@ -73,6 +73,7 @@ public struct QueryClient: Sendable {
         switch provider {
         case .openAI: return OpenAIBackend()
         case .anthropic: return AnthropicBackend()
+        case .openAIResponses: return ResponsesBackend(llamaCpp: serverKinds.kind(of: baseURL) == .llamaCpp)
         }
     }
 
@@ -178,7 +179,7 @@ public struct QueryClient: Sendable {
     /// `.tools` when the server was not probed yet (``resolvingForcedCall()`` probes).
     public var concreteForcedCall: ForcedCallStrategy {
         guard forcedCall == .auto else { return forcedCall }
-        guard provider == .openAI else { return .tools }
+        guard provider.isOpenAI else { return .tools }
         return serverKinds.kind(of: baseURL) == .llamaCpp ? .jsonSchema : .tools
     }
 
@@ -188,7 +189,7 @@ public struct QueryClient: Sendable {
     public func resolvingForcedCall(logger: Logger? = nil) async -> QueryClient {
         guard forcedCall == .auto else { return self }
         var c = self
-        if provider == .openAI, serverKinds.kind(of: baseURL) == nil,
+        if provider.isOpenAI, serverKinds.kind(of: baseURL) == nil,
             let kind = await probeServerKind(logger: logger ?? Self.silent)
         {
             serverKinds.set(kind, for: baseURL)
@@ -324,6 +325,7 @@ public struct QueryClient: Sendable {
                     onEvent: deliver)
                 parts.info.notes.insert(contentsOf: notes, at: 0)
                 parts.info.forcedCall = strategy
+                if !parts.reasoning.isEmpty { parts.info.reasoning = parts.reasoning }
                 if parts.inputTokens != nil || parts.outputTokens != nil {
                     deliver(.usage(inputTokens: parts.inputTokens, outputTokens: parts.outputTokens))
                 }

@@ -146,11 +146,30 @@ public struct QueryInfo: Sendable, Equatable {
     public var usage: JSONValue?
     /// How the forced function was requested (nil when no FunctionSpec was sent).
     public var forcedCall: ForcedCallStrategy?
+    /// The reasoning the server showed, whole (nil when it showed none).
+    public var reasoning: String?
     /// Things the caller should know that are not errors, e.g. "the system prompt was sent as the
     /// user message (the API needs one)".
     public var notes: [String] = []
 
     public init() {}
+}
+
+extension QueryInfo {
+    /// Reasoning tokens (within the output tokens), from whichever usage details the wire format
+    /// sends: Chat Completions `completion_tokens_details`, Responses `output_tokens_details`.
+    public var reasoningTokens: Int? {
+        usage?["completion_tokens_details"]?["reasoning_tokens"]?.countValue
+            ?? usage?["output_tokens_details"]?["reasoning_tokens"]?.countValue
+    }
+
+    /// Input tokens read from the provider's prompt cache: `prompt_tokens_details.cached_tokens`
+    /// (chat), `input_tokens_details.cached_tokens` (Responses), `cache_read_input_tokens` (Anthropic).
+    public var cachedInputTokens: Int? {
+        usage?["prompt_tokens_details"]?["cached_tokens"]?.countValue
+            ?? usage?["input_tokens_details"]?["cached_tokens"]?.countValue
+            ?? usage?["cache_read_input_tokens"]?.countValue
+    }
 }
 
 /// The result of one query (AIDE's `(output, req_time, in_tokens, out_tokens, info)`).
@@ -197,6 +216,9 @@ public struct RetryNotice: Sendable, Equatable {
 public enum QueryEvent: Sendable, Equatable {
     /// A piece of the text output.
     case text(String)
+    /// A piece of the model's reasoning, shown apart from the answer (chat `reasoning_content`,
+    /// Responses reasoning summaries, Anthropic thinking); never sent back where the API does not want it.
+    case reasoning(String)
     /// A piece of a function call's arguments; `name` is set on the call's first piece.
     case functionArguments(index: Int, name: String?, fragment: String)
     /// The request failed in a way worth retrying and will be sent again after a wait.

@@ -107,6 +107,10 @@ func echo(_ req: TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply {
         let c = EchoContent(body, anthropic: true)
         return stream ? .sseRaw(anthropicEvents(c)) : .json(200, anthropicMessage(c))
     }
+    if req.uri.hasSuffix("/responses") {
+        let c = EchoContent(ResponsesEcho.chatView(body), anthropic: false)
+        return stream ? .sseRaw(ResponsesEcho.events(c)) : .json(200, ResponsesEcho.response(c))
+    }
     let c = EchoContent(body, anthropic: false)
     if !stream { return .json(200, openAICompletion(c)) }
     let delay = Int(ProcessInfo.processInfo.environment["ECHO_DELAY_MS"] ?? "") ?? 0

@@ -19,7 +19,7 @@ enum Completion {
             return session.modelsUsed.filter { $0.hasPrefix(current) }
         case ":mode": return ["chat", "single"].filter { $0.hasPrefix(current) }
         case ":func-via": return ForcedCallStrategy.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
-        case ":provider": return ["openai", "anthropic"].filter { $0.hasPrefix(current) }
+        case ":provider": return Provider.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
         case ":set-editor": return ["emacs", "vi"].filter { $0.hasPrefix(current) }
         case ":help": return CommandParser.help.map(\.name).filter { $0.hasPrefix(current) }
         case ":func", ":save", ":load", ":export", ":mock", ":schema":

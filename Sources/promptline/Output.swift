@@ -32,6 +32,15 @@ final class Output: @unchecked Sendable {
         }
     }
 
+    /// Writes streamed, untrusted text dimmed (a model's reasoning, apart from its answer).
+    func write(dim s: String) {
+        lock.withLock {
+            let clean = streamSanitizer.clean(s)
+            guard !clean.isEmpty else { return }
+            emitLocked(color ? "\u{1B}[2m" + clean + "\u{1B}[0m" : clean, transient: false)
+        }
+    }
+
     /// A block the program composed, which may span several lines (help, :stats, :request,
     /// JSON). Sanitised all the same: it may quote untrusted text.
     func line(block s: String) { line(TerminalText(multiline: s)) }

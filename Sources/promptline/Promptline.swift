@@ -60,7 +60,7 @@ struct Promptline: AsyncParsableCommand {
         help: ArgumentHelp("The config file (default: $XDG_CONFIG_HOME/promptline/config.yaml).", valueName: "FILE"))
     var config: String?
 
-    @Option(help: "openai or anthropic (default: anthropic for claude-* models, else openai).")
+    @Option(help: "openai, openai-responses or anthropic (default: anthropic for claude-* models, else openai).")
     var provider: String?
 
     @Flag(help: "Use the bundled local llama.cpp server (started if needed).")
@@ -102,7 +102,7 @@ struct Promptline: AsyncParsableCommand {
     func validate() throws {
         if let mode, SessionMode(rawValue: mode) == nil { throw ValidationError("--mode must be chat or single") }
         if let p = provider, Provider(rawValue: p.lowercased()) == nil {
-            throw ValidationError("--provider must be openai or anthropic")
+            throw ValidationError("--provider must be openai, openai-responses or anthropic")
         }
         if let m = maxAttempts, m < 1 { throw ValidationError("--max-attempts must be at least 1") }
         if let t = readTimeout, t <= 0 { throw ValidationError("--read-timeout must be positive") }

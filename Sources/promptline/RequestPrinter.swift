@@ -15,7 +15,7 @@ enum RequestPrinter {
         var headers = http.headers.fields.filter { $0.name != "User-Agent" }
         if hasKey {
             headers.append(
-                client.provider == .openAI ? ("Authorization", "Bearer $\(keyVar)") : ("x-api-key", "$\(keyVar)"))
+                client.provider.isOpenAI ? ("Authorization", "Bearer $\(keyVar)") : ("x-api-key", "$\(keyVar)"))
         }
         let body = String(decoding: http.body, as: UTF8.self)
         let url = Redactor.url(http.url)
@@ -46,7 +46,7 @@ enum RequestPrinter {
     static func swiftCall(_ request: QueryRequest, client: QueryClient, keyVar: String) -> String {
         var s = "import QueryCore\n\n"
         s +=
-            "let client = QueryClient(provider: .\(client.provider == .openAI ? "openAI" : "anthropic"), baseURL: \(swiftString(Redactor.url(client.baseURL))), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
+            "let client = QueryClient(provider: .\(Self.swiftName(client.provider)), baseURL: \(swiftString(Redactor.url(client.baseURL))), apiKey: ProcessInfo.processInfo.environment[\(swiftString(keyVar))])\n"
         let messages = request.messages.map { m -> String in
             switch m.role {
             case .system: return ".system(\(swiftString(m.content)))"
@@ -96,5 +96,14 @@ enum RequestPrinter {
         }
         if multiline { return "\(hashes)\"\"\"\n\(body)\n\"\"\"\(hashes)" }
         return "\(hashes)\"\(body)\"\(hashes)"
+    }
+
+    /// The `Provider` case a Swift snippet names.
+    static func swiftName(_ p: Provider) -> String {
+        switch p {
+        case .openAI: return "openAI"
+        case .anthropic: return "anthropic"
+        case .openAIResponses: return "openAIResponses"
+        }
     }
 }

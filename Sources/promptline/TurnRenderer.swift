@@ -23,11 +23,20 @@ final class TurnRenderer: @unchecked Sendable {
     private let structured: Bool
     private var receivedBytes = 0
 
-    init(out: Output, turnLimit: Double? = nil, showsCalls: Bool = true, structured: Bool = false) {
+    /// Whether the model's reasoning is shown (dimmed, before the answer) or only counted.
+    private let showsReasoning: Bool
+    private var sawReasoning = false
+    private var reasoningBytes = 0
+
+    init(
+        out: Output, turnLimit: Double? = nil, showsCalls: Bool = true, structured: Bool = false,
+        showsReasoning: Bool = true
+    ) {
         self.out = out
         self.turnLimit = turnLimit
         self.showsCalls = showsCalls
         self.structured = structured
+        self.showsReasoning = showsReasoning
     }
 
     /// Starts the "waiting" spinner (TTY only).
@@ -72,6 +81,14 @@ final class TurnRenderer: @unchecked Sendable {
     func handle(_ event: QueryEvent) {
         lock.withLock {
             switch event {
+            case .reasoning(let t) where !showsReasoning:
+                reasoningBytes += t.utf8.count
+                if out.isTTY { spinnerText = "reasoning (\(reasoningBytes) bytes, hidden: :set-view reasoning on)" }
+            case .reasoning(let t):
+                clearSpinnerLocked()
+                spinnerText = nil
+                sawReasoning = true
+                out.write(dim: t)
             case .text(let t) where structured:
                 receivedBytes += t.utf8.count
                 if out.isTTY { spinnerText = "receiving JSON (\(receivedBytes) bytes)" }
@@ -81,6 +98,9 @@ final class TurnRenderer: @unchecked Sendable {
             case .text(let t):
                 clearSpinnerLocked()
                 spinnerText = nil
+                if sawReasoning && !sawText {
+                    out.finishLine()  // the answer starts on a line of its own, after the reasoning
+                }
                 sawText = true
                 out.write(t)
             case .functionArguments(_, let name, let fragment):
@@ -114,6 +134,10 @@ final class TurnRenderer: @unchecked Sendable {
 
     /// Prints the final output of a function call (text was already streamed).
     func showResult(_ result: QueryResult) {
+        if let r = result.info.reasoning, showsReasoning, !sawReasoning, !r.isEmpty {
+            out.write(dim: r)  // not streamed: shown whole, before the answer
+            out.finishLine()
+        }
         switch result.output {
         case .text(let t):
             // Structured output is shown by the REPL, pretty-printed, once checked.
@@ -140,9 +164,11 @@ final class TurnRenderer: @unchecked Sendable {
         var parts = [r.info.model ?? model, String(format: "%.2f s", r.requestTime)]
         if let t = r.timeToFirstToken { parts.append(String(format: "ttft %.2f s", t)) }
         parts.append(tokens(r.inputTokens, r.outputTokens))
+        if let n = r.info.reasoningTokens, n > 0 { parts.append("\(n) reasoning") }
+        if let n = r.info.cachedInputTokens, n > 0 { parts.append("\(n) cached") }
         parts.append("\(r.retries) \(r.retries == 1 ? "retry" : "retries")")
         if let f = r.info.forcedCall { parts.append("forced via \(f.rawValue)") }
-        if let f = r.info.finishReason, f != "stop", f != "end_turn", f != "tool_calls", f != "tool_use" {
+        if let f = r.info.finishReason, !["stop", "end_turn", "tool_calls", "tool_use", "completed"].contains(f) {
             parts.append("finish: \(f)")
         }
         return parts.joined(separator: " · ")
