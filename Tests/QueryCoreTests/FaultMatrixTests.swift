@@ -16,6 +16,9 @@ final class FaultMatrixTests: XCTestCase {
         case (.openAI, true): return .sse(dataLines: OpenAIFixture.textStream(["o", "k"]))
         case (.anthropic, false): return .json(200, AnthropicFixture.message(text: "ok"))
         case (.anthropic, true): return .sseRaw(AnthropicFixture.textStream(["o", "k"]))
+        case (.openAIResponses, false): return .json(200, ResponsesFixture.response("ok"))
+        case (.openAIResponses, true):
+            return .sseRaw(ResponsesFixture.created + ResponsesFixture.text(["o", "k"]) + ResponsesFixture.completed())
         }
     }
 
@@ -26,11 +29,13 @@ final class FaultMatrixTests: XCTestCase {
             return OpenAIFixture.textStream(["par"]).prefix(2).map { "data: \($0)\n\n" }.joined()
         case .anthropic:
             return AnthropicFixture.partialText("par")
+        case .openAIResponses:
+            return ResponsesFixture.created + ResponsesFixture.text(["par"])
         }
     }
 
     func errorBody(_ p: Provider, _ message: String, type: String) -> String {
-        p == .openAI
+        p.isOpenAI
             ? JSONValue.object(["error": ["message": .string(message), "type": .string(type), "code": nil]])
                 .serialized()
             : JSONValue.object(["type": "error", "error": ["type": .string(type), "message": .string(message)]])
@@ -60,7 +65,7 @@ final class FaultMatrixTests: XCTestCase {
                 success(p, stream: false))
             // 7 answers need 7 attempts.
             let c = QueryClient(
-                provider: p, baseURL: server.baseURL + (p == .openAI ? "/v1" : ""), defaultModel: "m",
+                provider: p, baseURL: server.baseURL + (p.isOpenAI ? "/v1" : ""), defaultModel: "m",
                 transport: AsyncHTTPClientTransport(connectTimeout: 2, readTimeout: 5),
                 retryPolicy: RetryPolicy(maxAttempts: 7), clock: clock)
             let r = try await c.query(system: nil, user: "x")
@@ -154,7 +159,10 @@ final class FaultMatrixTests: XCTestCase {
             "error", ["type": "error", "error": ["type": "api_error", "message": "model crashed"]])
         for p in Provider.allCases {
             let server = try await startServer()
-            let err = p == .openAI ? openAI : anthropic
+            let responses = ResponsesFixture.event([
+                "type": "error", "code": "server_error", "message": "model crashed",
+            ])
+            let err = p == .openAI ? openAI : p == .anthropic ? anthropic : responses
             server.enqueue(.sseRaw(partialStream(p) + err))
             await assertThrowsQueryError(try await run(p, server, stream: true)) { e in
                 guard case .streamError(let d) = e else { return XCTFail("\(p): \(e)") }
@@ -167,7 +175,10 @@ final class FaultMatrixTests: XCTestCase {
     func testMalformedBodies() async throws {
         for p in Provider.allCases {
             let server = try await startServer()
-            let empty: JSONValue = p == .openAI ? ["id": "x", "choices": []] : ["id": "x", "type": "message"]
+            let empty: JSONValue =
+                p == .openAI
+                ? ["id": "x", "choices": []]
+                : p == .anthropic ? ["id": "x", "type": "message"] : ["id": "x", "object": "response"]
             for reply in [
                 Reply.body(200, "{not json"), .json(200, empty),
                 .body(200, "<html>proxy</html>", contentType: "text/html"),
@@ -187,13 +198,20 @@ final class FaultMatrixTests: XCTestCase {
     func testMissingUsageIsUnknownNotZero() async throws {
         for p in Provider.allCases {
             let server = try await startServer()
+            var responses = ResponsesFixture.response("ok")
+            if case .object(var o) = responses {
+                o["usage"] = nil
+                responses = .object(o)
+            }
             let body: JSONValue =
                 p == .openAI
                 ? OpenAIFixture.completion(text: "ok", usage: nil)
-                : [
-                    "id": "m", "type": "message", "model": "m", "content": [["type": "text", "text": "ok"]],
-                    "stop_reason": "end_turn",
-                ]
+                : p == .openAIResponses
+                    ? responses
+                    : [
+                        "id": "m", "type": "message", "model": "m", "content": [["type": "text", "text": "ok"]],
+                        "stop_reason": "end_turn",
+                    ]
             server.enqueue(.json(200, body))
             let r = try await run(p, server)
             XCTAssertNil(r.inputTokens, "\(p)")
@@ -207,17 +225,33 @@ final class FaultMatrixTests: XCTestCase {
             let wrongName: JSONValue =
                 p == .openAI
                 ? OpenAIFixture.completion(text: nil, toolCall: ("g", #"{"a":"b"}"#))
-                : AnthropicFixture.message(text: nil, tool: ("g", ["a": "b"]))
+                : p == .anthropic
+                    ? AnthropicFixture.message(text: nil, tool: ("g", ["a": "b"]))
+                    : [
+                        "id": "r", "status": "completed",
+                        "output": [["type": "function_call", "call_id": "c", "name": "g", "arguments": #"{"a":"b"}"#]],
+                    ]
             server.enqueue(.json(200, wrongName))
             await assertThrowsQueryError(try await run(p, server, spec: spec)) { e in
                 guard case .wrongFunction("f", "g", _) = e else { return XCTFail("\(p): \(e)") }
             }
+            let responsesCall =
+                ResponsesFixture.created
+                + ResponsesFixture.event([
+                    "type": "response.output_item.added", "output_index": 0,
+                    "item": ["type": "function_call", "call_id": "c", "name": "f", "arguments": ""],
+                ])
+                + ResponsesFixture.event([
+                    "type": "response.function_call_arguments.delta", "output_index": 0, "delta": #"{"a": "#,
+                ]) + ResponsesFixture.completed()
             let badArgs =
                 p == .openAI
                 ? Reply.json(200, OpenAIFixture.completion(text: nil, toolCall: ("f", #"{"a": "#)))
-                : Reply.sseRaw(AnthropicFixture.toolStream(name: "f", pieces: ["{\"a\": "]))
+                : p == .anthropic
+                    ? Reply.sseRaw(AnthropicFixture.toolStream(name: "f", pieces: ["{\"a\": "]))
+                    : Reply.sseRaw(responsesCall)
             server.enqueue(badArgs)
-            await assertThrowsQueryError(try await run(p, server, stream: p == .anthropic, spec: spec)) { e in
+            await assertThrowsQueryError(try await run(p, server, stream: p != .openAI, spec: spec)) { e in
                 guard case .invalidArguments(_, let raw, _) = e else { return XCTFail("\(p): \(e)") }
                 XCTAssertEqual(raw, #"{"a": "#)
             }

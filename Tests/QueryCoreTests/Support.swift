@@ -123,8 +123,8 @@ extension XCTestCase {
         clock: QueryClock = TestClock(), retry: RetryPolicy = RetryPolicy(), readTimeout: Double = 5
     ) -> QueryClient {
         QueryClient(
-            provider: provider, baseURL: provider == .openAI ? server.baseURL + "/v1" : server.baseURL, apiKey: key,
-            defaultModel: provider == .openAI ? "gpt-test" : "claude-test",
+            provider: provider, baseURL: provider.isOpenAI ? server.baseURL + "/v1" : server.baseURL, apiKey: key,
+            defaultModel: provider == .anthropic ? "claude-test" : "gpt-test",
             transport: AsyncHTTPClientTransport(connectTimeout: 2, readTimeout: readTimeout), retryPolicy: retry,
             clock: clock)
     }

@@ -235,3 +235,5 @@ def record_bodies(server, name):
     for i, r in enumerate(server.requests()):
         if r["uri"].endswith("/chat/completions"):
             pathlib.Path(d, f"e2e-{name}-{i}.json").write_text(r["body"])
+        elif r["uri"].endswith("/responses"):
+            pathlib.Path(d, f"e2e-{name}-{i}.responses.json").write_text(r["body"])

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Validates every request body the Swift tests recorded against the official OpenAI schema.
+"""Validates every request body the tests recorded against the official OpenAI schemas: Chat
+Completions bodies (NAME.json) against CreateChatCompletionRequest, Responses bodies
+(NAME.responses.json) against CreateResponse.
 
-usage: validate_requests.py SCHEMA.json DIR [DIR ...]
-Fails when a body is invalid, or when no body was recorded at all (a check that saw nothing
-proves nothing).
+usage: validate_requests.py CHAT_SCHEMA.json RESPONSES_SCHEMA.json DIR [DIR ...]
+Fails when a body is invalid, or when no body of either kind was recorded (a check that saw
+nothing proves nothing).
 """
 import json
 import pathlib
@@ -13,27 +15,34 @@ import jsonschema
 from referencing import Registry, Resource
 
 
-def main() -> int:
-    schema_path, *dirs = sys.argv[1:]
+def validator(schema_path, definition):
     schema = json.loads(pathlib.Path(schema_path).read_text())
-    resource = Resource.from_contents(schema)
-    registry = Registry().with_resource("urn:openai", resource)
-    validator = jsonschema.Draft202012Validator(
-        {"$ref": "urn:openai#/$defs/CreateChatCompletionRequest"}, registry=registry
-    )
+    registry = Registry().with_resource("urn:openai", Resource.from_contents(schema))
+    return jsonschema.Draft202012Validator({"$ref": f"urn:openai#/$defs/{definition}"}, registry=registry)
+
+
+def main() -> int:
+    chat_path, responses_path, *dirs = sys.argv[1:]
+    kinds = {
+        "chat": (validator(chat_path, "CreateChatCompletionRequest"), lambda p: not p.name.endswith(".responses.json")),
+        "responses": (validator(responses_path, "CreateResponse"), lambda p: p.name.endswith(".responses.json")),
+    }
     files = sorted(p for d in dirs for p in pathlib.Path(d).glob("*.json"))
-    if not files:
-        print("schema: no request bodies were recorded", file=sys.stderr)
-        return 1
     failed = 0
-    for f in files:
-        body = json.loads(f.read_text())
-        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.path))
-        if errors:
-            failed += 1
-            for e in errors[:5]:
-                print(f"schema: {f.name}: {'/'.join(map(str, e.path)) or '(root)'}: {e.message[:300]}", file=sys.stderr)
-    print(f"schema: {len(files) - failed} passed, {failed} failed")
+    for kind, (v, mine) in kinds.items():
+        chosen = [f for f in files if mine(f)]
+        if not chosen:
+            print(f"schema: no {kind} request bodies were recorded", file=sys.stderr)
+            return 1
+        bad = 0
+        for f in chosen:
+            errors = sorted(v.iter_errors(json.loads(f.read_text())), key=lambda e: list(e.path))
+            if errors:
+                bad += 1
+                for e in errors[:5]:
+                    print(f"schema: {f.name}: {'/'.join(map(str, e.path)) or '(root)'}: {e.message[:300]}", file=sys.stderr)
+        print(f"schema ({kind}): {len(chosen) - bad} passed, {bad} failed")
+        failed += bad
     return 1 if failed else 0
 
 
