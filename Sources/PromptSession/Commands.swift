@@ -52,6 +52,8 @@ public enum Command: Equatable, Sendable {
 /// sending turns again. The REPL carries these out; ``Session`` never sees them.
 public enum AppCommand: Equatable, Sendable {
     case editor(String)
+    /// `:set-view reasoning on|off`: whether the model's reasoning is shown (it is always kept).
+    case view(reasoning: Bool)
     case save(path: String?, force: Bool)
     case export(path: String, force: Bool)
     case load(path: String)
@@ -213,6 +215,11 @@ public enum CommandParser {
             run the last (or the given) prompt once per combination, side by side
         e.g. :compare temperature=0,0.7,1.2
 
+        :set-view reasoning on | off
+            show the model's reasoning (dimmed, before the answer) or only count it; it is kept in the
+            transcript either way
+        e.g. :set-view reasoning off
+
         :set-editor emacs | vi
             line-editing keys
         e.g. :set-editor vi
@@ -327,6 +334,12 @@ public enum CommandParser {
         case "set-editor":
             guard rest == "vi" || rest == "emacs" else { throw SessionError(":set-editor takes emacs or vi") }
             return .editor(rest)
+        case "set-view":
+            let words = rest.split(separator: " ")
+            guard words.count == 2, words[0] == "reasoning", words[1] == "on" || words[1] == "off" else {
+                throw SessionError(":set-view takes reasoning on or reasoning off")
+            }
+            return .view(reasoning: words[1] == "on")
         case "save", "save!":
             if name == "save!" && rest.isEmpty { throw SessionError(":save! needs a path") }
             return .save(path: rest.isEmpty ? nil : rest, force: name == "save!")

@@ -432,11 +432,13 @@ public final class Session {
         public var label: String
         public var model: String
         public var options: QueryOptions
+        /// `provider=a,b` compares wire formats (each variant sent with its own client).
+        public var provider: Provider
     }
 
     /// The combinations of `:compare` axes (at most 16), each value typed and checked as `:set` does.
     public func variants(_ axes: [CompareAxis]) throws -> [Variant] {
-        var out = [Variant(label: "", model: model, options: queryOptions)]
+        var out = [Variant(label: "", model: model, options: queryOptions, provider: provider)]
         for axis in axes {
             var next: [Variant] = []
             for v in out {
@@ -445,6 +447,14 @@ public final class Session {
                     if axis.key == "model" {
                         w.model = raw
                         w.options["model"] = .string(raw)
+                    } else if axis.key == "provider" {
+                        guard let p = Provider(rawValue: raw) else {
+                            throw SessionError("provider must be openai, openai-responses or anthropic, not \(raw)")
+                        }
+                        if let bad = w.options.keys.compactMap({ p.refusalReason(option: $0) }).first {
+                            throw SessionError(bad)
+                        }
+                        w.provider = p
                     } else {
                         let value = try OptionValues.parse(raw)
                         _ = try OptionValues.check(axis.key, value)

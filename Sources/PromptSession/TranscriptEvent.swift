@@ -266,6 +266,7 @@ extension TranscriptEvent {
             i["system_fingerprint"] = info.systemFingerprint.map { .string($0) } ?? .null
             if !info.notes.isEmpty { i["notes"] = .array(info.notes.map { .string($0) }) }
             if let via = info.forcedCall { i["forced_via"] = .string(via.rawValue) }
+            if let r = info.reasoning { i["reasoning"] = .string(r) }
             e["info"] = .object(i)
         }
         return e
@@ -471,6 +472,7 @@ extension TranscriptEvent {
         info.systemFingerprint = i["system_fingerprint"]?.stringValue
         info.notes = (i["notes"]?.arrayValue ?? []).compactMap(\.stringValue)
         info.forcedCall = i["forced_via"]?.stringValue.flatMap(ForcedCallStrategy.init(rawValue:))
+        info.reasoning = i["reasoning"]?.stringValue
         info.finishReason = e["finish_reason"]?.stringValue
         if let u = e["usage"], u != .null { info.usage = u }
         return info
@@ -551,6 +553,7 @@ extension TranscriptEvent {
             t.output = output(t.output)
             t.request = request(t.request)
             if let usage = t.info?.usage { t.info?.usage = usage.mapStrings(f) }
+            if let r = t.info?.reasoning { t.info?.reasoning = f(r) }
             return .turn(t)
         case .reset: return self
         case .comparison(var c):

@@ -117,14 +117,8 @@ struct AnthropicBackend: Backend {
     }
 
     func decode(_ body: [UInt8]) throws -> ResponseParts {
-        let v = try parseBody(body)
-        if v["type"] == "error" || v["error"].map({ $0 != .null }) == true {
-            throw QueryError.streamError(errorDetails(status: nil, body: body))
-        }
-        guard let content = v["content"]?.arrayValue else {
-            throw QueryError.malformedResponse(
-                reason: "no \"content\" in the response",
-                snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
+        let (v, content) = try self.body(body, listing: "content") {
+            $0["type"] == "error" || $0["error"].map { $0 != .null } == true
         }
         var parts = ResponseParts()
         Self.readMessage(v, into: &parts)
@@ -156,12 +150,7 @@ struct AnthropicBackend: Backend {
     }
 
     static func readUsage(_ usage: JSONValue?, into parts: inout ResponseParts) {
-        guard let usage, case .object(let u) = usage else { return }
-        var merged = parts.info.usage?.objectValue ?? JSONObject()
-        for (k, v) in u { merged[k] = v }
-        parts.info.usage = .object(merged)
-        if let i = merged["input_tokens"]?.countValue { parts.inputTokens = i }
-        if let o = merged["output_tokens"]?.countValue { parts.outputTokens = o }
+        parts.read(usage: usage, input: "input_tokens", output: "output_tokens", merge: true)
     }
 
     func makeAccumulator() -> any StreamAccumulator { AnthropicStreamAccumulator(backend: self) }

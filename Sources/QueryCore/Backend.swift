@@ -28,6 +28,20 @@ struct ResponseParts: Sendable {
     var outputTokens: Int?
 }
 
+extension ResponseParts {
+    /// Takes a usage object: kept as sent (in `info.usage`) and its counts read from `input` and
+    /// `output` — the one rule for every wire format's usage. `merge`: a stream that reports
+    /// usage in parts (Anthropic) keeps what earlier parts said.
+    mutating func read(usage: JSONValue?, input: String, output: String, merge: Bool = false) {
+        guard let usage, case .object(let u) = usage else { return }
+        var merged = merge ? info.usage?.objectValue ?? JSONObject() : JSONObject()
+        for (k, v) in u { merged[k] = v }
+        info.usage = .object(merged)
+        if let i = merged[input]?.countValue { inputTokens = i } else if !merge { inputTokens = nil }
+        if let o = merged[output]?.countValue { outputTokens = o } else if !merge { outputTokens = nil }
+    }
+}
+
 /// Folds a stream's events into ``ResponseParts``, reporting deltas as it goes.
 protocol StreamAccumulator {
     /// What has accumulated so far; read for the usage (Anthropic sends input tokens first).
@@ -70,6 +84,19 @@ public enum ForcedCallStrategy: String, Sendable, Equatable, CaseIterable {
 }
 
 extension Backend {
+    /// A whole response body's JSON and its `key` array (the content, choices, output…): an error
+    /// body (`isError`) is the server's error, a body without the array is malformed.
+    func body(_ bytes: [UInt8], listing key: String, isError: (JSONValue) -> Bool) throws -> (JSONValue, [JSONValue]) {
+        let v = try parseBody(bytes)
+        if isError(v) { throw QueryError.streamError(errorDetails(status: nil, body: bytes)) }
+        guard let list = v[key]?.arrayValue else {
+            throw QueryError.malformedResponse(
+                reason: "no \"\(key)\" in the response",
+                snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
+        }
+        return (v, list)
+    }
+
     /// A whole (non-streamed) response body as JSON, or the typed error with a snippet of it.
     func parseBody(_ body: [UInt8]) throws -> JSONValue {
         do {

@@ -144,10 +144,7 @@ struct OpenAIBackend: Backend {
     }
 
     static func readUsage(_ usage: JSONValue?, into parts: inout ResponseParts) {
-        guard let usage, case .object = usage else { return }
-        parts.info.usage = usage
-        parts.inputTokens = usage["prompt_tokens"]?.countValue
-        parts.outputTokens = usage["completion_tokens"]?.countValue
+        parts.read(usage: usage, input: "prompt_tokens", output: "completion_tokens")
     }
 
     func makeAccumulator() -> any StreamAccumulator { OpenAIStreamAccumulator(backend: self) }

@@ -151,7 +151,10 @@ public struct QueryClient: Sendable {
         headers.add("Accept", request.stream ? "text/event-stream" : "application/json")
         headers.add("User-Agent", userAgent)
         for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
-        let url = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) + path : baseURL + path
+        var base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        // One base URL for every format (`--base-url …/v1`): Anthropic's path has its own /v1.
+        if base.hasSuffix("/v1") && path.hasPrefix("/v1/") { base.removeLast(3) }
+        let url = base + path
         return (
             HTTPRequest(method: "POST", url: url, headers: headers, body: JSONValue.object(body).serializedBytes()),
             notes

@@ -108,15 +108,7 @@ struct ResponsesBackend: Backend {
     }
 
     func decode(_ body: [UInt8]) throws -> ResponseParts {
-        let v = try parseBody(body)
-        if let e = v["error"], e != .null {
-            throw QueryError.streamError(errorDetails(status: nil, body: body))
-        }
-        guard let output = v["output"]?.arrayValue else {
-            throw QueryError.malformedResponse(
-                reason: "no \"output\" in the response",
-                snippet: QueryError.snippet(v.serialized(), max: QueryError.keptLength))
-        }
+        let (v, output) = try self.body(body, listing: "output") { $0["error"].map { $0 != .null } == true }
         var parts = ResponseParts()
         Self.readResponse(v, into: &parts)
         for item in output {
@@ -150,10 +142,7 @@ struct ResponsesBackend: Backend {
         case let s?: parts.info.finishReason = s
         case nil: break
         }
-        guard let usage = r["usage"], case .object = usage else { return }
-        parts.info.usage = usage
-        parts.inputTokens = usage["input_tokens"]?.countValue
-        parts.outputTokens = usage["output_tokens"]?.countValue
+        parts.read(usage: r["usage"], input: "input_tokens", output: "output_tokens")
     }
 
     func makeAccumulator() -> any StreamAccumulator { ResponsesStreamAccumulator(backend: self) }

@@ -11,10 +11,17 @@ extension REPL {
     static let comparisonConcurrency = 4
 
     func runComparison(_ variants: [Session.Variant], prompt: String) async {
-        let client = await turnClient()
+        let base = await turnClient()
         var requests: [QueryRequest] = []
+        var clients: [QueryClient] = []
         do {
             for v in variants {
+                var client = base
+                if v.provider != session.provider {
+                    client = try makeClient(v.provider)
+                    client.forcedCall = session.forcedCall
+                }
+                clients.append(client)
                 var r = try session.request(prompt: prompt, results: [], client: client, stream: false)
                 r.messages = session.messages(rerunning: prompt)
                 r.options = v.options
@@ -29,19 +36,20 @@ extension REPL {
         let renderer = TurnRenderer(out: out)
         renderer.start()
         let reqs = requests
+        let sending = clients
         let concurrency = Self.comparisonConcurrency
         let task = Task { () -> [Result<QueryResult, Error>] in
             await withTaskGroup(of: VariantOutcome.self) { group in
                 var results = [Result<QueryResult, Error>?](repeating: nil, count: reqs.count)
                 var next = 0
                 while next < min(concurrency, reqs.count) {
-                    VariantOutcome.launch(next, of: reqs, with: client, in: &group)
+                    VariantOutcome.launch(next, of: reqs, with: sending[next], in: &group)
                     next += 1
                 }
                 for await done in group {
                     if results.indices.contains(done.index) { results[done.index] = done.result }
                     if next < reqs.count {
-                        VariantOutcome.launch(next, of: reqs, with: client, in: &group)
+                        VariantOutcome.launch(next, of: reqs, with: sending[next], in: &group)
                         next += 1
                     }
                 }
@@ -57,7 +65,7 @@ extension REPL {
         let records = zip(variants, results).map { v, r in record(v, r) }
         transcript.noteComparison(
             TranscriptEvent.Comparison(at: Date(), prompt: prompt, variants: records),
-            requestBodies: requests.map { try? client.requestBody(for: $0) })
+            requestBodies: zip(requests, clients).map { try? $1.requestBody(for: $0) })
         autosave()
     }
 

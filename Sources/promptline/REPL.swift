@@ -25,6 +25,10 @@ final class REPL {
     /// Results typed in a tool round that was ended before all its calls were answered: sent
     /// with the next prompt, in place of the error results for those calls.
     var heldResults: [ToolResult] = []
+    /// `:set-view reasoning on|off`.
+    var showsReasoning = true
+    /// Makes the client for a provider (`:provider`, and `:compare provider=…`).
+    let makeClient: (Provider) throws -> QueryClient
 
     init(
         session: Session, client: QueryClient, makeClient: @escaping (Provider) throws -> QueryClient,
@@ -35,6 +39,7 @@ final class REPL {
         self.editor = editor
         self.stream = stream
         self.store = store
+        self.makeClient = makeClient
         out = Output()
         err = Output(fd: STDERR_FILENO)
         transcript = Transcript(
@@ -279,6 +284,9 @@ final class REPL {
         case .editor(let mode):
             editor.setMode(mode == "vi" ? .vi : .emacs)
             out.line("editor keys: \(mode)")
+        case .view(let reasoning):
+            showsReasoning = reasoning
+            out.line("reasoning \(reasoning ? "shown (dimmed, before the answer)" : "hidden (still counted and kept)")")
         case .save, .export, .load, .sessions:
             try fileCommand(command)
         }
@@ -333,7 +341,7 @@ final class REPL {
     func send(_ request: QueryRequest, with client: QueryClient) async -> (Result<QueryResult, Error>, TurnCounters) {
         let renderer = TurnRenderer(
             out: out, turnLimit: client.turnTimeout, showsCalls: request.functionSpec != nil,
-            structured: request.functionSpec == nil && request.outputSchema != nil)
+            structured: request.functionSpec == nil && request.outputSchema != nil, showsReasoning: showsReasoning)
         let counter = TurnCounters()
         renderer.start()
         let task = Task { () -> Result<QueryResult, Error> in

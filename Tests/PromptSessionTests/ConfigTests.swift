@@ -38,7 +38,7 @@ final class ConfigTests: XCTestCase {
         let cases: [(String, String)] = [
             ("model: m\ntemperature: 1\n", "line 2: unknown key temperature"),
             ("options:\n  temperature: 7\n", "line 2: options.temperature: temperature must be a number from 0 to 2"),
-            ("provider: google\n", "line 1: provider must be openai or anthropic"),
+            ("provider: google\n", "line 1: provider must be openai, openai-responses or anthropic"),
             ("model: [a\n", "not valid YAML"),
             ("prices:\n  m: {input: cheap}\n", "line 2: prices.m must be"),
             ("base_urls: {openai: notaurl}\n", "base_urls.openai must be a URL"),

@@ -378,3 +378,60 @@ def test_tool_round_with_a_named_choice_and_a_mock(bin_dir, home, local, proxy, 
 def session_file(home):
     (path,) = glob.glob(os.path.join(home["XDG_DATA_HOME"], "promptline", "sessions", "*.jsonl"))
     return path
+
+
+def responses_reply(exchange):
+    """(text, usage) of a Responses reply as the server sent it, streamed or not."""
+    raw = exchange["response"]
+    if exchange["headers"].get("content-type", "").startswith("text/event-stream"):
+        text, usage = "", None
+        for data in sse_payloads(raw):
+            e = json.loads(data)
+            if e.get("type") == "response.output_text.delta":
+                text += e.get("delta", "")
+            if e.get("type") == "response.completed":
+                usage = e["response"].get("usage")
+        return text, usage
+    v = json.loads(raw)
+    text = "".join(c.get("text", "") for item in v["output"] if item.get("type") == "message"
+                   for c in item.get("content", []) if c.get("type") == "output_text")
+    return text, v.get("usage")
+
+
+def test_responses_api_turns_and_a_forced_call_in_a_terminal(bin_dir, home, local, proxy, tmp_path):
+    """llama.cpp's /v1/responses: a streamed two-turn conversation with usage, then a forced call
+    (the json-schema grammar: llama.cpp's /v1/responses reads the chat-style response_format), in
+    a pseudo-terminal. Asserted: what promptline printed, counted and sent next is what the server
+    sent."""
+    spec = tmp_path / "weather.json"
+    spec.write_text(json.dumps({"name": "get_weather", "description": "Weather forecast", "parameters": SCHEMA}))
+    child = spawn(bin_dir, args(proxy, local, "--provider", "openai-responses", "--set", "max_tokens=32"),
+                  dict(home, NO_COLOR="1"), timeout=180)
+    child.expect_exact("› ")
+    for prompt in ["Hello, how are you?", "Tell me more."]:
+        child.sendline(prompt)
+        child.expect(r"tokens (\d+) in / (\d+) out")
+        child.expect_exact("› ")
+    child.sendline(f":func {spec}")
+    child.expect_exact("function get_weather loaded")
+    child.sendline("Weather in Paris for 3 days?")
+    child.expect_exact("forced via json-schema")
+    child.expect_exact("› ")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
+    posts = proxy.posts()
+    assert [e["path"] for e in posts] == ["/v1/responses"] * 3
+    replies = [responses_reply(e) for e in posts]
+    second = json.loads(posts[1]["request"])
+    assert second["input"][:2] == [{"role": "user", "content": "Hello, how are you?"},
+                                   {"type": "message", "role": "assistant", "content": replies[0][0]}]
+    assert second["stream"] is True and second["max_output_tokens"] == 32
+    forced = json.loads(posts[2]["request"])
+    assert forced["text"]["format"]["schema"] == SCHEMA and forced["response_format"]["json_schema"]["schema"] == SCHEMA
+    jsonschema.validate(json.loads(replies[2][0]), SCHEMA)  # the grammar forces the shape
+    turns = [json.loads(line) for line in pathlib.Path(session_file(home)).read_text().splitlines()[1:]]
+    turns = [e for e in turns if e["type"] == "turn"]
+    assert [t["output"].get("text") for t in turns[:2]] == [replies[0][0], replies[1][0]]
+    assert json.loads(turns[2]["output"]["function"]["raw"]) == json.loads(replies[2][0])
+    for t, (_, usage) in zip(turns, replies):
+        assert (t["input_tokens"], t["output_tokens"]) == (usage["input_tokens"], usage["output_tokens"])
