@@ -321,11 +321,13 @@ public final class Session {
 
     /// The messages that stand for a turn's output in the conversation.
     func outputMessages(_ turn: TranscriptEvent.Turn) -> [ChatMessage] {
+        let thinking = turn.info?.thinkingBlocks ?? []
         switch turn.output {
-        case .text(let t): return [.assistant(t)]
+        case .text(let t): return [ChatMessage(role: .assistant, content: t, thinking: thinking)]
         case .functionCall(let call):
             return Self.functionCallMessages(call, index: history.count + 1, via: turn.info?.forcedCall)
-        case .toolCalls(let calls, let text): return [ChatMessage(role: .assistant, content: text, toolCalls: calls)]
+        case .toolCalls(let calls, let text):
+            return [ChatMessage(role: .assistant, content: text, toolCalls: calls, thinking: thinking)]
         case .error, .cancelled: return []
         }
     }

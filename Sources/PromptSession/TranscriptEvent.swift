@@ -267,6 +267,7 @@ extension TranscriptEvent {
             if !info.notes.isEmpty { i["notes"] = .array(info.notes.map { .string($0) }) }
             if let via = info.forcedCall { i["forced_via"] = .string(via.rawValue) }
             if let r = info.reasoning { i["reasoning"] = .string(r) }
+            if !info.thinkingBlocks.isEmpty { i["thinking_blocks"] = .array(info.thinkingBlocks) }
             e["info"] = .object(i)
         }
         return e
@@ -473,6 +474,7 @@ extension TranscriptEvent {
         info.notes = (i["notes"]?.arrayValue ?? []).compactMap(\.stringValue)
         info.forcedCall = i["forced_via"]?.stringValue.flatMap(ForcedCallStrategy.init(rawValue:))
         info.reasoning = i["reasoning"]?.stringValue
+        info.thinkingBlocks = i["thinking_blocks"]?.arrayValue ?? []
         info.finishReason = e["finish_reason"]?.stringValue
         if let u = e["usage"], u != .null { info.usage = u }
         return info

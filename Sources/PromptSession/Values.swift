@@ -46,7 +46,7 @@ public enum OptionValues {
     public static let knownKeys: [String] = [
         "temperature", "top_p", "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
         "seed", "stop", "n", "response_format", "reasoning_effort", "logprobs", "top_logprobs", "parallel_tool_calls",
-        "top_k", "min_p", "repeat_penalty",
+        "top_k", "min_p", "repeat_penalty", "thinking",
     ]
 
     /// Checks a known key's value. Returns a note for keys it does not know (they pass through).
@@ -77,7 +77,7 @@ public enum OptionValues {
             guard case .integer = value else {
                 throw SessionError("seed must be an integer, got \(value.serialized())")
             }
-        case "stop", "response_format", "reasoning_effort": try checkShape(key, value)
+        case "stop", "response_format", "reasoning_effort", "thinking": try checkShape(key, value)
         case "logprobs", "parallel_tool_calls": try bool()
         case "top_logprobs":
             guard case .integer(let i) = value, (0...20).contains(i) else {
@@ -122,6 +122,14 @@ public enum OptionValues {
             guard let s = value.stringValue, allowed.contains(s) else {
                 throw SessionError(
                     "reasoning_effort must be one of \(allowed.joined(separator: ", ")), got \(value.serialized())")
+            }
+        case "thinking":
+            // Anthropic extended thinking: a budget of at least 1024 tokens, or the API's own object.
+            if case .integer(let n) = value, n >= 1024 { break }
+            guard case .object = value, value["type"]?.stringValue != nil else {
+                throw SessionError(
+                    #"thinking takes a token budget of at least 1024 (or {"type":"enabled","budget_tokens":N}), got "#
+                        + value.serialized())
             }
         default:
             break

@@ -27,19 +27,52 @@ struct AnthropicBackend: Backend {
         var body: JSONObject = ["model": .string(request.model)]
         if sendSystem { body["system"] = .string(systemText) }
         body["messages"] = .array(Self.alternating(turns))
-        var maxTokens: JSONValue = .integer(Self.defaultMaxTokens)
+        try Self.addOptions(request.options, into: &body, notes: &notes)
+        try Self.addTools(request, into: &body, notes: &notes)
+        if request.stream { body["stream"] = true }
+        return (body, "/v1/messages", notes)
+    }
+
+    /// The options: `max_tokens` (required; a default when unset), `stop` as `stop_sequences`,
+    /// `thinking` N as extended thinking with a budget of N tokens — checked before sending
+    /// against what the API refuses with it.
+    static func addOptions(_ options: QueryOptions, into body: inout JSONObject, notes: inout [String])
+        throws(QueryError)
+    {
+        var maxTokens: JSONValue?
         var rest = JSONObject()
-        for (k, v) in request.options.sendable where k != "model" && k != "stream" {
-            if let reason = provider.refusalReason(option: k) { throw QueryError.invalidRequest(reason) }
+        for (k, v) in options.sendable where k != "model" && k != "stream" {
+            if let reason = Provider.anthropic.refusalReason(option: k) { throw QueryError.invalidRequest(reason) }
             switch k {
             case "max_tokens", "max_completion_tokens": maxTokens = v
             case "stop":
                 if case .string = v { rest["stop_sequences"] = [v] } else { rest["stop_sequences"] = v }
+            case "thinking":
+                rest[k] = v.intValue.map { ["type": "enabled", "budget_tokens": .integer(Int64($0))] } ?? v
             default: rest[k] = v
             }
         }
-        body["max_tokens"] = maxTokens
+        if let budget = rest["thinking"]?["budget_tokens"]?.intValue, rest["thinking"]?["type"] == "enabled" {
+            for k in ["temperature", "top_k"] where rest[k] != nil {
+                throw QueryError.invalidRequest(
+                    "extended thinking does not go with \(k) (the API refuses both together)")
+            }
+            if let m = maxTokens?.intValue, m <= budget {
+                throw QueryError.invalidRequest("max_tokens (\(m)) must be larger than the thinking budget (\(budget))")
+            }
+            if maxTokens == nil && Int(defaultMaxTokens) <= budget {
+                maxTokens = .integer(Int64(budget) + defaultMaxTokens)
+                notes.append("max_tokens was set to \(Int64(budget) + defaultMaxTokens): above the thinking budget")
+            }
+        }
+        body["max_tokens"] = maxTokens ?? .integer(defaultMaxTokens)
         for (k, v) in rest { body[k] = v }
+    }
+
+    /// The forced function, the structured-output tool, or the tools and their choice. Extended
+    /// thinking allows only `auto` and `none`: a forced call with it is refused before sending.
+    static func addTools(_ request: QueryRequest, into body: inout JSONObject, notes: inout [String]) throws(QueryError)
+    {
         if let spec = request.functionSpec {
             body["tools"] = [spec.anthropicTool]
             body["tool_choice"] = ["type": "tool", "name": .string(spec.name)]
@@ -53,10 +86,13 @@ struct AnthropicBackend: Backend {
             notes.append("structured output was asked for as a forced tool (Anthropic has no response_format)")
         } else if !request.tools.isEmpty {
             body["tools"] = .array(request.tools.map(\.anthropicTool))
-            body["tool_choice"] = try Self.toolChoice(request.toolChoice ?? .auto, among: request.tools)
+            body["tool_choice"] = try toolChoice(request.toolChoice ?? .auto, among: request.tools)
         }
-        if request.stream { body["stream"] = true }
-        return (body, "/v1/messages", notes)
+        let forced = body["tool_choice"]?["type"].map { $0 == "tool" || $0 == "any" } ?? false
+        if forced, body["thinking"]?["type"] == "enabled" {
+            throw QueryError.invalidRequest(
+                "extended thinking allows tool_choice auto or none only: a forced call cannot go with it")
+        }
     }
 
     /// Anthropic's `tool_choice` for `choice`: `auto`, `none`, `any` (required) or one tool.
@@ -89,6 +125,7 @@ struct AnthropicBackend: Backend {
                 if m.isError { r["is_error"] = true }
                 blocks.append(.object(r))
             case .assistant:
+                blocks += m.thinking  // first, as they came: the API checks their signatures
                 if !m.content.isEmpty { blocks.append(["type": "text", "text": .string(m.content)]) }
                 for (i, call) in m.toolCalls.enumerated() {
                     // `input` must be an object: arguments that were not one are sent as none.
@@ -126,7 +163,9 @@ struct AnthropicBackend: Backend {
         for block in content {
             switch block["type"]?.stringValue {
             case "text": text += block["text"]?.stringValue ?? ""
-            case "thinking": parts.reasoning += block["thinking"]?.stringValue ?? ""
+            case "thinking", "redacted_thinking":
+                parts.reasoning += block["thinking"]?.stringValue ?? ""
+                parts.info.thinkingBlocks.append(block)
             case "tool_use":
                 let input = block["input"] ?? .object(JSONObject())
                 parts.toolCalls.append(
@@ -164,6 +203,8 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
     var blocks: [Int: (type: String, id: String?, name: String?, text: String, initialInput: JSONValue?)] = [:]
     var order: [Int] = []
     var toolIndex: [Int: Int] = [:]
+    /// Thinking blocks' signatures (sent back with the blocks in a tool loop).
+    var signatures: [Int: String] = [:]
 
     init(backend: AnthropicBackend) { self.backend = backend }
 
@@ -211,9 +252,13 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
         let cb = v["content_block"] ?? .null
         let btype = cb["type"]?.stringValue ?? "text"
         order.append(index)
+        // A thinking block's text is its thinking; a redacted one keeps its whole start (its data).
         blocks[index] = (
-            btype, cb["id"]?.stringValue, cb["name"]?.stringValue, cb["text"]?.stringValue ?? "", cb["input"]
+            btype, cb["id"]?.stringValue, cb["name"]?.stringValue,
+            cb["text"]?.stringValue ?? cb["thinking"]?.stringValue ?? "",
+            btype == "redacted_thinking" ? cb : cb["input"]
         )
+        if let sig = cb["signature"]?.stringValue, !sig.isEmpty { signatures[index] = sig }
         if btype == "tool_use" {
             let n = toolIndex.count
             toolIndex[index] = n
@@ -243,8 +288,11 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
             if !f.isEmpty { emit(.functionArguments(index: toolIndex[index] ?? 0, name: nil, fragment: f)) }
         case "thinking_delta":
             let t = d["thinking"]?.stringValue ?? ""
+            blocks[index]!.text += t
             parts.reasoning += t
             if !t.isEmpty { emit(.reasoning(t)) }
+        case "signature_delta":
+            signatures[index, default: ""] += d["signature"]?.stringValue ?? ""
         default: break  // signature_delta, …: not output
         }
     }
@@ -259,6 +307,12 @@ struct AnthropicStreamAccumulator: StreamAccumulator {
             guard let b = blocks[i] else { continue }
             if b.type == "text" {
                 text += b.text
+            } else if b.type == "thinking" {
+                var block: JSONObject = ["type": "thinking", "thinking": .string(b.text)]
+                if let sig = signatures[i] { block["signature"] = .string(sig) }
+                p.info.thinkingBlocks.append(.object(block))
+            } else if b.type == "redacted_thinking", let raw = b.initialInput {
+                p.info.thinkingBlocks.append(raw)
             } else if b.type == "tool_use" {
                 let args = b.text.isEmpty ? (b.initialInput ?? .object(JSONObject())).serialized() : b.text
                 p.toolCalls.append(RawToolCall(id: b.id, name: b.name ?? "", arguments: args))

@@ -16,6 +16,14 @@ struct OpenAIBackend: Backend {
             body[k] = v
         }
         var notes: [String] = []
+        if ReasoningModels.matches(request.model) {
+            try ReasoningModels.check(body, model: request.model)
+            if let v = body["max_tokens"] {
+                body["max_tokens"] = nil
+                if body["max_completion_tokens"] == nil { body["max_completion_tokens"] = v }
+                notes.append("max_tokens was sent as max_completion_tokens (\(request.model) is a reasoning model)")
+            }
+        }
         if let spec = request.functionSpec {
             force(spec, among: [spec], via: forcedCall == .auto ? .tools : forcedCall, into: &body, notes: &notes)
         } else {

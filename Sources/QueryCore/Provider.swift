@@ -58,3 +58,27 @@ extension Provider {
         "n", "logit_bias", "reasoning_effort", "parallel_tool_calls", "stream_options",
     ]
 }
+
+/// OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 but its chat variants): they take
+/// `max_completion_tokens`, not `max_tokens`, and refuse the sampling options below — said
+/// before sending rather than after a 400.
+public enum ReasoningModels {
+    public static func matches(_ model: String) -> Bool {
+        let m = model.lowercased()
+        let oSeries = m.count >= 2 && m.first == "o" && m.dropFirst().first?.isNumber == true
+        return oSeries || (m.hasPrefix("gpt-5") && !m.contains("chat"))
+    }
+
+    /// Options these models refuse (temperature and top_p are accepted at their default, 1).
+    static let refused = [
+        "temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias",
+    ]
+
+    static func check(_ body: JSONObject, model: String) throws(QueryError) {
+        for k in refused {
+            guard let v = body[k], !((k == "temperature" || k == "top_p") && v.doubleValue == 1) else { continue }
+            throw QueryError.invalidRequest(
+                "\(model) is a reasoning model: it takes no \(k) (reasoning_effort and max_completion_tokens instead)")
+        }
+    }
+}

@@ -27,6 +27,7 @@ struct ResponsesBackend: Backend {
             }
         }
         var notes: [String] = []
+        if ReasoningModels.matches(request.model) { try ReasoningModels.check(body, model: request.model) }
         if let spec = request.forcedFunction?.spec {
             force(spec, among: request.functionSpec != nil ? [spec] : request.tools, via: forcedCall, into: &body)
         } else if !request.tools.isEmpty {

@@ -14,15 +14,17 @@ public struct ChatMessage: Sendable, Equatable {
     /// For a tool message: the result is an error (Anthropic's `is_error`; OpenAI has no such
     /// field, and the content says so).
     public var isError: Bool
+    /// For an assistant message from Anthropic with extended thinking: its thinking blocks as
+    /// they came (signatures included), sent back first in the message — the API wants them in
+    /// a tool loop. Other formats do not send them.
+    public var thinking: [JSONValue]
 
     public init(
-        role: Role, content: String, toolCalls: [FunctionCall] = [], toolCallID: String? = nil, isError: Bool = false
+        role: Role, content: String, toolCalls: [FunctionCall] = [], toolCallID: String? = nil, isError: Bool = false,
+        thinking: [JSONValue] = []
     ) {
-        self.role = role
-        self.content = content
-        self.toolCalls = toolCalls
-        self.toolCallID = toolCallID
-        self.isError = isError
+        (self.role, self.content, self.toolCalls) = (role, content, toolCalls)
+        (self.toolCallID, self.isError, self.thinking) = (toolCallID, isError, thinking)
     }
 
     /// An assistant message that made one call.
@@ -148,6 +150,8 @@ public struct QueryInfo: Sendable, Equatable {
     public var forcedCall: ForcedCallStrategy?
     /// The reasoning the server showed, whole (nil when it showed none).
     public var reasoning: String?
+    /// Anthropic thinking blocks as they came, signatures included (for the conversation).
+    public var thinkingBlocks: [JSONValue] = []
     /// Things the caller should know that are not errors, e.g. "the system prompt was sent as the
     /// user message (the API needs one)".
     public var notes: [String] = []
