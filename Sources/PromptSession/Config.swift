@@ -8,9 +8,10 @@ public struct PriceTable: Equatable, Sendable {
     public struct Price: Equatable, Sendable {
         public var input: Double
         public var output: Double
-        public init(input: Double, output: Double) {
-            self.input = input
-            self.output = output
+        /// Input read from the provider's prompt cache (nil: priced as input).
+        public var cachedInput: Double?
+        public init(input: Double, output: Double, cachedInput: Double? = nil) {
+            (self.input, self.output, self.cachedInput) = (input, output, cachedInput)
         }
     }
 
@@ -19,24 +20,41 @@ public struct PriceTable: Equatable, Sendable {
     /// Documented defaults (USD per million tokens, list prices as of 2026-11); a config file
     /// overrides or extends them.
     public static let defaults = PriceTable(prices: [
-        "gpt-4o-mini": Price(input: 0.15, output: 0.60),
-        "gpt-4o": Price(input: 2.50, output: 10.00),
-        "gpt-4.1-mini": Price(input: 0.40, output: 1.60),
-        "gpt-4.1": Price(input: 2.00, output: 8.00),
-        "claude-sonnet-4-5": Price(input: 3.00, output: 15.00),
-        "claude-3-5-haiku-latest": Price(input: 0.80, output: 4.00),
+        "gpt-4o-mini": Price(input: 0.15, output: 0.60, cachedInput: 0.075),
+        "gpt-4o": Price(input: 2.50, output: 10.00, cachedInput: 1.25),
+        "gpt-4.1-mini": Price(input: 0.40, output: 1.60, cachedInput: 0.10),
+        "gpt-4.1": Price(input: 2.00, output: 8.00, cachedInput: 0.50),
+        "gpt-5": Price(input: 1.25, output: 10.00, cachedInput: 0.125),
+        "gpt-5-mini": Price(input: 0.25, output: 2.00, cachedInput: 0.025),
+        "o4-mini": Price(input: 1.10, output: 4.40, cachedInput: 0.275),
+        "claude-sonnet-4-5": Price(input: 3.00, output: 15.00, cachedInput: 0.30),
+        "claude-3-5-haiku-latest": Price(input: 0.80, output: 4.00, cachedInput: 0.08),
         "smollm2-135m-instruct": Price(input: 0, output: 0),
     ])
 
     /// The cost of one exchange at `model`'s price (the model the response named, when the
     /// table has no price for the one asked for), or nil when the price or the usage is unknown.
     /// The one cost rule: turns, failed turns, restored turns and `:compare` variants use it.
-    public func cost(model: String, responseModel: String? = nil, inputTokens: Int?, outputTokens: Int?) -> Double? {
+    ///
+    /// `usage` (as the server sent it) prices cached input apart: OpenAI's cached tokens are
+    /// part of the input count and cost `cachedInput`; Anthropic's cache reads are not (they are
+    /// added at `cachedInput`), and its cache writes cost 1.25 × input.
+    public func cost(
+        model: String, responseModel: String? = nil, inputTokens: Int?, outputTokens: Int?, usage: JSONValue? = nil
+    ) -> Double? {
         guard let p = prices[model] ?? responseModel.flatMap({ prices[$0] }), let i = inputTokens, let o = outputTokens
         else {
             return nil
         }
-        return (Double(i) * p.input + Double(o) * p.output) / 1_000_000
+        var input = Double(i) * p.input
+        if let read = usage?["cache_read_input_tokens"]?.countValue {
+            input += Double(read) * (p.cachedInput ?? p.input)
+            input += Double(usage?["cache_creation_input_tokens"]?.countValue ?? 0) * p.input * 1.25
+        } else if let cached = QueryInfo.cachedInputTokens(in: usage), let cp = p.cachedInput {
+            let c = min(cached, i)
+            input = Double(i - c) * p.input + Double(c) * cp
+        }
+        return (input + Double(o) * p.output) / 1_000_000
     }
 
     public static func format(_ cost: Double?) -> String {
@@ -264,11 +282,13 @@ public struct Config: Equatable {
         for (mk, mv) in m {
             guard let model = mk.string else { throw SessionError("line \(line(mk)): model names must be text") }
             func usd(_ k: String) -> Double? { mv.mapping?[k]?.float ?? mv.mapping?[k]?.int.map(Double.init) }
-            guard let i = usd("input"), let o = usd("output"), i >= 0, o >= 0 else {
+            let cached = usd("cached_input")
+            guard let i = usd("input"), let o = usd("output"), i >= 0, o >= 0, (cached ?? 0) >= 0 else {
                 throw SessionError(
-                    "line \(line(mv)): prices.\(model) must be {input: <USD per million>, output: <USD per million>}")
+                    "line \(line(mv)): prices.\(model) must be {input: <USD per million>, output: <USD per million>}"
+                        + " (and optionally cached_input)")
             }
-            table.prices[model] = PriceTable.Price(input: i, output: o)
+            table.prices[model] = PriceTable.Price(input: i, output: o, cachedInput: cached)
         }
     }
 

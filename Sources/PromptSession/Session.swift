@@ -300,7 +300,10 @@ public final class Session {
         let f = turn.figures
         var m = TurnMetrics(turn.figures, failed: turn.output.isError, cancelled: turn.output == .cancelled)
         m.cost = prices.cost(
-            model: model, responseModel: turn.info?.model, inputTokens: f.inputTokens, outputTokens: f.outputTokens)
+            model: model, responseModel: turn.info?.model, inputTokens: f.inputTokens, outputTokens: f.outputTokens,
+            usage: turn.info?.usage)
+        m.reasoningTokens = QueryInfo.reasoningTokens(in: turn.info?.usage)
+        m.cachedInputTokens = QueryInfo.cachedInputTokens(in: turn.info?.usage)
         let violations = check(turn.output)
         m.schemaViolations = violations.count
         m.continuesTurn = continuing

@@ -11,6 +11,9 @@ public struct TurnMetrics: Sendable, Equatable {
     public var cost: Double?
     /// This request only carried tool results back: it belongs to the turn before it.
     public var continuesTurn = false
+    /// Of the output tokens, those spent reasoning; of the input, those read from a cache.
+    public var reasoningTokens: Int?
+    public var cachedInputTokens: Int?
 
     public init(_ figures: TranscriptEvent.Figures, failed: Bool = false, cancelled: Bool = false) {
         self.figures = figures
@@ -93,6 +96,11 @@ public struct SessionStats: Sendable, Equatable {
         let total: String =
             (inp.unknown == 0 && out.unknown == 0) ? "\(both)" : (both > 0 ? "\(both) + unknown" : "unknown")
         lines.append("  tokens in \(tok(inp))   out \(tok(out))   total \(total)")
+        let reasoning = turns.compactMap(\.reasoningTokens).reduce(0) { $0.adding($1) }
+        let cached = turns.compactMap(\.cachedInputTokens).reduce(0) { $0.adding($1) }
+        if reasoning > 0 || cached > 0 {
+            lines.append("  of which reasoning \(reasoning) (output)   cached \(cached) (input)")
+        }
         if lat.isEmpty {
             lines.append("  latency –")
         } else {

@@ -162,14 +162,18 @@ public struct QueryInfo: Sendable, Equatable {
 extension QueryInfo {
     /// Reasoning tokens (within the output tokens), from whichever usage details the wire format
     /// sends: Chat Completions `completion_tokens_details`, Responses `output_tokens_details`.
-    public var reasoningTokens: Int? {
+    public var reasoningTokens: Int? { Self.reasoningTokens(in: usage) }
+
+    /// Input tokens read from the provider's prompt cache: `prompt_tokens_details.cached_tokens`
+    /// (chat), `input_tokens_details.cached_tokens` (Responses), `cache_read_input_tokens` (Anthropic).
+    public var cachedInputTokens: Int? { Self.cachedInputTokens(in: usage) }
+
+    public static func reasoningTokens(in usage: JSONValue?) -> Int? {
         usage?["completion_tokens_details"]?["reasoning_tokens"]?.countValue
             ?? usage?["output_tokens_details"]?["reasoning_tokens"]?.countValue
     }
 
-    /// Input tokens read from the provider's prompt cache: `prompt_tokens_details.cached_tokens`
-    /// (chat), `input_tokens_details.cached_tokens` (Responses), `cache_read_input_tokens` (Anthropic).
-    public var cachedInputTokens: Int? {
+    public static func cachedInputTokens(in usage: JSONValue?) -> Int? {
         usage?["prompt_tokens_details"]?["cached_tokens"]?.countValue
             ?? usage?["input_tokens_details"]?["cached_tokens"]?.countValue
             ?? usage?["cache_read_input_tokens"]?.countValue

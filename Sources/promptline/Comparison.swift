@@ -90,7 +90,8 @@ extension REPL {
 
     func costOf(_ r: QueryResult, model: String) -> Double? {
         session.prices.cost(
-            model: model, responseModel: r.info.model, inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+            model: model, responseModel: r.info.model, inputTokens: r.inputTokens, outputTokens: r.outputTokens,
+            usage: r.info.usage)
     }
 
     func figures(_ r: Result<QueryResult, Error>, model: String) -> String {

@@ -69,4 +69,40 @@ final class ConfigTests: XCTestCase {
         t.recordSuccess(prompt: "a", result: r)
         XCTAssert(t.stats.report().contains("cost unknown"), t.stats.report())
     }
+
+    /// Cached input is priced apart: OpenAI counts it within the input, Anthropic beside it
+    /// (and charges cache writes at 1.25 × input); reasoning and cached tokens show in :stats.
+    func testCachedInputAndReasoningTokens() throws {
+        let table = PriceTable.defaults
+        let openAI: JSONValue = [
+            "prompt_tokens": 1000, "completion_tokens": 100, "prompt_tokens_details": ["cached_tokens": 600],
+            "completion_tokens_details": ["reasoning_tokens": 40],
+        ]
+        // gpt-4o: 400 × 2.50 + 600 × 1.25 + 100 × 10.00, per million.
+        XCTAssertEqual(
+            try XCTUnwrap(table.cost(model: "gpt-4o", inputTokens: 1000, outputTokens: 100, usage: openAI)), 0.00275,
+            accuracy: 1e-12)
+        let anthropic: JSONValue = [
+            "input_tokens": 200, "output_tokens": 100, "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 400,
+        ]
+        // claude-sonnet-4-5: 200 × 3 + 1000 × 0.30 + 400 × 3.75 + 100 × 15, per million.
+        XCTAssertEqual(
+            try XCTUnwrap(
+                table.cost(model: "claude-sonnet-4-5", inputTokens: 200, outputTokens: 100, usage: anthropic)),
+            0.0039, accuracy: 1e-12)
+        let s = Session(provider: .openAI, model: "gpt-4o")
+        var info = QueryInfo()
+        info.usage = openAI
+        s.recordSuccess(
+            prompt: "a",
+            result: QueryResult(
+                output: .text("x"), requestTime: 1, inputTokens: 1000, outputTokens: 100, timeToFirstToken: nil,
+                retries: 0, info: info))
+        XCTAssertTrue(
+            s.stats.report().contains("of which reasoning 40 (output)   cached 600 (input)"), s.stats.report())
+        XCTAssertTrue(s.stats.report().contains("cost $0.002750"), s.stats.report())
+        let c = try Config.parse("prices:\n  my-model: {input: 1, output: 2, cached_input: 0.1}\n")
+        XCTAssertEqual(c.prices.prices["my-model"], PriceTable.Price(input: 1, output: 2, cachedInput: 0.1))
+    }
 }
