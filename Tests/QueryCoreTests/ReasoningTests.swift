@@ -149,6 +149,30 @@ final class ReasoningTests: XCTestCase {
             ["role": "assistant", "content": "Yes."])
     }
 
+    func testChatReasoningDeltasInOneByteChunks() async throws {
+        let server = try await startServer()
+        server.enqueue(
+            .sse(
+                dataLines: [
+                    OpenAIFixture.chunk(["role": "assistant", "reasoning_content": "Six "]),
+                    OpenAIFixture.chunk(["reasoning": "sevens."]), OpenAIFixture.chunk(["content": "42"]),
+                    OpenAIFixture.chunk([:], finish: "stop"), "[DONE]",
+                ], chunkSize: 1))
+        var order: [String] = []
+        let r = try await client(server).run(
+            try client(server).makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)
+        ) { e in
+            switch e {
+            case .reasoning(let t): order.append("r:" + t)
+            case .text(let t): order.append("t:" + t)
+            default: break
+            }
+        }
+        XCTAssertEqual(order, ["r:Six ", "r:sevens.", "t:42"])
+        XCTAssertEqual(r.info.reasoning, "Six sevens.")
+        XCTAssertEqual(r.output, .text("42"))
+    }
+
     func testChatReasoningContentInAWholeResponse() async throws {
         let server = try await startServer()
         server.enqueue(.json(200, OpenAIFixture.completion(text: "42", extra: [:]).withReasoning("Six times seven.")))
