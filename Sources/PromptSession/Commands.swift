@@ -46,6 +46,12 @@ public enum Command: Equatable, Sendable {
     case showSchema
     case loadSchema(path: String)
     case schemaOff
+    /// `:vars`, or `:var NAME` (one variable).
+    case vars(String?)
+    /// `:var NAME VALUE` (`@file` for a file's text, `@@x` for "@x").
+    case setVar(name: String, value: String)
+    /// `:var rm NAME`.
+    case removeVar(String)
 }
 
 /// A parsed `:command` that acts on the app rather than the session: the terminal, files,
@@ -164,6 +170,15 @@ public enum CommandParser {
             structured output: the reply is JSON checked against the schema in FILE and shown
             pretty-printed
         e.g. :schema person.schema.json
+
+        :var [NAME [VALUE | @file] | rm NAME]
+            set a template variable ({{NAME}} in prompts and the system prompt; {{{{ is a literal {{),
+            show one, or drop one
+        e.g. :var city Paris
+
+        :vars
+            list the template variables
+        e.g. :vars
 
         :func-via [auto | tools | named | json-schema]
             how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool +
@@ -325,6 +340,27 @@ public enum CommandParser {
             return .choice(rest.isEmpty ? nil : rest)
         case "mock": return rest.isEmpty ? .showMock : rest == "off" ? .mockOff : .loadMock(path: rest)
         case "schema": return rest.isEmpty ? .showSchema : rest == "off" ? .schemaOff : .loadSchema(path: rest)
+        default: return try varCommand(name, rest, noArgs: noArgs)
+        }
+    }
+
+    static func varCommand(_ name: String, _ rest: String, noArgs: () throws -> Void) throws -> Command? {
+        switch name {
+        case "vars":
+            try noArgs()
+            return .vars(nil)
+        case "var":
+            let words = rest.split(separator: " ", maxSplits: 1).map(String.init)
+            guard let first = words.first else { return .vars(nil) }
+            if first == "rm" {
+                guard words.count == 2, !words[1].contains(" ") else { throw SessionError(":var rm takes one name") }
+                return .removeVar(words[1])
+            }
+            guard Template.isValidName(first) else {
+                throw SessionError(
+                    "\(first) cannot be a variable name (letters, digits, _ - and ., not starting with a digit)")
+            }
+            return words.count == 1 ? .vars(first) : .setVar(name: first, value: words[1])
         default: return nil
         }
     }

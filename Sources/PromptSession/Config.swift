@@ -83,6 +83,7 @@ public struct PriceTable: Equatable, Sendable {
 /// mock: tools/mock.yaml       # :mock
 /// schema: person.schema.json  # :schema (structured output)
 /// max_tool_rounds: 8          # how many times a turn sends tool results back
+/// vars: {audience: engineers}  # template variables ({{audience}} in prompts)
 /// prices:                     # USD per million tokens
 ///   my-model: {input: 0.5, output: 1.5}
 /// ```
@@ -106,6 +107,8 @@ public struct Config: Equatable {
     public var mock: String?
     public var schema: String?
     public var maxToolRounds: Int?
+    /// Template variables set at start (`--var` adds to and overrides them).
+    public var vars: [String: String] = [:]
 
     public init() {}
 
@@ -196,7 +199,7 @@ public struct Config: Equatable {
                 throw SessionError(
                     "line \(Config.line(k)): unknown key \(key) (provider, model, base_urls, options, "
                         + "system, mode, history_size, func_via, local_model, turn_timeout, prices, tools, "
-                        + "choice, mock, schema, max_tool_rounds)"
+                        + "choice, mock, schema, max_tool_rounds, vars)"
                 )
             }
         }
@@ -224,6 +227,14 @@ public struct Config: Equatable {
                 tools = [try str()]
             }
         case "choice": choice = try str()
+        case "vars":
+            guard let m = v.mapping else { throw SessionError("line \(Config.line(v)): vars must map names to text") }
+            for (k, val) in m {
+                guard let name = k.string, Template.isValidName(name), let text = val.string, val.scalar != nil else {
+                    throw SessionError("line \(Config.line(k)): vars maps variable names to text")
+                }
+                vars[name] = text
+            }
         case "mock": mock = try str()
         case "schema": schema = try str()
         case "max_tool_rounds":

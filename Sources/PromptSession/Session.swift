@@ -17,6 +17,10 @@ public final class Session {
     public var forcedCall: ForcedCallStrategy = .auto
     /// Tools, tool choice, mock, output schema and the tool-round limit.
     public var toolbox = Toolbox()
+    /// Template variables (`:var`): `{{name}}` in prompts and the system prompt.
+    public var vars: [String: String] = [:]
+    /// The last prompt as typed (its template, when it had placeholders), for :retry and :compare.
+    public private(set) var lastTemplate: String?
     /// The conversation so far (chat mode), without the system prompt.
     public private(set) var history: [ChatMessage] = []
     /// The last reply's tool calls, ids filled in, while no results have gone back for them.
@@ -63,6 +67,7 @@ public final class Session {
         case .showFunction, .loadFunction, .functionOff, .funcVia: return try applyFunction(command)
         case .showTools, .loadTools, .removeTool, .toolsOff, .choice: return try applyTools(command)
         case .showMock, .loadMock, .mockOff, .showSchema, .loadSchema, .schemaOff: return try applyMockOrSchema(command)
+        case .vars, .setVar, .removeVar: return try applyVars(command)
         case .showModel: return "model \(model) (\(provider.rawValue))"
         case .setModel(let name): return try setModel(name)
         case .mode(let m):
@@ -204,7 +209,7 @@ public final class Session {
     /// carries the turn so far).
     public func messages(prompt: String, results: [ToolResult]) -> [ChatMessage] {
         var m: [ChatMessage] = []
-        if let system, !system.isEmpty { m.append(.system(system)) }
+        if let system = (try? filledSystem()) ?? system, !system.isEmpty { m.append(.system(system)) }
         if mode == .chat { m += history } else if prompt.isEmpty { m += roundMessages }
         m += results.map(\.message)
         if !prompt.isEmpty { m.append(.user(prompt)) }
@@ -224,6 +229,7 @@ public final class Session {
         prompt: String, results: [ToolResult], continuing: Bool = false, client: QueryClient, stream: Bool
     ) throws -> QueryRequest {
         try checkResults(results)
+        _ = try filledSystem()
         var r = try client.makeRequest(
             messages: messages(prompt: prompt, results: results), functionSpec: functionSpec, options: queryOptions,
             stream: stream)
@@ -292,6 +298,7 @@ public final class Session {
         let continuing = turn.prompt.isEmpty && !turn.toolResults.isEmpty
         if !continuing {
             lastPrompt = turn.prompt
+            lastTemplate = turn.template ?? turn.prompt
             lastTurnInHistory = false
         }
         for r in turn.toolResults where r.source == .mock {
@@ -383,6 +390,7 @@ public final class Session {
             forcedCall = s.forcedCall
             if s.toolbox.mock != toolbox.mock { mockUses = [:] }
             toolbox = s.toolbox
+            vars = s.vars
         case .reset:
             clearConversation()
         case .turn(let t):
@@ -397,7 +405,7 @@ public final class Session {
         TranscriptEvent.Settings(
             at: date, provider: provider, model: model, mode: mode, system: system, options: options,
             function: functionSpec,
-            forcedCall: forcedCall, toolbox: toolbox)
+            forcedCall: forcedCall, toolbox: toolbox, vars: vars)
     }
 
     /// Forgets the conversation, the totals and the last prompt (before a transcript is replayed).
@@ -405,6 +413,7 @@ public final class Session {
         clearConversation()
         stats = SessionStats()
         lastPrompt = nil
+        lastTemplate = nil
     }
 
     func clearConversation() {

@@ -125,4 +125,50 @@ extension Session {
         toolbox.maxRounds = n
         return "max_tool_rounds = \(n) (a session setting: how many times a turn sends tool results back; not sent)"
     }
+
+    /// The system prompt with its variables filled in.
+    /// - Throws: ``SessionError`` naming a variable that is not set.
+    public func filledSystem() throws -> String? {
+        guard let system else { return nil }
+        do {
+            return try Template.fill(system, vars)
+        } catch let e as SessionError {
+            throw SessionError("system prompt: \(e.message)")
+        }
+    }
+
+    /// A prompt with its variables filled in.
+    /// - Throws: ``SessionError`` naming a variable that is not set (nothing is sent).
+    public func fill(_ prompt: String) throws -> String { try Template.fill(prompt, vars) }
+
+    func applyVars(_ command: Command) throws -> String {
+        switch command {
+        case .setVar(let name, let raw):
+            var value = raw
+            if raw.hasPrefix("@@") {
+                value = String(raw.dropFirst())
+            } else if raw.hasPrefix("@") {
+                value = try Self.readText(
+                    String(raw.dropFirst()).trimmingCharacters(in: .whitespaces), what: "variable")
+            }
+            vars[name] = value
+            return "\(name) = \(value.count > 60 ? String(value.prefix(60)) + "… (\(value.count) characters)" : value)"
+        case .removeVar(let name):
+            guard vars.removeValue(forKey: name) != nil else {
+                throw SessionError("no variable \(name); :vars lists them")
+            }
+            return "\(name) removed"
+        case .vars(let name?):
+            guard let v = vars[name] else { throw SessionError("no variable \(name); :var \(name) VALUE sets it") }
+            return "\(name) = \(v)"
+        default:
+            guard !vars.isEmpty else { return "no variables (:var NAME VALUE sets one; {{NAME}} uses it)" }
+            let w = vars.keys.map(\.count).max() ?? 0
+            return vars.keys.sorted().map { k in
+                let v = vars[k]!.replacingOccurrences(of: "\n", with: "⏎")
+                return
+                    "  \(k.padding(toLength: w, withPad: " ", startingAt: 0))  \(v.count > 70 ? String(v.prefix(70)) + "…" : v)"
+            }.joined(separator: "\n")
+        }
+    }
 }

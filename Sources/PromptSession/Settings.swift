@@ -14,6 +14,8 @@ public struct Flags: Equatable, Sendable {
     public var funcVia: ForcedCallStrategy?
     /// `--tool FILE`, repeatable; `--choice`, `--mock FILE`, `--schema FILE`.
     public var tools: [String] = []
+    /// `--var name=value`, repeatable.
+    public var vars: [String] = []
     public var choice: String?
     public var mock: String?
     public var schema: String?
@@ -121,6 +123,13 @@ public struct ResolvedSettings: Equatable, Sendable {
             commands.append(.set(key: key, value: kv[kv.index(after: eq)...].trimmingCharacters(in: .whitespaces)))
         }
         if let f = flags.functionFile { commands.append(.loadFunction(path: f)) }
+        for (k, v) in config.vars.sorted(by: { $0.key < $1.key }) { commands.append(.setVar(name: k, value: v)) }
+        for kv in flags.vars {
+            guard let eq = kv.firstIndex(of: "="), Template.isValidName(String(kv[..<eq])) else {
+                throw SessionError("--var takes name=value (a name of letters, digits, _ - and .), got \(kv)")
+            }
+            commands.append(.setVar(name: String(kv[..<eq]), value: String(kv[kv.index(after: eq)...])))
+        }
         return commands + toolCommands(flags: flags, config: config)
     }
 

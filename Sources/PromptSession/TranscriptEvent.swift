@@ -22,6 +22,7 @@ public enum TranscriptEvent: Equatable, Sendable {
         public var function: FunctionSpec?
         public var forcedCall: ForcedCallStrategy
         public var toolbox = Toolbox()
+        public var vars: [String: String] = [:]
 
         /// Whether `other` holds the same settings, whenever each was recorded.
         func same(as other: Settings) -> Bool {
@@ -73,6 +74,8 @@ public enum TranscriptEvent: Equatable, Sendable {
         public var prompt: String
         /// Tool results this request carried, before the prompt (the previous reply's calls).
         public var toolResults: [ToolResult] = []
+        /// The prompt as typed, when it was a template (`prompt` is what was sent).
+        public var template: String?
         public var request: Request?
         /// This turn re-sent the previous prompt and replaced its exchange (`:retry`).
         public var retry: Bool
@@ -188,8 +191,8 @@ extension TranscriptEvent.Turn {
             figures = .init(requestTime: latency, inputTokens: input, outputTokens: out, retries: retries)
         }
         self.init(
-            at: date, prompt: prompt, toolResults: toolResults, request: nil, retry: retry, output: output,
-            figures: figures, info: info)
+            at: date, prompt: prompt, toolResults: toolResults, template: nil, request: nil, retry: retry,
+            output: output, figures: figures, info: info)
     }
 
     /// Whether the turn completed (text or a function call).
@@ -228,6 +231,9 @@ extension TranscriptEvent {
         o["function"] = s.function?.json ?? .null
         if s.forcedCall != .auto { o["func_via"] = .string(s.forcedCall.rawValue) }
         encode(s.toolbox, into: &o)
+        if !s.vars.isEmpty {
+            o["vars"] = .object(JSONObject(s.vars.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+        }
         return o
     }
 
@@ -250,6 +256,7 @@ extension TranscriptEvent {
     static func encode(_ t: Turn) -> JSONObject {
         var e: JSONObject = ["type": "turn", "at": .string(TranscriptClock.iso(t.at)), "prompt": .string(t.prompt)]
         if !t.toolResults.isEmpty { e["tool_results"] = .array(t.toolResults.map(encode)) }
+        if let template = t.template { e["template"] = .string(template) }
         encode(t.request, into: &e)
         if t.retry { e["retry"] = true }
         e["output"] = encode(t.output, withCallID: true)
@@ -368,7 +375,10 @@ extension TranscriptEvent {
         return Settings(
             at: try date(e, i), provider: provider, model: model, mode: mode, system: e["system"]?.stringValue,
             options: QueryOptions(options), function: function, forcedCall: via,
-            toolbox: try decodeToolbox(e, "events[\(i)]"))
+            toolbox: try decodeToolbox(e, "events[\(i)]"),
+            vars: (e["vars"]?.objectValue ?? [:]).reduce(into: [:]) {
+                $0[$1.key] = $1.value.stringValue ?? $1.value.serialized()
+            })
     }
 
     static func decodeToolbox(_ e: JSONValue, _ at: String) throws -> Toolbox {
@@ -416,6 +426,7 @@ extension TranscriptEvent {
         }
         return Turn(
             at: try date(e, i), prompt: prompt, toolResults: try decodeToolResults(e, "events[\(i)]"),
+            template: e["template"]?.stringValue,
             request: try decodeRequest(e, "events[\(i)]"), retry: e["retry"] == true,
             output: output, figures: try decodeFigures(e, "events[\(i)]"), info: info)
     }
@@ -547,10 +558,12 @@ extension TranscriptEvent {
         case .settings(var s):
             s.system = s.system.map(f)
             s.options = QueryOptions(Self.map(s.options.values, f))
+            s.vars = s.vars.mapValues(f)
             if let m = s.toolbox.mock { s.toolbox.mock?.value = m.value.mapStrings(f) }
             return .settings(s)
         case .turn(var t):
             t.prompt = f(t.prompt)
+            t.template = t.template.map(f)
             for k in t.toolResults.indices { t.toolResults[k].content = f(t.toolResults[k].content) }
             t.output = output(t.output)
             t.request = request(t.request)

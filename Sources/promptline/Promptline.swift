@@ -38,6 +38,12 @@ struct Promptline: AsyncParsableCommand {
     var functionFile: String?
 
     @Option(
+        name: .customLong("var"),
+        help: ArgumentHelp(
+            "A template variable for {{name}}, repeatable (as :var; @FILE reads one).", valueName: "name=value"))
+    var variables: [String] = []
+
+    @Option(
         name: .customLong("tool"),
         help: ArgumentHelp("A tool file (JSON or YAML: one tool or a list), repeatable (as :tool).", valueName: "FILE"))
     var toolFiles: [String] = []
@@ -125,6 +131,7 @@ struct Promptline: AsyncParsableCommand {
         f.sets = sets
         f.functionFile = functionFile
         (f.tools, f.choice, f.mock, f.schema) = (toolFiles, choice, mock, schema)
+        f.vars = variables
         f.mode = mode.flatMap(SessionMode.init(rawValue:))
         f.provider = provider.flatMap { Provider(rawValue: $0.lowercased()) }
         f.local = local

@@ -15,7 +15,7 @@ final class REPL {
     let err: Output
     let editor: LineEditor
     let stream: Bool
-    private(set) var failedTurns = 0
+    var failedTurns = 0
     /// The last request sent and the client that sent it (for :request).
     private(set) var lastRequest: (request: QueryRequest, client: QueryClient)?
     var transcript: Transcript
@@ -267,17 +267,17 @@ final class REPL {
         switch command {
         case .quit: return false
         case .retry:
-            guard let prompt = session.lastPrompt else {
+            guard let prompt = session.lastTemplate else {
                 throw SessionError("nothing to retry yet: send a prompt first")
             }
             session.dropLastExchange()
             out.dim("retrying: \(prompt.count > 60 ? String(prompt.prefix(60)) + "…" : prompt)")
             await runTurn(prompt, isRetry: true)
         case .compare(let axes, let given):
-            guard let prompt = given ?? session.lastPrompt else {
+            guard let typed = given ?? session.lastTemplate else {
                 throw SessionError("nothing to compare yet: send a prompt, or give one after --")
             }
-            await runComparison(try session.variants(axes), prompt: prompt)
+            await runComparison(try session.variants(axes), prompt: try session.fill(typed))
         case .request(let format):
             guard let last = lastRequest else { throw SessionError("no request yet: send a prompt first") }
             out.line(block: try RequestPrinter.render(last.request, client: last.client, format: format))
@@ -297,8 +297,8 @@ final class REPL {
     /// `results` going back). Its record goes to the session (stats, conversation) and to the
     /// transcript; a failed or cancelled one is counted but not added to the conversation.
     /// Returns the record, nil when no request could be built.
-    func sendRequest(prompt: String, results: [ToolResult], continuing: Bool, isRetry: Bool) async
-        -> TranscriptEvent.Turn?
+    func sendRequest(prompt: String, template: String? = nil, results: [ToolResult], continuing: Bool, isRetry: Bool)
+        async -> TranscriptEvent.Turn?
     {
         // A forced function: learn once per server how to force it (json-schema on llama.cpp), so
         // the body recorded and shown by :request is exactly the one sent.
@@ -317,11 +317,13 @@ final class REPL {
         }
         let started = Date()
         let (outcome, counters) = await send(request, with: client)
-        let turn: TranscriptEvent.Turn
+        var turn: TranscriptEvent.Turn
         switch outcome {
         case .success(let result):
-            turn = session.identified(
-                TranscriptEvent.Turn(prompt: prompt, toolResults: results, outcome: .success(result), retry: isRetry))
+            var t = TranscriptEvent.Turn(
+                prompt: prompt, toolResults: results, outcome: .success(result), retry: isRetry)
+            t.template = template
+            turn = session.identified(t)
             let violations = session.record(turn)
             showOutput(turn.output, violations: violations)
             let cost = session.stats.turns.last?.cost
@@ -330,6 +332,7 @@ final class REPL {
             turn = failedTurn(
                 prompt, results: results, error: error, latency: Date().timeIntervalSince(started), counters: counters,
                 retry: isRetry)
+            turn.template = template
             session.record(turn)
         }
         transcript.noteTurn(turn, requestBody: body)

@@ -13,12 +13,23 @@ import QueryCore
 /// the history stays valid for both APIs and says what happened. Results already typed for
 /// them are sent then instead.
 extension REPL {
-    /// Sends `prompt` and runs the tool round its reply starts.
-    func runTurn(_ prompt: String, isRetry: Bool = false) async {
+    /// Sends `prompt` (its `{{variables}}` filled in) and runs the tool round its reply starts.
+    func runTurn(_ typed: String, isRetry: Bool = false) async {
+        let prompt: String
+        do {
+            prompt = try session.fill(typed)
+        } catch {
+            err.error("\(error)")
+            failedTurns += 1
+            return
+        }
         let held = heldResults
         heldResults = []
         let closing = session.closingResults().map { ended in held.first { $0.callID == ended.callID } ?? ended }
-        guard let first = await sendRequest(prompt: prompt, results: closing, continuing: false, isRetry: isRetry)
+        guard
+            let first = await sendRequest(
+                prompt: prompt, template: typed == prompt ? nil : typed, results: closing, continuing: false,
+                isRetry: isRetry)
         else { return }
         await continueRound(after: first, rounds: 0)
     }
