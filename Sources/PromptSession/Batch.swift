@@ -1,0 +1,202 @@
+import Foundation
+import QueryCore
+
+/// A dataset for `:batch`: rows of variables, from JSONL (one object a line), a JSON array of
+/// objects, or CSV with a header row. Values that are not text are kept as JSON text.
+public struct BatchFile: Sendable {
+    public var rows: [[String: String]]
+
+    /// - Throws: ``SessionError`` naming the file and the line at fault.
+    public static func load(_ path: String) throws -> BatchFile {
+        let text = try Session.readText(path, what: "batch")
+        let lower = path.lowercased()
+        do {
+            if lower.hasSuffix(".csv") { return BatchFile(rows: try csvRows(text)) }
+            return BatchFile(rows: try jsonRows(text))
+        } catch let e as SessionError {
+            throw SessionError("batch file \(path): \(e.message)")
+        }
+    }
+
+    static func jsonRows(_ text: String) throws -> [[String: String]] {
+        if text.first == "[", let list = (try? JSONValue.parse(text))?.arrayValue {
+            return try list.enumerated().map { try row($1, "item \($0 + 1)") }
+        }
+        var rows: [[String: String]] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let v = try? JSONValue.parse(String(line)) else {
+                throw SessionError("line \(n + 1) is not JSON (a row is one JSON object per line, or use .csv)")
+            }
+            rows.append(try row(v, "line \(n + 1)"))
+        }
+        return rows
+    }
+
+    static func row(_ v: JSONValue, _ at: String) throws -> [String: String] {
+        guard let o = v.objectValue else { throw SessionError("\(at) is not an object of variables") }
+        return o.reduce(into: [:]) { $0[$1.key] = $1.value.stringValue ?? $1.value.serialized() }
+    }
+
+    /// RFC 4180: fields in double quotes may hold commas, newlines and doubled quotes.
+    static func csvRows(_ text: String) throws -> [[String: String]] {
+        var records: [[String]] = [[]]
+        var field = ""
+        var quoted = false
+        var chars = Array(text)[...]
+        while let c = chars.popFirst() {
+            if quoted {
+                if c == "\"" {
+                    if chars.first == "\"" {
+                        field.append("\"")
+                        chars.removeFirst()
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == "\"" && field.isEmpty {
+                quoted = true
+            } else if c == "," {
+                records[records.count - 1].append(field)
+                field = ""
+            } else if c == "\n" || c == "\r\n" || c == "\r" {
+                records[records.count - 1].append(field)
+                field = ""
+                records.append([])
+            } else {
+                field.append(c)
+            }
+        }
+        if quoted { throw SessionError("a quoted field is not closed") }
+        if !field.isEmpty || !(records.last ?? []).isEmpty { records[records.count - 1].append(field) }
+        records.removeAll { $0.isEmpty || $0 == [""] }
+        guard let header = records.first else { throw SessionError("no header row") }
+        return try records.dropFirst().enumerated().map { n, r in
+            guard r.count == header.count else {
+                throw SessionError("row \(n + 2) has \(r.count) fields, the header \(header.count)")
+            }
+            return Dictionary(zip(header, r), uniquingKeysWith: { _, b in b })
+        }
+    }
+}
+
+/// One row's result under one variant: a line of the results file.
+public struct BatchResult: Sendable {
+    public var row: Int
+    public var variant: String
+    public var vars: [String: String]
+    public var prompt: String
+    public var output: TranscriptEvent.Output
+    public var violations: [String] = []
+    public var inputTokens: Int?
+    public var outputTokens: Int?
+    public var latency: Double?
+    public var cost: Double?
+
+    public var failed: Bool { if case .error = output { true } else { false } }
+
+    /// The result file's line: row, variant, variables, the prompt sent, the output (text, the
+    /// function's arguments or the tool calls), the schema check, tokens, latency, cost, error.
+    public var json: JSONValue {
+        var o: JSONObject = ["row": .integer(Int64(row))]
+        if !variant.isEmpty { o["variant"] = .string(variant) }
+        o["vars"] = .object(JSONObject(vars.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
+        o["prompt"] = .string(prompt)
+        switch output {
+        case .text(let t): o["output"] = .string(t)
+        case .functionCall(let c): o["arguments"] = c.arguments == .null ? .string(c.rawArguments) : c.arguments
+        case .toolCalls(let calls, let t):
+            o["output"] = .string(t)
+            o["tool_calls"] = .array(calls.map { ["name": .string($0.name), "arguments": $0.arguments] })
+        case .error(let m): o["error"] = .string(m)
+        case .cancelled: o["error"] = "cancelled"
+        }
+        o["schema_violations"] = .array(violations.map { .string($0) })
+        o["input_tokens"] = inputTokens.map { .integer(Int64($0)) } ?? .null
+        o["output_tokens"] = outputTokens.map { .integer(Int64($0)) } ?? .null
+        o["latency"] = latency.map { .double($0) } ?? .null
+        o["cost"] = cost.map { .double($0) } ?? .null
+        if o["error"] == nil { o["error"] = .null }
+        return .object(o)
+    }
+
+    /// The key a resumed run skips by: its row and variant.
+    var key: String { "\(row)|\(variant)" }
+}
+
+/// Totals of a batch run, per variant, for the summary.
+public struct BatchSummary: Sendable {
+    public struct Totals: Sendable {
+        public var ok = 0
+        public var failed = 0
+        public var inputTokens = 0
+        public var outputTokens = 0
+        public var cost: Double?
+        public var latencies: [Double] = []
+    }
+    public var variants: [String]
+    public var totals: [String: Totals] = [:]
+    /// Rows × variants already in the results file (a resumed run does not send them again).
+    public var skipped = 0
+    /// Times a 429 slowed the whole run down.
+    public var rateLimited = 0
+    public var cancelled = false
+    public var outPath: String
+
+    mutating func add(_ r: BatchResult) {
+        var t = totals[r.variant] ?? Totals()
+        if r.failed { t.failed += 1 } else { t.ok += 1 }
+        t.inputTokens = t.inputTokens.adding(r.inputTokens ?? 0)
+        t.outputTokens = t.outputTokens.adding(r.outputTokens ?? 0)
+        if let c = r.cost { t.cost = (t.cost ?? 0) + c }
+        if let l = r.latency, !r.failed { t.latencies.append(l) }
+        totals[r.variant] = t
+    }
+
+    public var failed: Int { totals.values.reduce(0) { $0 + $1.failed } }
+
+    /// One line per variant (ok, failed, tokens, cost, latency p50/p95), then where the results are.
+    public func report() -> String {
+        var lines: [String] = []
+        for v in variants {
+            let t = totals[v] ?? Totals()
+            let p50 = SessionStats.percentile(t.latencies, 50).map { String(format: "%.2f s", $0) } ?? "–"
+            let p95 = SessionStats.percentile(t.latencies, 95).map { String(format: "%.2f s", $0) } ?? "–"
+            lines.append(
+                "  \(v.isEmpty ? "" : v + ": ")\(t.ok) ok, \(t.failed) failed · tokens in \(t.inputTokens) out "
+                    + "\(t.outputTokens) · cost \(PriceTable.format(t.cost)) · latency p50 \(p50) p95 \(p95)")
+        }
+        var head = cancelled ? "batch stopped (Ctrl-C)" : "batch done"
+        if skipped > 0 { head += "; \(skipped) already in the results file, not sent again" }
+        if rateLimited > 0 {
+            head += "; rate limited \(rateLimited) time\(rateLimited == 1 ? "" : "s") (the whole run waited)"
+        }
+        return ([head] + lines + ["  results: \(outPath)"]).joined(separator: "\n")
+    }
+}
+
+/// When a request is rate limited (429), every request of the run waits: the run slows down as
+/// a whole instead of each request hammering the limit on its own.
+public actor BatchThrottle {
+    private var until = Date.distantPast
+    private(set) var pauses = 0
+
+    public init() {}
+
+    public func pause(seconds: Double) {
+        let t = Date().addingTimeInterval(seconds)
+        if t > until { until = t }
+        pauses += 1
+    }
+
+    public func wait() async {
+        while true {
+            let delay = until.timeIntervalSinceNow
+            guard delay > 0 else { return }
+            try? await Task.sleep(nanoseconds: UInt64(min(delay, 5) * 1e9))
+            if Task.isCancelled { return }
+        }
+    }
+}

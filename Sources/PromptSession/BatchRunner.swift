@@ -1,0 +1,181 @@
+import Foundation
+import QueryCore
+
+/// `:batch`: the template run over every row of a dataset (× every `:compare`-style variant),
+/// each row on its own (the system prompt and the filled template, no conversation), with the
+/// session's function, tools and output schema, `concurrency` requests at a time. Each result
+/// is appended to the results file as it finishes; rows already there (without an error) are
+/// not sent again, so a stopped run is resumed by running it again.
+public struct BatchRunner {
+    public struct Progress: Sendable {
+        public var done: Int
+        public var failed: Int
+        public var total: Int
+        public var started: Date
+    }
+
+    public var template: String
+    public var rows: [[String: String]]
+    public var variants: [Session.Variant]
+    /// The client for each variant (its provider's).
+    public var clients: [QueryClient]
+    public var concurrency: Int
+    public var outPath: String
+
+    public init(
+        template: String, rows: [[String: String]], variants: [Session.Variant], clients: [QueryClient],
+        concurrency: Int, outPath: String
+    ) {
+        (self.template, self.rows, self.variants, self.clients) = (template, rows, variants, clients)
+        (self.concurrency, self.outPath) = (max(1, concurrency), outPath)
+    }
+
+    /// One request to send: its row and variant, and what was filled in.
+    struct Job: Sendable {
+        var row: Int
+        var variant: Int
+        var vars: [String: String]
+        var prompt: String
+        var request: QueryRequest
+    }
+
+    /// Runs what the results file does not have yet. Cancelling the task stops it cleanly: the
+    /// requests in flight are cancelled and not recorded, everything finished is in the file.
+    /// - Throws: ``SessionError`` when a row's template cannot be filled (before anything is
+    ///   sent) or the results file cannot be written.
+    public func run(session: Session, progress: (Progress) -> Void = { _ in }) async throws -> BatchSummary {
+        var summary = BatchSummary(variants: variants.map(\.label), outPath: outPath)
+        let done = try Self.completed(in: outPath)
+        let jobs = try makeJobs(session: session).filter { !done.contains("\($0.row)|\(variants[$0.variant].label)") }
+        summary.skipped = rows.count * variants.count - jobs.count
+        let out = try Self.openForAppend(outPath)
+        defer { try? out.close() }
+        let throttle = BatchThrottle()
+        var state = Progress(done: 0, failed: 0, total: jobs.count, started: Date())
+        progress(state)
+        try await withThrowingTaskGroup(of: (Job, Result<QueryResult, Error>)?.self) { group in
+            var next = 0
+            func launch() {
+                let job = jobs[next]
+                let client = clients[job.variant]
+                next += 1
+                group.addTask { await Self.send(job, client, throttle) }
+            }
+            while next < min(concurrency, jobs.count) { launch() }
+            while let finished = try await group.next() {
+                if let (job, result) = finished {
+                    let r = record(job, result, session: session)
+                    try Self.append(r, to: out)
+                    summary.add(r)
+                    state.done += 1
+                    if r.failed { state.failed += 1 }
+                    progress(state)
+                }
+                if next < jobs.count && !Task.isCancelled { launch() }
+            }
+        }
+        summary.cancelled = Task.isCancelled
+        summary.rateLimited = await throttle.pauses
+        return summary
+    }
+
+    /// Every (row, variant) request, filled and built before the first is sent.
+    func makeJobs(session: Session) throws -> [Job] {
+        var jobs: [Job] = []
+        for (i, row) in rows.enumerated() {
+            let vars = session.vars.merging(row) { _, r in r }
+            let prompt: String
+            do {
+                prompt = try Template.fill(template, vars)
+            } catch let e as SessionError {
+                throw SessionError("row \(i + 1): \(e.message)")
+            }
+            for (k, v) in variants.enumerated() {
+                var r = try session.request(prompt: prompt, results: [], client: clients[k], stream: false)
+                r.messages = ((try session.filledSystem()).map { [.system($0)] } ?? []) + [.user(prompt)]
+                r.options = v.options
+                r.options["model"] = nil
+                r.model = v.model
+                jobs.append(Job(row: i, variant: k, vars: row, prompt: prompt, request: r))
+            }
+        }
+        return jobs
+    }
+
+    /// Sends one job after the run's rate-limit pause; nil when the run was cancelled.
+    static func send(_ job: Job, _ client: QueryClient, _ throttle: BatchThrottle) async -> (
+        Job, Result<QueryResult, Error>
+    )? {
+        await throttle.wait()
+        if Task.isCancelled { return nil }
+        do {
+            let result = try await client.run(job.request) { event in
+                if case .retrying(let n) = event, n.reason.hasPrefix("429") {
+                    Task { await throttle.pause(seconds: n.delay) }
+                }
+            }
+            return (job, .success(result))
+        } catch QueryError.cancelled {
+            return nil
+        } catch {
+            return (job, .failure(error))
+        }
+    }
+
+    /// The result line of a finished job: its output checked against the session's schemas.
+    func record(_ job: Job, _ result: Result<QueryResult, Error>, session: Session) -> BatchResult {
+        let v = variants[job.variant]
+        var r = BatchResult(row: job.row, variant: v.label, vars: job.vars, prompt: job.prompt, output: .cancelled)
+        switch result {
+        case .success(let q):
+            let turn = TranscriptEvent.Turn(prompt: job.prompt, outcome: .success(q))
+            r.output = turn.output
+            r.violations = session.check(turn.output).map(\.description)
+            (r.inputTokens, r.outputTokens, r.latency) = (q.inputTokens, q.outputTokens, q.requestTime)
+            r.cost = session.prices.cost(
+                model: v.model, responseModel: q.info.model, inputTokens: q.inputTokens, outputTokens: q.outputTokens,
+                usage: q.info.usage)
+        case .failure(let e):
+            r.output = .error((e as? QueryError)?.description ?? "\(e)")
+        }
+        return r
+    }
+
+    /// The (row, variant) keys the results file already has without an error. A torn last line
+    /// (a run killed mid-write) is not one of them.
+    static func completed(in path: String) throws -> Set<String> {
+        guard let data = FileManager.default.contents(atPath: path) else { return [] }
+        var keys: Set<String> = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            guard let v = try? JSONValue.parse(String(line)), let row = v["row"]?.intValue,
+                v["error"] == nil || v["error"] == .null
+            else { continue }
+            keys.insert("\(row)|\(v["variant"]?.stringValue ?? "")")
+        }
+        return keys
+    }
+
+    static func openForAppend(_ path: String) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            else { throw SessionError("cannot create the results file \(path)") }
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw SessionError("cannot write \(path)") }
+        // A torn last line (a run killed mid-write) is cut off, so the file stays one object a line.
+        let data = FileManager.default.contents(atPath: path) ?? Data()
+        if let last = data.last, last != UInt8(ascii: "\n") {
+            let keep = (data.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
+            try? h.truncate(atOffset: UInt64(keep))
+        }
+        _ = try? h.seekToEnd()
+        return h
+    }
+
+    static func append(_ r: BatchResult, to h: FileHandle) throws {
+        do {
+            try h.write(contentsOf: Data((r.json.serialized() + "\n").utf8))
+        } catch {
+            throw SessionError("cannot append to the results file: \(error.localizedDescription)")
+        }
+    }
+}
