@@ -122,8 +122,9 @@ public struct BatchResult: Sendable {
         return .object(o)
     }
 
-    /// The key a resumed run skips by: its row and variant.
-    var key: String { "\(row)|\(variant)" }
+    /// What a rerun skips by: the row, the variant and the prompt sent (another template, or
+    /// other data in the row, is another request).
+    static func key(row: Int, variant: String, prompt: String) -> String { "\(row)|\(variant)|\(prompt)" }
 }
 
 /// Totals of a batch run, per variant, for the summary.

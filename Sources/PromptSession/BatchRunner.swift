@@ -43,27 +43,42 @@ public struct BatchRunner {
     /// requests in flight are cancelled and not recorded, everything finished is in the file.
     /// - Throws: ``SessionError`` when a row's template cannot be filled (before anything is
     ///   sent) or the results file cannot be written.
-    public func run(session: Session, progress: (Progress) -> Void = { _ in }) async throws -> BatchSummary {
+    public func run(session: Session, stop: BatchStop = BatchStop(), progress: (Progress) -> Void = { _ in })
+        async throws
+        -> BatchSummary
+    {
         var summary = BatchSummary(variants: variants.map(\.label), outPath: outPath)
         let done = try Self.completed(in: outPath)
-        let jobs = try makeJobs(session: session).filter { !done.contains("\($0.row)|\(variants[$0.variant].label)") }
+        let jobs = try makeJobs(session: session).filter {
+            !done.contains(BatchResult.key(row: $0.row, variant: variants[$0.variant].label, prompt: $0.prompt))
+        }
         summary.skipped = rows.count * variants.count - jobs.count
         let out = try Self.openForAppend(outPath)
         defer { try? out.close() }
         let throttle = BatchThrottle()
         var state = Progress(done: 0, failed: 0, total: jobs.count, started: Date())
         progress(state)
-        try await withThrowingTaskGroup(of: (Job, Result<QueryResult, Error>)?.self) { group in
+        try await withThrowingTaskGroup(of: Finished.self) { group in
             var next = 0
+            var running = 0
             func launch() {
                 let job = jobs[next]
                 let client = clients[job.variant]
                 next += 1
+                running += 1
                 group.addTask { await Self.send(job, client, throttle) }
             }
+            group.addTask { await stop.wait() }
             while next < min(concurrency, jobs.count) { launch() }
-            while let finished = try await group.next() {
-                if let (job, result) = finished {
+            while running > 0, let finished = try await group.next() {
+                switch finished {
+                case .stop:
+                    group.cancelAll()  // the requests in flight end as cancelled, unrecorded
+                    continue
+                case .cancelled:
+                    running -= 1
+                case .result(let job, let result):
+                    running -= 1
                     let r = record(job, result, session: session)
                     try Self.append(r, to: out)
                     summary.add(r)
@@ -71,10 +86,11 @@ public struct BatchRunner {
                     if r.failed { state.failed += 1 }
                     progress(state)
                 }
-                if next < jobs.count && !Task.isCancelled { launch() }
+                if next < jobs.count && !stop.isRequested && !Task.isCancelled { launch() }
             }
+            group.cancelAll()  // the stop watcher
         }
-        summary.cancelled = Task.isCancelled
+        summary.cancelled = stop.isRequested || Task.isCancelled
         summary.rateLimited = await throttle.pauses
         return summary
     }
@@ -102,23 +118,30 @@ public struct BatchRunner {
         return jobs
     }
 
-    /// Sends one job after the run's rate-limit pause; nil when the run was cancelled.
-    static func send(_ job: Job, _ client: QueryClient, _ throttle: BatchThrottle) async -> (
-        Job, Result<QueryResult, Error>
-    )? {
+    /// What a child task of the run ends with.
+    enum Finished: Sendable {
+        case result(Job, Result<QueryResult, Error>)
+        /// The request was cancelled (the run stopped): nothing to record.
+        case cancelled
+        /// The stop was requested (Ctrl-C).
+        case stop
+    }
+
+    /// Sends one job after the run's rate-limit pause.
+    static func send(_ job: Job, _ client: QueryClient, _ throttle: BatchThrottle) async -> Finished {
         await throttle.wait()
-        if Task.isCancelled { return nil }
+        if Task.isCancelled { return .cancelled }
         do {
             let result = try await client.run(job.request) { event in
                 if case .retrying(let n) = event, n.reason.hasPrefix("429") {
                     Task { await throttle.pause(seconds: n.delay) }
                 }
             }
-            return (job, .success(result))
+            return .result(job, .success(result))
         } catch QueryError.cancelled {
-            return nil
+            return .cancelled
         } catch {
-            return (job, .failure(error))
+            return .result(job, .failure(error))
         }
     }
 
@@ -141,7 +164,7 @@ public struct BatchRunner {
         return r
     }
 
-    /// The (row, variant) keys the results file already has without an error. A torn last line
+    /// The (row, variant, prompt) keys the results file already has without an error. A torn last line
     /// (a run killed mid-write) is not one of them.
     static func completed(in path: String) throws -> Set<String> {
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
@@ -150,7 +173,9 @@ public struct BatchRunner {
             guard let v = try? JSONValue.parse(String(line)), let row = v["row"]?.intValue,
                 v["error"] == nil || v["error"] == .null
             else { continue }
-            keys.insert("\(row)|\(v["variant"]?.stringValue ?? "")")
+            keys.insert(
+                BatchResult.key(
+                    row: row, variant: v["variant"]?.stringValue ?? "", prompt: v["prompt"]?.stringValue ?? ""))
         }
         return keys
     }
@@ -177,5 +202,28 @@ public struct BatchRunner {
         } catch {
             throw SessionError("cannot append to the results file: \(error.localizedDescription)")
         }
+    }
+}
+
+/// Stops a batch run from outside it (Ctrl-C): the requests in flight are cancelled, nothing
+/// more is sent, and what finished stays in the results file.
+public final class BatchStop: @unchecked Sendable {
+    // @unchecked: `requested` is only touched under `lock`.
+    private let lock = NSLock()
+    private var requested = false
+
+    public init() {}
+
+    public func request() { lock.withLock { requested = true } }
+
+    public var isRequested: Bool { lock.withLock { requested } }
+
+    /// Returns once a stop is requested (or the waiting task is cancelled).
+    func wait() async -> BatchRunner.Finished {
+        while !isRequested {
+            if Task.isCancelled { return .cancelled }
+            try? await Task.sleep(nanoseconds: 50_000_000)
+        }
+        return .stop
     }
 }

@@ -68,7 +68,26 @@ public enum AppCommand: Equatable, Sendable {
     case request(RequestFormat)
     /// `:compare key=v1,v2 … [-- prompt]`: the values stay raw text, typed when applied.
     case compare(axes: [CompareAxis], prompt: String?)
+    /// `:batch FILE [concurrency=N] [out=PATH] [key=v1,v2 …] [-- template]`.
+    case batch(BatchCommand)
     case quit
+}
+
+/// `:batch`'s arguments.
+public struct BatchCommand: Equatable, Sendable {
+    public var path: String
+    public var concurrency: Int?
+    public var out: String?
+    /// `:compare`-style keys: the run is the product of the rows and these variants.
+    public var axes: [CompareAxis]
+    /// The template (default: the last prompt as typed).
+    public var template: String?
+
+    public init(
+        path: String, concurrency: Int? = nil, out: String? = nil, axes: [CompareAxis] = [], template: String? = nil
+    ) {
+        (self.path, self.concurrency, self.out, self.axes, self.template) = (path, concurrency, out, axes, template)
+    }
 }
 
 /// One setting varied by `:compare`, with the values to try.
@@ -229,6 +248,12 @@ public enum CommandParser {
         :compare key=v1,v2[,…] [key2=…] [-- prompt]
             run the last (or the given) prompt once per combination, side by side
         e.g. :compare temperature=0,0.7,1.2
+
+        :batch FILE [concurrency=N] [out=PATH] [key=v1,v2 …] [-- template]
+            run the template (default: the last prompt as typed) over every row of FILE (JSONL or CSV;
+            a row's fields are its variables); results are appended to out as they finish, and a
+            rerun skips the rows already there
+        e.g. :batch countries.csv concurrency=8 model=gpt-4o-mini,gpt-4o
 
         :set-view reasoning on | off
             show the model's reasoning (dimmed, before the answer) or only count it; it is kept in the
@@ -392,6 +417,7 @@ public enum CommandParser {
             try noArgs()
             return .retry
         case "compare": return try compare(rest)
+        case "batch": return .batch(try batch(rest))
         case "request":
             if rest.isEmpty { return .request(.curl) }
             guard let f = RequestFormat(rawValue: rest) else {
@@ -405,28 +431,60 @@ public enum CommandParser {
         }
     }
 
+    static func batch(_ rest: String) throws -> BatchCommand {
+        let (words, axes, template) = try keysAndPrompt(rest, command: "batch")
+        guard words.count == 1 else {
+            throw SessionError(
+                ":batch takes one file: :batch rows.jsonl [concurrency=N] [out=PATH] [key=v1,v2] [-- template]")
+        }
+        var b = BatchCommand(path: words[0], template: template)
+        for axis in axes {
+            switch axis.key {
+            case "concurrency":
+                guard axis.values.count == 1, let n = Int(axis.values[0]), (1...64).contains(n) else {
+                    throw SessionError("concurrency takes a number from 1 to 64")
+                }
+                b.concurrency = n
+            case "out": b.out = axis.values.joined(separator: ",")
+            default: b.axes.append(axis)
+            }
+        }
+        return b
+    }
+
     static func compare(_ rest: String) throws -> AppCommand {
+        let (words, axes, prompt) = try keysAndPrompt(rest, command: "compare")
+        if let word = words.first {
+            throw SessionError(":compare takes key=v1,v2 pairs, e.g. :compare temperature=0,0.7 (got \(word))")
+        }
+        guard !axes.isEmpty else {
+            throw SessionError(":compare needs at least one key=v1,v2, e.g. :compare temperature=0,0.7")
+        }
+        return .compare(axes: axes, prompt: prompt)
+    }
+
+    /// `words… key=v1,v2 … [-- text]`: the plain words, the keys with their values, the text.
+    static func keysAndPrompt(_ rest: String, command: String) throws -> ([String], [CompareAxis], String?) {
         var spec = rest
         var prompt: String?
         if let r = rest.range(of: " -- ") ?? (rest.hasPrefix("-- ") ? rest.range(of: "-- ") : nil) {
             spec = String(rest[..<r.lowerBound])
             prompt = String(rest[r.upperBound...])
         }
+        var words: [String] = []
         var axes: [CompareAxis] = []
         for word in spec.split(separator: " ") {
             guard let eq = word.firstIndex(of: "="), eq != word.startIndex else {
-                throw SessionError(":compare takes key=v1,v2 pairs, e.g. :compare temperature=0,0.7 (got \(word))")
+                words.append(String(word))
+                continue
             }
             let values = word[word.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false).map(
                 String.init)
             guard values.count >= 1, !values.contains("") else {
-                throw SessionError(":compare \(word): give values separated by commas")
+                throw SessionError(":\(command) \(word): give values separated by commas")
             }
             axes.append(CompareAxis(key: String(word[..<eq]), values: values))
         }
-        guard !axes.isEmpty else {
-            throw SessionError(":compare needs at least one key=v1,v2, e.g. :compare temperature=0,0.7")
-        }
-        return .compare(axes: axes, prompt: prompt.flatMap { $0.isEmpty ? nil : $0 })
+        return (words, axes, prompt.flatMap { $0.isEmpty ? nil : $0 })
     }
 }

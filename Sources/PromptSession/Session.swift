@@ -19,8 +19,9 @@ public final class Session {
     public var toolbox = Toolbox()
     /// Template variables (`:var`): `{{name}}` in prompts and the system prompt.
     public var vars: [String: String] = [:]
-    /// The last prompt as typed (its template, when it had placeholders), for :retry and :compare.
-    public private(set) var lastTemplate: String?
+    /// The last prompt as typed (its template, when it had placeholders), for :retry, :compare
+    /// and :batch — also one that could not be sent for a variable not set (a row sets it).
+    public internal(set) var lastTemplate: String?
     /// The conversation so far (chat mode), without the system prompt.
     public private(set) var history: [ChatMessage] = []
     /// The last reply's tool calls, ids filled in, while no results have gone back for them.

@@ -141,6 +141,18 @@ extension Session {
     /// - Throws: ``SessionError`` naming a variable that is not set (nothing is sent).
     public func fill(_ prompt: String) throws -> String { try Template.fill(prompt, vars) }
 
+    /// A typed prompt that could not be sent (a variable not set) still becomes the template
+    /// `:batch` runs, whose rows set the variables.
+    /// - Throws: ``SessionError`` naming the variable, and saying so.
+    public func fillOrKeep(_ typed: String) throws -> String {
+        do {
+            return try fill(typed)
+        } catch let e as SessionError {
+            lastTemplate = typed
+            throw SessionError("\(e.message) — not sent; it is the template :batch FILE runs")
+        }
+    }
+
     func applyVars(_ command: Command) throws -> String {
         switch command {
         case .setVar(let name, let raw):

@@ -59,6 +59,22 @@ struct Promptline: AsyncParsableCommand {
         help: ArgumentHelp("Structured output: a JSON Schema the reply must match (as :schema).", valueName: "FILE"))
     var schema: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Run the template over FILE's rows (JSONL or CSV), then exit (as :batch).", valueName: "FILE"))
+    var batch: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --batch: the prompt template (default: the resumed session's last).", valueName: "TEXT|@FILE"))
+    var template: String?
+
+    @Option(help: ArgumentHelp("With --batch: the results file (default: beside the sessions).", valueName: "PATH"))
+    var out: String?
+
+    @Option(help: ArgumentHelp("With --batch: requests at a time, 1 to 64 (default 4).", valueName: "n"))
+    var concurrency: Int?
+
     @Option(help: "chat (keep the conversation; the default) or single (system + this prompt only).")
     var mode: String?
 
@@ -106,6 +122,10 @@ struct Promptline: AsyncParsableCommand {
     var turnTimeout: Double?
 
     func validate() throws {
+        if batch == nil && (template != nil || out != nil || concurrency != nil) {
+            throw ValidationError("--template, --out and --concurrency go with --batch FILE")
+        }
+        if let n = concurrency, !(1...64).contains(n) { throw ValidationError("--concurrency must be from 1 to 64") }
         if let mode, SessionMode(rawValue: mode) == nil { throw ValidationError("--mode must be chat or single") }
         if let p = provider, Provider(rawValue: p.lowercased()) == nil {
             throw ValidationError("--provider must be openai, openai-responses or anthropic")
@@ -180,8 +200,30 @@ struct Promptline: AsyncParsableCommand {
         let repl = REPL(
             session: session, client: client, makeClient: makeClient, editor: editor, stream: !noStream, store: store)
         if let resume { try orExit(err) { try Self.resume(resume, repl: repl, store: store, err: err) } }
+        Self.announce(localServer, settings: settings, client: client, interactive: interactive, err: err)
+        if let batch {
+            let ok = try await orExit(err) { () async throws -> Bool in try await repl.runBatch(try batchCommand(batch))
+            }
+            throw ExitCode(ok ? 0 : 1)
+        }
+        let status = await repl.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// `--batch` and its options as the `:batch` command they stand for.
+    func batchCommand(_ path: String) throws -> BatchCommand {
+        let t = try template.map {
+            $0.hasPrefix("@") ? try Session.readText(String($0.dropFirst()), what: "template") : $0
+        }
+        return BatchCommand(path: path, concurrency: concurrency, out: out, template: t)
+    }
+
+    /// Which model answers (on stderr even when piped) and, on a terminal, the banner.
+    static func announce(
+        _ localServer: LocalServer.State?, settings: ResolvedSettings, client: QueryClient, interactive: Bool,
+        err: Output
+    ) {
         if let localServer {
-            // Said on stderr even when piped: which model answers, and how much it can hold.
             let context = localServer.contextSize.map(String.init) ?? "?"
             err.dim(
                 "local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(context) tokens) at \(localServer.url)"
@@ -191,14 +233,21 @@ struct Promptline: AsyncParsableCommand {
             let endpoint = "\(settings.provider.rawValue):\(settings.model) at \(Redactor.url(client.baseURL))"
             Output().dim("promptline \(PromptlineVersion.current) · \(endpoint) · :help for commands, Ctrl-D to quit")
         }
-        let status = await repl.run()
-        if status != 0 { throw ExitCode(status) }
     }
 
     /// Runs `body`; an error is said in one line and the run ends with status 2.
     func orExit<T>(_ err: Output, _ body: () throws -> T) throws -> T {
         do {
             return try body()
+        } catch {
+            err.error("\(REPL.explain(error))")
+            throw ExitCode(2)
+        }
+    }
+
+    func orExit<T>(_ err: Output, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
         } catch {
             err.error("\(REPL.explain(error))")
             throw ExitCode(2)

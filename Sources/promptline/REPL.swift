@@ -289,6 +289,8 @@ final class REPL {
             out.line("reasoning \(reasoning ? "shown (dimmed, before the answer)" : "hidden (still counted and kept)")")
         case .save, .export, .load, .sessions:
             try fileCommand(command)
+        case .batch(let b):
+            try await runBatch(b)
         }
         return true
     }

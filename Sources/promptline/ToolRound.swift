@@ -17,7 +17,7 @@ extension REPL {
     func runTurn(_ typed: String, isRetry: Bool = false) async {
         let prompt: String
         do {
-            prompt = try session.fill(typed)
+            prompt = try session.fillOrKeep(typed)
         } catch {
             err.error("\(error)")
             failedTurns += 1

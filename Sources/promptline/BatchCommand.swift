@@ -1,0 +1,70 @@
+import Foundation
+import LineEditor
+import PromptSession
+import QueryCore
+
+/// `:batch` and `--batch`: the template over a dataset, with a progress line (a bar on a
+/// terminal, a line every tenth of the way otherwise) and the summary; Ctrl-C stops it cleanly.
+extension REPL {
+    /// Runs a batch and says how it went. Returns whether every row succeeded.
+    @discardableResult
+    func runBatch(_ b: BatchCommand) async throws -> Bool {
+        guard let template = b.template ?? session.lastTemplate else {
+            throw SessionError("no template: send a prompt first (it becomes the template), or give one after --")
+        }
+        let file = try BatchFile.load(Session.expand(b.path))
+        guard !file.rows.isEmpty else { throw SessionError("batch file \(b.path) has no rows") }
+        let variants = try session.variants(b.axes)
+        let base = await turnClient()
+        let clients = try variants.map { v -> QueryClient in
+            guard v.provider != session.provider else { return base }
+            var c = try makeClient(v.provider)
+            c.forcedCall = session.forcedCall
+            return c
+        }
+        let outPath = b.out.map(Session.expand) ?? defaultBatchOut(b.path)
+        try AtomicFile.makePrivateDirectory((outPath as NSString).deletingLastPathComponent)
+        let runner = BatchRunner(
+            template: template, rows: file.rows, variants: variants, clients: clients, concurrency: b.concurrency ?? 4,
+            outPath: outPath)
+        let stop = BatchStop()
+        out.dim(
+            "batch: \(file.rows.count) rows × \(variants.count) variant\(variants.count == 1 ? "" : "s") → \(outPath)")
+        let run = { () async -> Result<BatchSummary, Error> in
+            do {
+                return .success(try await runner.run(session: self.session, stop: stop) { self.showProgress($0) })
+            } catch {
+                return .failure(error)
+            }
+        }
+        let outcome = await InterruptHub.shared.whileRunning(cancel: { stop.request() }, run)
+        let summary = try outcome.get()
+        out.eraseSpinner()
+        out.line(block: summary.report())
+        if summary.failed > 0 { failedTurns += 1 }
+        return summary.failed == 0 && !summary.cancelled
+    }
+
+    /// Results go beside the sessions: `<data>/promptline/batches/<session id>-<file name>.jsonl`.
+    func defaultBatchOut(_ path: String) -> String {
+        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let safe = String(stem.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }.prefix(40))
+        let dir = (store.directory as NSString).deletingLastPathComponent + "/batches"
+        return "\(dir)/\(transcript.id)-\(safe.isEmpty ? "batch" : safe).jsonl"
+    }
+
+    func showProgress(_ p: BatchRunner.Progress) {
+        let elapsed = Date().timeIntervalSince(p.started)
+        let eta = p.done > 0 ? elapsed / Double(p.done) * Double(p.total - p.done) : nil
+        let text = "\(p.done)/\(p.total) · \(p.failed) failed" + (eta.map { String(format: " · ETA %.0f s", $0) } ?? "")
+        if out.isTTY {
+            let width = 20
+            let filled = p.total > 0 ? width * p.done / p.total : width
+            let bar = "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
+            out.eraseSpinner()
+            out.drawSpinner(frame: bar, text: text)
+        } else if p.total > 0, p.done == p.total || p.done % max(1, p.total / 10) == 0, p.done > 0 {
+            out.line("batch: \(text)")
+        }
+    }
+}
