@@ -124,10 +124,13 @@ public final class LineEditor {
 
     // MARK: - Reading
 
-    public func readLine(prompt: String) -> ReadResult {
+    /// Reads a line; `initial` (one line) is put in the buffer first, to edit (ignored when
+    /// input is not a terminal: the next line read is the answer).
+    public func readLine(prompt: String, initial: String? = nil) -> ReadResult {
         guard let el else { return plain.readLine(prompt: prompt) }
         free(promptBuffer)
         promptBuffer = strdup(Self.markEscapes(prompt))
+        if let initial, !initial.isEmpty, !initial.contains("\n") { el_push(el, initial) }
 
         // Without our handler libedit would re-raise SIGINT into SIG_DFL and kill the process.
         ct_sigint_ensure_installed()

@@ -52,6 +52,14 @@ public enum Command: Equatable, Sendable {
     case setVar(name: String, value: String)
     /// `:var rm NAME`.
     case removeVar(String)
+    /// `:undo`: drop the last exchange.
+    case undo
+    /// `:fork [name]`: go on as a new branch (the one left stays as it is).
+    case fork(String?)
+    /// `:branches`.
+    case branches
+    /// `:switch name`.
+    case switchBranch(String)
 }
 
 /// A parsed `:command` that acts on the app rather than the session: the terminal, files,
@@ -70,6 +78,8 @@ public enum AppCommand: Equatable, Sendable {
     case compare(axes: [CompareAxis], prompt: String?)
     /// `:batch FILE [concurrency=N] [out=PATH] [key=v1,v2 …] [-- template]`.
     case batch(BatchCommand)
+    /// `:edit`: the last prompt in the line editor, sent again as edited.
+    case edit
     case quit
 }
 
@@ -198,6 +208,26 @@ public enum CommandParser {
         :vars
             list the template variables
         e.g. :vars
+
+        :undo
+            drop the last exchange (prompt, reply, tool round) from the conversation; again for the one before
+        e.g. :undo
+
+        :edit
+            the last prompt in the line editor: the edited one replaces it and is sent
+        e.g. :edit
+
+        :fork [name]
+            go on as a new branch of the conversation; the branch left stays as it was
+        e.g. :fork shorter
+
+        :branches
+            list the branches (messages, last prompt); * marks the current one
+        e.g. :branches
+
+        :switch name
+            go to another branch of the conversation
+        e.g. :switch main
 
         :func-via [auto | tools | named | json-schema]
             how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool +
@@ -371,6 +401,22 @@ public enum CommandParser {
 
     static func varCommand(_ name: String, _ rest: String, noArgs: () throws -> Void) throws -> Command? {
         switch name {
+        case "undo":
+            try noArgs()
+            return .undo
+        case "fork":
+            guard rest.isEmpty || Template.isValidName(rest) else {
+                throw SessionError(":fork takes a branch name (letters, digits, _ - and .)")
+            }
+            return .fork(rest.isEmpty ? nil : rest)
+        case "branches":
+            try noArgs()
+            return .branches
+        case "switch":
+            guard !rest.isEmpty, !rest.contains(" ") else {
+                throw SessionError(":switch takes a branch name; :branches lists them")
+            }
+            return .switchBranch(rest)
         case "vars":
             try noArgs()
             return .vars(nil)
@@ -418,6 +464,9 @@ public enum CommandParser {
             return .retry
         case "compare": return try compare(rest)
         case "batch": return .batch(try batch(rest))
+        case "edit":
+            try noArgs()
+            return .edit
         case "request":
             if rest.isEmpty { return .request(.curl) }
             guard let f = RequestFormat(rawValue: rest) else {

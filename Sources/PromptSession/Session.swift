@@ -28,6 +28,9 @@ public final class Session {
     public private(set) var pendingCalls: [FunctionCall] = []
     /// Single mode: the turn in progress (prompt, calls, results), which its next request carries.
     private var roundMessages: [ChatMessage] = []
+    /// The conversation's current branch (`:fork`, `:switch`), and the others, put aside.
+    public private(set) var branchName = "main"
+    var stashed: [String: Branch] = [:]
     /// How many results the mock gave so far, per tool (or "" for a list mock).
     var mockUses: [String: Int] = [:]
     public var stats = SessionStats()
@@ -69,6 +72,7 @@ public final class Session {
         case .showTools, .loadTools, .removeTool, .toolsOff, .choice: return try applyTools(command)
         case .showMock, .loadMock, .mockOff, .showSchema, .loadSchema, .schemaOff: return try applyMockOrSchema(command)
         case .vars, .setVar, .removeVar: return try applyVars(command)
+        case .undo, .fork, .branches, .switchBranch: return try applyBranch(command)
         case .showModel: return "model \(model) (\(provider.rawValue))"
         case .setModel(let name): return try setModel(name)
         case .mode(let m):
@@ -330,6 +334,84 @@ public final class Session {
         return violations
     }
 
+    // MARK: - Branches
+
+    /// A conversation put aside by `:fork` or `:switch`.
+    struct Branch {
+        var history: [ChatMessage]
+        var pendingCalls: [FunctionCall]
+        var lastPrompt: String?
+        var lastTemplate: String?
+        var lastTurnInHistory: Bool
+    }
+
+    var current: Branch {
+        Branch(
+            history: history, pendingCalls: pendingCalls, lastPrompt: lastPrompt, lastTemplate: lastTemplate,
+            lastTurnInHistory: lastTurnInHistory)
+    }
+
+    /// Carries out `:undo`, `:fork` or `:switch` (the live command and a restored transcript alike).
+    /// - Throws: ``SessionError`` when there is nothing to undo, the name is taken, or no such branch.
+    public func change(_ action: TranscriptEvent.BranchChange.Action) throws -> String {
+        switch action {
+        case .undo:
+            guard let i = history.lastIndex(where: { $0.role == .user }) else {
+                throw SessionError("nothing to undo: the conversation is empty")
+            }
+            let n = history.count - i
+            history.removeSubrange(i...)
+            pendingCalls = Self.unanswered(history)
+            // The exchange before is now the last one: what :retry, :edit and :batch start from.
+            lastPrompt = history.last { $0.role == .user }?.content
+            lastTemplate = lastPrompt
+            lastTurnInHistory = lastPrompt != nil
+            return "removed the last exchange (\(n) message\(n == 1 ? "" : "s")); \(history.count) left"
+        case .fork(let name):
+            guard name != branchName, stashed[name] == nil else {
+                throw SessionError("a branch \(name) exists; :switch \(name)")
+            }
+            stashed[branchName] = current
+            let left = branchName
+            branchName = name
+            return "branch \(name) (from \(left) at \(history.count) messages); :switch \(left) goes back"
+        case .switchTo(let name):
+            guard name != branchName else { return "already on \(name)" }
+            guard let b = stashed.removeValue(forKey: name) else {
+                throw SessionError("no branch \(name); :branches lists them")
+            }
+            stashed[branchName] = current
+            (history, pendingCalls, lastPrompt, lastTemplate) = (
+                b.history, b.pendingCalls, b.lastPrompt, b.lastTemplate
+            )
+            lastTurnInHistory = b.lastTurnInHistory
+            branchName = name
+            return "on \(name): \(history.count) messages"
+        }
+    }
+
+    /// The name for `:fork` without one: b1, b2, …
+    public func newBranchName() -> String {
+        var n = stashed.count + 1
+        while stashed["b\(n)"] != nil || branchName == "b\(n)" { n += 1 }
+        return "b\(n)"
+    }
+
+    func applyBranch(_ command: Command) throws -> String {
+        switch command {
+        case .undo: return try change(.undo)
+        case .fork(let name): return try change(.fork(name ?? newBranchName()))
+        case .switchBranch(let name): return try change(.switchTo(name))
+        default:
+            let all = [(branchName, current)] + stashed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            return all.map { name, b in
+                let last = (b.lastPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
+                let mark = name == branchName ? "*" : " "
+                return "\(mark) \(name)  \(b.history.count) messages  \(last.prefix(50))\(last.count > 50 ? "…" : "")"
+            }.joined(separator: "\n")
+        }
+    }
+
     /// The messages that stand for a turn's output in the conversation.
     func outputMessages(_ turn: TranscriptEvent.Turn) -> [ChatMessage] {
         let thinking = turn.info?.thinkingBlocks ?? []
@@ -398,6 +480,8 @@ public final class Session {
             record(t)
         case .comparison:
             break
+        case .branch(let b):
+            _ = try change(b.action)
         }
     }
 
@@ -412,6 +496,8 @@ public final class Session {
     /// Forgets the conversation, the totals and the last prompt (before a transcript is replayed).
     public func restart() {
         clearConversation()
+        stashed = [:]
+        branchName = "main"
         stats = SessionStats()
         lastPrompt = nil
         lastTemplate = nil

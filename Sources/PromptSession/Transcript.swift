@@ -106,6 +106,11 @@ public struct Transcript: Equatable, Sendable {
         append(.reset(at: date))
     }
 
+    /// Records `:undo`, `:fork` or `:switch`.
+    public mutating func noteBranch(_ action: TranscriptEvent.BranchChange.Action, at date: Date = Date()) {
+        append(.branch(TranscriptEvent.BranchChange(at: date, action: action)))
+    }
+
     public typealias TurnOutcome = TranscriptEvent.TurnOutcome
 
     private mutating func recordRequest(_ body: JSONValue?) -> TranscriptEvent.Request? {

@@ -10,6 +10,24 @@ public enum TranscriptEvent: Equatable, Sendable {
     /// `:reset`: the conversation restarts after it.
     case reset(at: Date)
     case comparison(Comparison)
+    /// `:undo`, `:fork`, `:switch`: the conversation changed without a request.
+    case branch(BranchChange)
+
+    /// A change to the conversation that sent nothing.
+    public struct BranchChange: Equatable, Sendable {
+        public enum Action: Equatable, Sendable {
+            /// The last exchange was dropped.
+            case undo
+            /// The conversation so far went on as a new branch of this name.
+            case fork(String)
+            /// The conversation became this branch's.
+            case switchTo(String)
+        }
+        public var at: Date
+        public var action: Action
+
+        public init(at: Date = Date(), action: Action) { (self.at, self.action) = (at, action) }
+    }
 
     /// The settings in force from this point on.
     public struct Settings: Equatable, Sendable {
@@ -130,6 +148,7 @@ public enum TranscriptEvent: Equatable, Sendable {
             case .settings(let s): return s.at
             case .turn(let t): return t.at
             case .reset(let at): return at
+            case .branch(let b): return b.at
             case .comparison(let c): return c.at
             }
         }
@@ -142,6 +161,9 @@ public enum TranscriptEvent: Equatable, Sendable {
                 t.at = newValue
                 self = .turn(t)
             case .reset: self = .reset(at: newValue)
+            case .branch(var b):
+                b.at = newValue
+                self = .branch(b)
             case .comparison(var c):
                 c.at = newValue
                 self = .comparison(c)
@@ -213,6 +235,13 @@ extension TranscriptEvent {
         case .settings(let s): return .object(Self.encode(s))
         case .turn(let t): return .object(Self.encode(t))
         case .reset(let at): return ["type": "reset", "at": .string(TranscriptClock.iso(at))]
+        case .branch(let b):
+            let at = JSONValue.string(TranscriptClock.iso(b.at))
+            switch b.action {
+            case .undo: return ["type": "undo", "at": at]
+            case .fork(let name): return ["type": "fork", "at": at, "name": .string(name)]
+            case .switchTo(let name): return ["type": "switch", "at": at, "name": .string(name)]
+            }
         case .comparison(let c):
             return [
                 "type": "comparison", "at": .string(TranscriptClock.iso(c.at)), "prompt": .string(c.prompt),
@@ -343,6 +372,13 @@ extension TranscriptEvent {
         case "settings": self = .settings(try Self.decodeSettings(e, i))
         case "turn": self = .turn(try Self.decodeTurn(e, i))
         case "reset": self = .reset(at: try Self.date(e, i))
+        case "undo": self = .branch(BranchChange(at: try Self.date(e, i), action: .undo))
+        case "fork", "switch":
+            guard let name = e["name"]?.stringValue, !name.isEmpty else {
+                throw SessionError("events[\(i)] (\(type)) needs a branch \"name\"")
+            }
+            self = .branch(
+                BranchChange(at: try Self.date(e, i), action: type == "fork" ? .fork(name) : .switchTo(name)))
         case "comparison":
             guard let prompt = e["prompt"]?.stringValue, let list = e["variants"]?.arrayValue else {
                 throw SessionError("events[\(i)] (a comparison) needs \"prompt\" and \"variants\"")
@@ -350,7 +386,8 @@ extension TranscriptEvent {
             let variants = try list.map { try Self.decodeVariant($0, i) }
             self = .comparison(Comparison(at: try Self.date(e, i), prompt: prompt, variants: variants))
         default:
-            throw SessionError("events[\(i)] has no known \"type\" (settings, turn, reset or comparison)")
+            throw SessionError(
+                "events[\(i)] has no known \"type\" (settings, turn, reset, comparison, undo, fork or switch)")
         }
     }
 
@@ -570,7 +607,7 @@ extension TranscriptEvent {
             if let usage = t.info?.usage { t.info?.usage = usage.mapStrings(f) }
             if let r = t.info?.reasoning { t.info?.reasoning = f(r) }
             return .turn(t)
-        case .reset: return self
+        case .reset, .branch: return self
         case .comparison(var c):
             c.prompt = f(c.prompt)
             for k in c.variants.indices {

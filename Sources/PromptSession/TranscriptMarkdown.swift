@@ -16,6 +16,12 @@ public enum TranscriptMarkdown {
             switch e {
             case .settings(let s): md += settings(s)
             case .reset: md += "---\n*conversation reset*\n\n"
+            case .branch(let b):
+                switch b.action {
+                case .undo: md += "*last exchange undone*\n\n"
+                case .fork(let name): md += "---\n*forked: branch `\(name)`*\n\n"
+                case .switchTo(let name): md += "---\n*switched to branch `\(name)`*\n\n"
+                }
             case .turn(let turn) where turn.prompt.isEmpty && !turn.toolResults.isEmpty:
                 // A request of a tool round: the results that went back, then the reply.
                 md += toolResults(turn.toolResults) + output(turn.output) + figures(turn.figures) + "\n"

@@ -255,9 +255,17 @@ final class REPL {
 
     /// A session command: the session carries it out; the transcript records what changed.
     func apply(_ command: Command) throws {
+        // A fork's name is decided here, so the transcript records the one the session used.
+        let command = command == .fork(nil) ? .fork(session.newBranchName()) : command
         out.line(block: try session.apply(command))
         let before = transcript.events.count
-        if command == .reset { transcript.noteReset() }
+        switch command {
+        case .reset: transcript.noteReset()
+        case .undo: transcript.noteBranch(.undo)
+        case .fork(let name?): transcript.noteBranch(.fork(name))
+        case .switchBranch(let name): transcript.noteBranch(.switchTo(name))
+        default: break
+        }
         transcript.noteSettings(session)
         if transcript.events.count != before { autosave() }
     }
@@ -291,6 +299,8 @@ final class REPL {
             try fileCommand(command)
         case .batch(let b):
             try await runBatch(b)
+        case .edit:
+            try await editLastPrompt()
         }
         return true
     }

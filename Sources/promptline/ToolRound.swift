@@ -61,6 +61,24 @@ extension REPL {
         }
     }
 
+    /// `:edit`: the last prompt in the line editor; the edited one replaces it and is sent.
+    func editLastPrompt() async throws {
+        guard let last = session.lastTemplate else { throw SessionError("nothing to edit yet: send a prompt first") }
+        guard !last.contains("\n") else {
+            throw SessionError(":edit takes one-line prompts; :undo, then send the new one (\"\"\" for several lines)")
+        }
+        guard case .line(let edited) = editor.readLine(prompt: out.render("\(dim: "edit") › "), initial: last),
+            !edited.trimmingCharacters(in: .whitespaces).isEmpty
+        else {
+            out.finishLine()
+            out.dim("edit abandoned: nothing changed")
+            return
+        }
+        remember(edited)
+        session.dropLastExchange()
+        await runTurn(edited, isRetry: true)
+    }
+
     /// A resumed session that stopped with calls unanswered goes on with them.
     func resumeRound() async {
         guard !session.pendingCalls.isEmpty,
