@@ -401,17 +401,14 @@ public enum CommandParser {
 
     static func varCommand(_ name: String, _ rest: String, noArgs: () throws -> Void) throws -> Command? {
         switch name {
-        case "undo":
+        case "undo", "branches":
             try noArgs()
-            return .undo
+            return name == "undo" ? .undo : .branches
         case "fork":
             guard rest.isEmpty || Template.isValidName(rest) else {
                 throw SessionError(":fork takes a branch name (letters, digits, _ - and .)")
             }
             return .fork(rest.isEmpty ? nil : rest)
-        case "branches":
-            try noArgs()
-            return .branches
         case "switch":
             guard !rest.isEmpty, !rest.contains(" ") else {
                 throw SessionError(":switch takes a branch name; :branches lists them")

@@ -154,19 +154,11 @@ public enum TranscriptEvent: Equatable, Sendable {
         }
         set {
             switch self {
-            case .settings(var s):
-                s.at = newValue
-                self = .settings(s)
-            case .turn(var t):
-                t.at = newValue
-                self = .turn(t)
+            case .settings(let s): self = .settings(s.stamped(newValue))
+            case .turn(let t): self = .turn(t.stamped(newValue))
             case .reset: self = .reset(at: newValue)
-            case .branch(var b):
-                b.at = newValue
-                self = .branch(b)
-            case .comparison(var c):
-                c.at = newValue
-                self = .comparison(c)
+            case .branch(let b): self = .branch(b.stamped(newValue))
+            case .comparison(let c): self = .comparison(c.stamped(newValue))
             }
         }
     }
@@ -719,3 +711,22 @@ public struct RequestDelta: Equatable, Sendable {
         return d
     }
 }
+
+/// An event's record with a time of its own.
+protocol Timed {
+    var at: Date { get set }
+}
+
+extension Timed {
+    /// The same record at `date`.
+    func stamped(_ date: Date) -> Self {
+        var copy = self
+        copy.at = date
+        return copy
+    }
+}
+
+extension TranscriptEvent.Settings: Timed {}
+extension TranscriptEvent.Turn: Timed {}
+extension TranscriptEvent.Comparison: Timed {}
+extension TranscriptEvent.BranchChange: Timed {}
