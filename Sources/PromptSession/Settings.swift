@@ -45,6 +45,8 @@ public struct ResolvedSettings: Equatable, Sendable {
     public var prices: PriceTable
     /// Per provider: the base URL (nil: the provider's own) and the key to send.
     public var endpoints: [Provider: Endpoint]
+    /// `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`; nil when no proxy is set.
+    public var proxy: ProxySettings?
 
     public struct Endpoint: Equatable, Sendable {
         public var baseURL: String?
@@ -107,7 +109,8 @@ public struct ResolvedSettings: Equatable, Sendable {
             startupCommands: commands, maxAttempts: flags.maxAttempts ?? 6,
             readTimeout: flags.readTimeout ?? 120, turnTimeout: flags.turnTimeout ?? config.turnTimeout ?? 300,
             historySize: config.historySize ?? 1000, prices: config.prices,
-            endpoints: endpoints(flags: flags, environment: environment, config: config, local: local))
+            endpoints: endpoints(flags: flags, environment: environment, config: config, local: local),
+            proxy: try ProxySettings(environment: environment))
     }
 
     static func startupCommands(flags: Flags, config: Config) throws -> [Command] {

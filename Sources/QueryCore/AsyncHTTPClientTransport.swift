@@ -22,15 +22,38 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
     private let givenClient: HTTPClient?
     public var connectTimeout: Double
     public var readTimeout: Double
+    /// The HTTP(S) proxies requests go through (nil: none). Only with the shared client: a
+    /// client of the caller's has its own configuration.
+    public var proxy: ProxySettings?
 
     /// - Parameter client: a client that never follows redirects (``configuration`` has that);
     ///   nil for ``sharedClient``, which is one. Not `HTTPClient.shared`: it follows up to 20
     ///   redirects, keeping headers such as `x-api-key` on the way to another origin.
-    public init(client: HTTPClient? = nil, connectTimeout: Double = 10, readTimeout: Double = 120) {
+    /// - Parameter proxy: proxies by scheme, and the hosts reached directly (see ``ProxySettings``).
+    public init(
+        client: HTTPClient? = nil, connectTimeout: Double = 10, readTimeout: Double = 120, proxy: ProxySettings? = nil
+    ) {
         givenClient = client
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
+        self.proxy = proxy
     }
+
+    /// The client for `url`: the caller's, or the shared one, or one that goes through the proxy
+    /// the settings give for that URL (one such client per proxy, for the life of the process).
+    func client(for url: String) -> HTTPClient {
+        guard givenClient == nil, let proxy, let server = proxy.server(for: url) else { return client }
+        return Self.proxiedClients.withLockedValue { clients in
+            if let c = clients[server] { return c }
+            var config = Self.configuration
+            config.proxy = .server(host: server.host, port: server.port)
+            let c = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
+            clients[server] = c
+            return c
+        }
+    }
+
+    private static let proxiedClients = NIOLockedValueBox<[ProxySettings.Server: HTTPClient]>([:])
 
     /// What a client for this transport should be configured with: redirects never followed
     /// (async-http-client would resend the body and keep `x-api-key` on the way to another origin
@@ -59,7 +82,7 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
             // async-http-client stops counting this deadline at the response head; the body has
             // its own read timeout below.
             let deadline = NIODeadline.now() + Self.amount(connectTimeout + readTimeout)
-            response = try await client.execute(req, deadline: deadline, logger: logger)
+            response = try await client(for: request.url).execute(req, deadline: deadline, logger: logger)
         } catch {
             throw Self.map(error, phase: "before the response")
         }

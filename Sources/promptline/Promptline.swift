@@ -259,7 +259,7 @@ struct Promptline: AsyncParsableCommand {
     static func clientFactory(
         _ s: ResolvedSettings, allowInsecure: Bool, environment: [String: String]
     ) -> (Provider) throws -> QueryClient {
-        let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: s.readTimeout)
+        let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: s.readTimeout, proxy: s.proxy)
         let retry = RetryPolicy(maxAttempts: s.maxAttempts)
         let serverKinds = ServerKindCache()
         let environmentKeys = REPL.environmentKeys(environment)
