@@ -80,6 +80,8 @@ public enum AppCommand: Equatable, Sendable {
     case batch(BatchCommand)
     /// `:edit`: the last prompt in the line editor, sent again as edited.
     case edit
+    /// `:copy`: the last reply to the clipboard (OSC 52).
+    case copy
     case quit
 }
 
@@ -285,6 +287,10 @@ public enum CommandParser {
             rerun skips the rows already there
         e.g. :batch countries.csv concurrency=8 model=gpt-4o-mini,gpt-4o
 
+        :copy
+            put the last reply on the clipboard (an OSC 52 sequence: where the terminal allows it)
+        e.g. :copy
+
         :set-view reasoning on | off
             show the model's reasoning (dimmed, before the answer) or only count it; it is kept in the
             transcript either way
@@ -461,9 +467,9 @@ public enum CommandParser {
             return .retry
         case "compare": return try compare(rest)
         case "batch": return .batch(try batch(rest))
-        case "edit":
+        case "edit", "copy":
             try noArgs()
-            return .edit
+            return name == "edit" ? .edit : .copy
         case "request":
             if rest.isEmpty { return .request(.curl) }
             guard let f = RequestFormat(rawValue: rest) else {

@@ -41,6 +41,14 @@ final class Output: @unchecked Sendable {
         }
     }
 
+    /// Sets the terminal's clipboard (OSC 52) to `text`, base64-encoded: nothing of it reaches the
+    /// screen. False when this output is not a terminal.
+    func setClipboard(_ text: String) -> Bool {
+        guard isTTY else { return false }
+        lock.withLock { emitLocked("\u{1B}]52;c;" + Data(text.utf8).base64EncodedString() + "\u{07}", transient: true) }
+        return true
+    }
+
     /// A block the program composed, which may span several lines (help, :stats, :request,
     /// JSON). Sanitised all the same: it may quote untrusted text.
     func line(block s: String) { line(TerminalText(multiline: s)) }

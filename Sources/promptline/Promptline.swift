@@ -75,14 +75,18 @@ struct Promptline: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --batch: requests at a time, 1 to 64 (default 4).", valueName: "n"))
     var concurrency: Int?
 
-    @Option(help: "chat (keep the conversation; the default) or single (system + this prompt only).")
+    @Option(
+        help: "chat (keep the conversation; the default) or single (system + this prompt only).",
+        completion: .list(["chat", "single"]))
     var mode: String?
 
     @Option(
         help: ArgumentHelp("The config file (default: $XDG_CONFIG_HOME/promptline/config.yaml).", valueName: "FILE"))
     var config: String?
 
-    @Option(help: "openai, openai-responses or anthropic (default: anthropic for claude-* models, else openai).")
+    @Option(
+        help: "openai, openai-responses or anthropic (default: anthropic for claude-* models, else openai).",
+        completion: .list(Provider.allCases.map(\.rawValue)))
     var provider: String?
 
     @Flag(help: "Use the bundled local llama.cpp server (started if needed).")
@@ -94,7 +98,9 @@ struct Promptline: AsyncParsableCommand {
             valueName: "PATH.gguf"))
     var localModel: String?
 
-    @Option(help: ArgumentHelp("How --func forces the call (see :help func-via; default auto).", valueName: "how"))
+    @Option(
+        help: ArgumentHelp("How --func forces the call (see :help func-via; default auto).", valueName: "how"),
+        completion: .list(ForcedCallStrategy.allCases.map(\.rawValue)))
     var funcVia: String?
 
     @Option(

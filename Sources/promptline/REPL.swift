@@ -301,6 +301,8 @@ final class REPL {
             try await runBatch(b)
         case .edit:
             try await editLastPrompt()
+        case .copy:
+            try copyLastReply()
         }
         return true
     }

@@ -1,0 +1,50 @@
+"""The ecosystem's conventions end to end: scripts/install (a wrapper, the binary, completions
+for bash, zsh and fish), bash completing promptline's flags, and :copy's OSC 52 sequence."""
+import base64
+import os
+import subprocess
+
+import pexpect
+
+from conftest import ROOT, spawn
+
+PROMPT = "› "
+
+
+def test_install_and_completion(tmp_path):
+    prefix = tmp_path / "prefix"
+    r = subprocess.run([str(ROOT / "scripts/install")], env=dict(os.environ, PREFIX=str(prefix)), capture_output=True,
+                       text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"installed {prefix}/bin/promptline" in r.stdout
+    out = subprocess.run([str(prefix / "bin/promptline"), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip()
+    bash = prefix / "share/bash-completion/completions/promptline"
+    assert "--tool" in (prefix / "share/zsh/site-functions/_promptline").read_text()
+    assert "-l 'tool'" in (prefix / "share/fish/vendor_completions.d/promptline.fish").read_text()
+    script = f"""
+source {bash}
+COMP_WORDS=(promptline --to); COMP_CWORD=1; COMP_LINE="promptline --to"; COMP_POINT=${{#COMP_LINE}}
+_promptline promptline --to promptline
+echo "${{COMPREPLY[@]}}"
+"""
+    done = subprocess.run(["bash", "-c", script], env=dict(os.environ, PATH=f"{prefix}/bin:" + os.environ["PATH"]),
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.split() == ["--tool"], done.stdout + done.stderr
+
+
+def test_copy_sends_the_last_reply_as_osc_52(bin_dir, server, home):
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], dict(home, NO_COLOR="1"))
+    child.expect_exact(PROMPT)
+    child.sendline(":copy")
+    child.expect_exact("nothing to copy yet: no reply")
+    child.sendline("copy this")
+    child.expect_exact("echo: copy this")
+    child.expect_exact(PROMPT)
+    child.sendline(":copy")
+    encoded = base64.b64encode("echo: copy this".encode()).decode()
+    child.expect_exact(f"\x1b]52;c;{encoded}\x07")
+    child.expect_exact("copied 15 characters")
+    child.expect_exact(PROMPT)
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
