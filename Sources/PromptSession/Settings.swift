@@ -19,6 +19,8 @@ public struct Flags: Equatable, Sendable {
     public var choice: String?
     public var mock: String?
     public var schema: String?
+    /// `--ca-file PEM`.
+    public var caFile: String?
     public var maxAttempts: Int?
     public var readTimeout: Double?
     public var turnTimeout: Double?
@@ -47,6 +49,8 @@ public struct ResolvedSettings: Equatable, Sendable {
     public var endpoints: [Provider: Endpoint]
     /// `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`; nil when no proxy is set.
     public var proxy: ProxySettings?
+    /// `--ca-file`, else `SSL_CERT_FILE`: certificate authorities trusted besides the system's.
+    public var caFile: String?
 
     public struct Endpoint: Equatable, Sendable {
         public var baseURL: String?
@@ -110,7 +114,18 @@ public struct ResolvedSettings: Equatable, Sendable {
             readTimeout: flags.readTimeout ?? 120, turnTimeout: flags.turnTimeout ?? config.turnTimeout ?? 300,
             historySize: config.historySize ?? 1000, prices: config.prices,
             endpoints: endpoints(flags: flags, environment: environment, config: config, local: local),
-            proxy: try ProxySettings(environment: environment))
+            proxy: try ProxySettings(environment: environment),
+            caFile: try caFile(flags.caFile ?? environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }))
+    }
+
+    /// A CA file that exists and can be read, or one error naming it.
+    static func caFile(_ path: String?) throws -> String? {
+        guard let path else { return nil }
+        let p = Session.expand(path)
+        guard FileManager.default.isReadableFile(atPath: p) else {
+            throw SessionError("CA file \(path) cannot be read (--ca-file or SSL_CERT_FILE names a PEM file)")
+        }
+        return p
     }
 
     static func startupCommands(flags: Flags, config: Config) throws -> [Command] {

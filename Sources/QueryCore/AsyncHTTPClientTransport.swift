@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPCompression
 import NIOPosix
+import NIOSSL
 
 /// The real transport: swift-server/async-http-client, which streams bodies on Linux and stops a
 /// request when its task is cancelled.
@@ -25,35 +26,53 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
     /// The HTTP(S) proxies requests go through (nil: none). Only with the shared client: a
     /// client of the caller's has its own configuration.
     public var proxy: ProxySettings?
+    /// A PEM file of certificate authorities trusted besides the system's (a private CA, a
+    /// corporate proxy's). Only with the shared client, as ``proxy``.
+    public var caFile: String?
 
     /// - Parameter client: a client that never follows redirects (``configuration`` has that);
     ///   nil for ``sharedClient``, which is one. Not `HTTPClient.shared`: it follows up to 20
     ///   redirects, keeping headers such as `x-api-key` on the way to another origin.
     /// - Parameter proxy: proxies by scheme, and the hosts reached directly (see ``ProxySettings``).
+    /// - Parameter caFile: certificate authorities to trust besides the system's (PEM).
     public init(
-        client: HTTPClient? = nil, connectTimeout: Double = 10, readTimeout: Double = 120, proxy: ProxySettings? = nil
+        client: HTTPClient? = nil, connectTimeout: Double = 10, readTimeout: Double = 120, proxy: ProxySettings? = nil,
+        caFile: String? = nil
     ) {
         givenClient = client
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
         self.proxy = proxy
+        self.caFile = caFile
     }
 
     /// The client for `url`: the caller's, or the shared one, or one that goes through the proxy
     /// the settings give for that URL (one such client per proxy, for the life of the process).
     func client(for url: String) -> HTTPClient {
-        guard givenClient == nil, let proxy, let server = proxy.server(for: url) else { return client }
-        return Self.proxiedClients.withLockedValue { clients in
-            if let c = clients[server] { return c }
+        let key = ClientKey(proxy: proxy?.server(for: url), caFile: caFile)
+        guard givenClient == nil, key.proxy != nil || key.caFile != nil else { return client }
+        return Self.configuredClients.withLockedValue { clients in
+            if let c = clients[key] { return c }
             var config = Self.configuration
-            config.proxy = .server(host: server.host, port: server.port)
+            if let server = key.proxy { config.proxy = .server(host: server.host, port: server.port) }
+            if let caFile = key.caFile {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.additionalTrustRoots = [.file(caFile)]
+                config.tlsConfiguration = tls
+            }
             let c = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: config)
-            clients[server] = c
+            clients[key] = c
             return c
         }
     }
 
-    private static let proxiedClients = NIOLockedValueBox<[ProxySettings.Server: HTTPClient]>([:])
+    /// What a client made for this transport differs by: the proxy and the trusted CAs.
+    private struct ClientKey: Hashable {
+        var proxy: ProxySettings.Server?
+        var caFile: String?
+    }
+
+    private static let configuredClients = NIOLockedValueBox<[ClientKey: HTTPClient]>([:])
 
     /// What a client for this transport should be configured with: redirects never followed
     /// (async-http-client would resend the body and keep `x-api-key` on the way to another origin

@@ -115,6 +115,12 @@ struct Promptline: AsyncParsableCommand {
     @Flag(help: "Wait for whole responses instead of streaming.")
     var noStream = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Certificate authorities to trust besides the system's (default: SSL_CERT_FILE).", valueName: "PEM"),
+        completion: .file())
+    var caFile: String?
+
     @Flag(help: "Allow sending an API key over plain http to a non-loopback host.")
     var allowInsecure = false
 
@@ -158,6 +164,7 @@ struct Promptline: AsyncParsableCommand {
         f.functionFile = functionFile
         (f.tools, f.choice, f.mock, f.schema) = (toolFiles, choice, mock, schema)
         f.vars = variables
+        f.caFile = caFile
         f.mode = mode.flatMap(SessionMode.init(rawValue:))
         f.provider = provider.flatMap { Provider(rawValue: $0.lowercased()) }
         f.local = local
@@ -265,7 +272,8 @@ struct Promptline: AsyncParsableCommand {
     static func clientFactory(
         _ s: ResolvedSettings, allowInsecure: Bool, environment: [String: String]
     ) -> (Provider) throws -> QueryClient {
-        let transport = AsyncHTTPClientTransport(connectTimeout: 10, readTimeout: s.readTimeout, proxy: s.proxy)
+        let transport = AsyncHTTPClientTransport(
+            connectTimeout: 10, readTimeout: s.readTimeout, proxy: s.proxy, caFile: s.caFile)
         let retry = RetryPolicy(maxAttempts: s.maxAttempts)
         let serverKinds = ServerKindCache()
         let environmentKeys = REPL.environmentKeys(environment)
