@@ -237,3 +237,15 @@ def record_bodies(server, name):
             pathlib.Path(d, f"e2e-{name}-{i}.json").write_text(r["body"])
         elif r["uri"].endswith("/responses"):
             pathlib.Path(d, f"e2e-{name}-{i}.responses.json").write_text(r["body"])
+
+
+def plain(home):
+    """The environment without colour: what is asserted is the text, not its styling."""
+    return dict(home, NO_COLOR="1")
+
+
+def start_plain(bin_dir, server, home, *extra):
+    """promptline in a pseudo-terminal against the test server, without colour, at its first prompt."""
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model", *extra], plain(home))
+    child.expect_exact("› ")
+    return child

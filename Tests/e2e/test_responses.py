@@ -6,19 +6,11 @@ import json
 
 import pexpect
 
-from conftest import read_transcript, record_bodies, session_files, spawn
+from conftest import read_transcript, record_bodies, session_files, start_plain
 
 PROMPT = "› "
 
 
-def plain(home):
-    return dict(home, NO_COLOR="1")
-
-
-def start(bin_dir, server, home, *extra):
-    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model", *extra], plain(home))
-    child.expect_exact(PROMPT)
-    return child
 
 
 def event(v):
@@ -39,7 +31,7 @@ def responses_stream(reasoning, text, reasoning_tokens=5):
 
 
 def test_two_turns_over_the_responses_api(bin_dir, server, home):
-    child = start(bin_dir, server, home, "--provider", "openai-responses", "--system", "Be terse.")
+    child = start_plain(bin_dir, server, home, "--provider", "openai-responses", "--system", "Be terse.")
     child.sendline("hello there")
     child.expect_exact("echo: hello there")
     child.expect(r"echo-model · [0-9.]+ s · ttft [0-9.]+ s · tokens \d+ in / 3 out")
@@ -67,7 +59,7 @@ def test_a_tool_round_over_the_responses_api(bin_dir, server, home, tmp_path):
     (tmp_path / "tools.json").write_text(json.dumps([{"name": "get_weather", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]))
     (tmp_path / "mock.json").write_text('{"get_weather": "sunny in {{args.city}}"}')
-    child = start(bin_dir, server, home, "--provider", "openai-responses", "--tool", str(tmp_path / "tools.json"),
+    child = start_plain(bin_dir, server, home, "--provider", "openai-responses", "--tool", str(tmp_path / "tools.json"),
                   "--mock", str(tmp_path / "mock.json"))
     child.sendline("Weather?")
     child.expect_exact("result get_weather#call_1 (mock) › sunny in sample")
@@ -85,7 +77,7 @@ def test_a_tool_round_over_the_responses_api(bin_dir, server, home, tmp_path):
 
 
 def test_reasoning_is_shown_apart_hidden_on_request_counted_and_kept(bin_dir, server, home):
-    child = start(bin_dir, server, home, "--provider", "openai-responses")
+    child = start_plain(bin_dir, server, home, "--provider", "openai-responses")
     server.enqueue(responses_stream(["Weigh ", "options."], ["Answer", " one."]))
     child.sendline("Question one")
     child.expect_exact("Weigh options.\r\nAnswer one.")
@@ -112,7 +104,7 @@ def test_chat_reasoning_content_deltas_are_reasoning(bin_dir, server, home):
     def chunk(delta, finish=None):
         return json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    child = start(bin_dir, server, home)
+    child = start_plain(bin_dir, server, home)
     server.enqueue({"sse": [chunk({"role": "assistant", "reasoning_content": "Think"}),
                             chunk({"reasoning_content": "ing."}), chunk({"content": "Done."}), chunk({}, "stop"),
                             json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
@@ -132,7 +124,7 @@ def test_chat_reasoning_content_deltas_are_reasoning(bin_dir, server, home):
 
 
 def test_compare_across_wire_formats(bin_dir, server, home):
-    child = start(bin_dir, server, home)
+    child = start_plain(bin_dir, server, home)
     child.sendline(":compare provider=openai,openai-responses,anthropic -- hi all")
     child.expect_exact("provider=openai-responses")
     for _ in range(3):

@@ -8,7 +8,7 @@ import re
 
 import pexpect
 
-from conftest import read_transcript, record_bodies, run_piped, session_files, spawn
+from conftest import plain, read_transcript, record_bodies, run_piped, session_files, spawn, start_plain
 
 PROMPT = "› "
 
@@ -50,21 +50,12 @@ def setup_files(tmp_path):
     return str(tmp_path / "tools.yaml")
 
 
-def plain(home):
-    """The environment without colour: what is asserted is the text, not its styling."""
-    return dict(home, NO_COLOR="1")
-
-
-def start(bin_dir, server, home, *extra):
-    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model", *extra], plain(home))
-    child.expect_exact(PROMPT)
-    return child
 
 
 def test_parallel_calls_typed_and_file_results_then_ctrl_c_ends_the_round(bin_dir, server, home, tmp_path):
     tools = setup_files(tmp_path)
     (tmp_path / "weather.json").write_text('{"sky": "clear"}\n')
-    child = start(bin_dir, server, home, "--tool", tools)
+    child = start_plain(bin_dir, server, home, "--tool", tools)
     child.sendline(":tools")
     child.expect_exact("get_weather — Weather for a city  requires city")
     child.expect_exact("choice auto")
@@ -119,7 +110,7 @@ def test_parallel_calls_typed_and_file_results_then_ctrl_c_ends_the_round(bin_di
 def test_mock_answers_and_the_model_goes_on(bin_dir, server, home, tmp_path):
     tools = setup_files(tmp_path)
     (tmp_path / "mock.yaml").write_text('get_weather: \'{"city": "{{args.city}}", "sky": "clear"}\'\n')
-    child = start(bin_dir, server, home, "--tool", tools, "--mock", str(tmp_path / "mock.yaml"))
+    child = start_plain(bin_dir, server, home, "--tool", tools, "--mock", str(tmp_path / "mock.yaml"))
     child.sendline("Weather?")
     # The echo server calls the first tool with sample arguments, then echoes the result it gets.
     expect_call(child, "get_weather#call_1", '{"city":"sample"}')
@@ -142,7 +133,7 @@ def test_mock_answers_and_the_model_goes_on(bin_dir, server, home, tmp_path):
 
 def test_unknown_tool_and_bad_arguments_are_shown_and_the_round_goes_on(bin_dir, server, home, tmp_path):
     tools = setup_files(tmp_path)
-    child = start(bin_dir, server, home, "--tool", tools)
+    child = start_plain(bin_dir, server, home, "--tool", tools)
     server.enqueue(calls_stream(("call_x", "get_forecast", '{"city":"Oslo"}'), ("call_y", "get_time", '{"tz": CET')))
     child.sendline("Forecast?")
     expect_call(child, "get_forecast#call_x", '{"city":"Oslo"}')
@@ -163,7 +154,7 @@ def test_unknown_tool_and_bad_arguments_are_shown_and_the_round_goes_on(bin_dir,
 def test_round_limit_and_choice(bin_dir, server, home, tmp_path):
     tools = setup_files(tmp_path)
     (tmp_path / "mock.json").write_text('["one", "two", "three"]')
-    child = start(bin_dir, server, home, "--tool", tools, "--mock", str(tmp_path / "mock.json"))
+    child = start_plain(bin_dir, server, home, "--tool", tools, "--mock", str(tmp_path / "mock.json"))
     child.sendline(":set max_tool_rounds 1")
     child.expect_exact("max_tool_rounds = 1")
     child.sendline(":choice get_time")
@@ -204,7 +195,7 @@ def test_structured_output_is_pretty_printed_and_checked(bin_dir, server, home, 
     (tmp_path / "person.schema.json").write_text(json.dumps({
         "type": "object", "additionalProperties": False, "required": ["name", "age"],
         "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}))
-    child = start(bin_dir, server, home, "--schema", str(tmp_path / "person.schema.json"))
+    child = start_plain(bin_dir, server, home, "--schema", str(tmp_path / "person.schema.json"))
     child.sendline("Ada, 36")
     child.expect_exact('"age": 42')
     child.expect_exact("✓ matches schema person")
@@ -240,7 +231,7 @@ def test_anthropic_round_with_a_mock(bin_dir, server, home, tmp_path):
 def test_retry_reruns_the_whole_round_and_request_shows_its_last_request(bin_dir, server, home, tmp_path):
     tools = setup_files(tmp_path)
     (tmp_path / "mock.json").write_text('{"get_weather": ["first", "second"]}')
-    child = start(bin_dir, server, home, "--tool", tools, "--mock", str(tmp_path / "mock.json"))
+    child = start_plain(bin_dir, server, home, "--tool", tools, "--mock", str(tmp_path / "mock.json"))
     child.sendline("Weather?")
     child.expect_exact("echo: result first")
     child.expect_exact(PROMPT)
@@ -264,7 +255,7 @@ def test_retry_reruns_the_whole_round_and_request_shows_its_last_request(bin_dir
 
 def test_results_of_a_failed_request_go_with_the_next_prompt(bin_dir, server, home, tmp_path):
     tools = setup_files(tmp_path)
-    child = start(bin_dir, server, home, "--tool", tools, "--max-attempts", "1")
+    child = start_plain(bin_dir, server, home, "--tool", tools, "--max-attempts", "1")
     child.sendline("Weather?")
     child.expect_exact("result get_weather#call_1")
     server.enqueue({"status": 500, "json": {"error": {"message": "boom"}}})
