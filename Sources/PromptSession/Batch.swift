@@ -160,21 +160,45 @@ public struct BatchSummary: Sendable {
 
     /// One line per variant (ok, failed, tokens, cost, latency p50/p95), then where the results are.
     public func report() -> String {
-        var lines: [String] = []
-        for v in variants {
-            let t = totals[v] ?? Totals()
-            let p50 = SessionStats.percentile(t.latencies, 50).map { String(format: "%.2f s", $0) } ?? "–"
-            let p95 = SessionStats.percentile(t.latencies, 95).map { String(format: "%.2f s", $0) } ?? "–"
-            lines.append(
-                "  \(v.isEmpty ? "" : v + ": ")\(t.ok) ok, \(t.failed) failed · tokens in \(t.inputTokens) out "
-                    + "\(t.outputTokens) · cost \(PriceTable.format(t.cost)) · latency p50 \(p50) p95 \(p95)")
-        }
         var head = cancelled ? "batch stopped (Ctrl-C)" : "batch done"
         if skipped > 0 { head += "; \(skipped) already in the results file, not sent again" }
         if rateLimited > 0 {
             head += "; rate limited \(rateLimited) time\(rateLimited == 1 ? "" : "s") (the whole run waited)"
         }
-        return ([head] + lines + ["  results: \(outPath)"]).joined(separator: "\n")
+        return ([head] + (variants.count > 1 ? table() : [line(variants.first ?? "")]) + ["  results: \(outPath)"])
+            .joined(separator: "\n")
+    }
+
+    /// One variant's figures: ok, failed, tokens in and out, cost, latency p50 and p95.
+    func figures(_ v: String) -> [String] {
+        let t = totals[v] ?? Totals()
+        let p = { (q: Double) in SessionStats.percentile(t.latencies, q).map { String(format: "%.2f s", $0) } ?? "–" }
+        return [
+            "\(t.ok)", "\(t.failed)", "\(t.inputTokens)", "\(t.outputTokens)", PriceTable.format(t.cost), p(50), p(95),
+        ]
+    }
+
+    /// The one variant of a plain run.
+    func line(_ v: String) -> String {
+        let f = figures(v)
+        return
+            "  \(f[0]) ok, \(f[1]) failed · tokens in \(f[2]) out \(f[3]) · cost \(f[4]) · latency p50 \(f[5]) p95 \(f[6])"
+    }
+
+    /// Variants side by side: a row per figure, a column per variant.
+    func table() -> [String] {
+        let names = ["", "ok", "failed", "tokens in", "tokens out", "cost", "latency p50", "latency p95"]
+        let columns = variants.map { [$0] + figures($0) }
+        let labelWidth = names.map(\.count).max() ?? 0
+        let widths = columns.map { c in c.map(\.count).max() ?? 0 }
+        return names.indices.map { row in
+            let cells = columns.indices.map { c in
+                let cell = columns[c][row]
+                return String(repeating: " ", count: widths[c] - cell.count) + cell
+            }
+            return "  " + names[row].padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  "
+                + cells.joined(separator: "   ")
+        }
     }
 }
 

@@ -112,7 +112,18 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(server.requests.count, 8)
         XCTAssertEqual(summary.failed, 1)
         XCTAssertEqual(Set(try lines(out).compactMap { $0["variant"]?.stringValue }).count, 4)
-        XCTAssertTrue(summary.report().contains("model=a temperature=0: 1 ok, 1 failed"), summary.report())
+        // Side by side: a column per variant (the first request, model=a temperature=0, failed).
+        let report = summary.report().split(separator: "\n").map(String.init)
+        XCTAssertEqual(
+            report[1].split(separator: " ").map(String.init),
+            [
+                "model=a", "temperature=0", "model=a", "temperature=1", "model=b", "temperature=0", "model=b",
+                "temperature=1",
+            ],
+            summary.report())
+        XCTAssertEqual(report[2].split(separator: " ").map(String.init), ["ok", "1", "2", "2", "2"], summary.report())
+        XCTAssertEqual(
+            report[3].split(separator: " ").map(String.init), ["failed", "1", "0", "0", "0"], summary.report())
         XCTAssertEqual(server.requests.compactMap { $0.json?["model"]?.stringValue }.filter { $0 == "b" }.count, 4)
         let again = try await runner(s, c, rows: rows, variants: variants, concurrency: 1, out: out).run(session: s)
         XCTAssertEqual(server.requests.count, 9, "only the failed one is sent again")
