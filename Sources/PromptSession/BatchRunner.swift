@@ -97,6 +97,16 @@ public struct BatchRunner {
 
     /// Every (row, variant) request, filled and built before the first is sent.
     func makeJobs(session: Session) throws -> [Job] {
+        // Each variant's request is built once (the session's function, tools, schema and the
+        // variant's options); a row changes only its messages. The conversation is not sent.
+        let system = try session.filledSystem().map { [ChatMessage.system($0)] } ?? []
+        let bases = try variants.enumerated().map { k, v in
+            var r = try session.request(prompt: "", results: [], client: clients[k], stream: false)
+            r.options = v.options
+            r.options["model"] = nil
+            r.model = v.model
+            return r
+        }
         var jobs: [Job] = []
         for (i, row) in rows.enumerated() {
             let vars = session.vars.merging(row) { _, r in r }
@@ -106,12 +116,9 @@ public struct BatchRunner {
             } catch let e as SessionError {
                 throw SessionError("row \(i + 1): \(e.message)")
             }
-            for (k, v) in variants.enumerated() {
-                var r = try session.request(prompt: prompt, results: [], client: clients[k], stream: false)
-                r.messages = ((try session.filledSystem()).map { [.system($0)] } ?? []) + [.user(prompt)]
-                r.options = v.options
-                r.options["model"] = nil
-                r.model = v.model
+            for k in variants.indices {
+                var r = bases[k]
+                r.messages = system + [.user(prompt)]
                 jobs.append(Job(row: i, variant: k, vars: row, prompt: prompt, request: r))
             }
         }
