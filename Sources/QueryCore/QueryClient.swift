@@ -151,14 +151,19 @@ public struct QueryClient: Sendable {
         headers.add("Accept", request.stream ? "text/event-stream" : "application/json")
         headers.add("User-Agent", userAgent)
         for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
-        var base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        // One base URL for every format (`--base-url …/v1`): Anthropic's path has its own /v1.
-        if base.hasSuffix("/v1") && path.hasPrefix("/v1/") { base.removeLast(3) }
-        let url = base + path
         return (
-            HTTPRequest(method: "POST", url: url, headers: headers, body: JSONValue.object(body).serializedBytes()),
+            HTTPRequest(
+                method: "POST", url: url(path), headers: headers, body: JSONValue.object(body).serializedBytes()),
             notes
         )
+    }
+
+    /// The URL of `path` under ``baseURL``. One base URL serves every format (`--base-url …/v1`):
+    /// a path with its own `/v1` (Anthropic's) does not double it.
+    func url(_ path: String) -> String {
+        var base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        if base.hasSuffix("/v1") && path.hasPrefix("/v1/") { base.removeLast(3) }
+        return base + path
     }
 
     /// The JSON body ``run(_:logger:onEvent:)`` would send (what a transcript records; holds no key).
@@ -327,16 +332,13 @@ public struct QueryClient: Sendable {
                     http, request: request, attemptStart: clock.now(), deadline: attempts.deadline, logger: logger,
                     onEvent: deliver)
                 parts.info.notes.insert(contentsOf: notes, at: 0)
-                parts.info.forcedCall = strategy
-                if !parts.reasoning.isEmpty { parts.info.reasoning = parts.reasoning }
                 if parts.inputTokens != nil || parts.outputTokens != nil {
                     deliver(.usage(inputTokens: parts.inputTokens, outputTokens: parts.outputTokens))
                 }
-                let output = try Self.output(from: parts, request: request, strategy: strategy)
-                return QueryResult(
-                    output: output, requestTime: clock.now() - start, inputTokens: parts.inputTokens,
-                    outputTokens: parts.outputTokens, timeToFirstToken: ttft, retries: attempts.count - 1,
-                    info: parts.info)
+                var result = try Self.result(from: parts, request: request, strategy: strategy)
+                (result.requestTime, result.timeToFirstToken) = (clock.now() - start, ttft)
+                result.retries = attempts.count - 1
+                return result
             } catch let f as AttemptFailure {
                 // Redacted at once: the retry notice below shows part of it.
                 let failure = f.error.redacting(redactor)
@@ -363,7 +365,7 @@ public struct QueryClient: Sendable {
     }
 
     /// One call's attempts so far.
-    private struct Attempts {
+    struct Attempts {
         var count = 1
         var waited = 0.0
         let maxAttempts: Int
@@ -424,7 +426,7 @@ public struct QueryClient: Sendable {
 
     /// The wait before the next attempt. Throws the failure (after retries, wrapped in
     /// ``QueryError/retriesExhausted(attempts:last:)``) when there is to be none.
-    private func nextDelay(
+    func nextDelay(
         after failure: QueryError, retryable: Bool, serverDelay: Double?, attempts: inout Attempts
     ) throws -> Double {
         let giveUp = attempts.count > 1 ? QueryError.retriesExhausted(attempts: attempts.count, last: failure) : failure
@@ -555,6 +557,20 @@ public struct QueryClient: Sendable {
         default:
             return error
         }
+    }
+
+    /// The result a caller sees of a decoded response (its times and retries left at 0 for the
+    /// caller to set): the info with the strategy and the reasoning, the output checked.
+    static func result(from parts: ResponseParts, request: QueryRequest, strategy: ForcedCallStrategy?) throws
+        -> QueryResult
+    {
+        var info = parts.info
+        info.forcedCall = strategy
+        if !parts.reasoning.isEmpty { info.reasoning = parts.reasoning }
+        return QueryResult(
+            output: try output(from: parts, request: request, strategy: strategy), requestTime: 0,
+            inputTokens: parts.inputTokens, outputTokens: parts.outputTokens, timeToFirstToken: nil, retries: 0,
+            info: info)
     }
 
     /// The output a caller sees: text (structured output's JSON text among it), the forced

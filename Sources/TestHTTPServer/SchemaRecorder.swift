@@ -15,4 +15,21 @@ public enum SchemaRecorder {
             _ = FileManager.default.createFile(atPath: "\(dir)/\(name)-\(i)\(kind).json", contents: Data(r.body))
         }
     }
+
+    /// Writes one document of `kind` (the Batch API's: `file`, `batchinput`, `batchcreate`,
+    /// `batchobject`, `fileobject`, `batchlist`, `batchoutput`) as `batchapi-<pid>-<n>.<kind>.json`.
+    public static func write(_ text: String, kind: String) {
+        guard let dir = ProcessInfo.processInfo.environment["PROMPTLINE_SCHEMA_DIR"] else { return }
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let n = lock.withLock {
+            written += 1
+            return written
+        }
+        let path = "\(dir)/batchapi-\(getpid())-\(n).\(kind).json"
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    }
+
+    private static let lock = NSLock()
+    // Only touched under `lock`.
+    nonisolated(unsafe) private static var written = 0
 }

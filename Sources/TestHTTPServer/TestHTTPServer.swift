@@ -183,7 +183,12 @@ public final class TestHTTPServer: @unchecked Sendable {
     private init(defaultReply: @escaping @Sendable (RecordedRequest) -> Reply) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.defaultReply = defaultReply
+        self.batchAPI = FakeBatchAPI(answer: defaultReply)
     }
+
+    /// The Batch API's routes (`/v1/files`, `/v1/batches`), answered when no reply is queued;
+    /// each input line is answered by the default reply.
+    public let batchAPI: FakeBatchAPI
 
     private func bind(host: String, port: Int) async throws {
         let bootstrap = ServerBootstrap(group: group)
@@ -218,6 +223,7 @@ public final class TestHTTPServer: @unchecked Sendable {
         recorded = []
         recordedProbes = []
         lock.unlock()
+        batchAPI.reset()
     }
 
     public func stop() {
@@ -266,7 +272,7 @@ public final class TestHTTPServer: @unchecked Sendable {
         recorded.append(request)
         let r = queue.isEmpty ? nil : queue.removeFirst()
         lock.unlock()
-        return r ?? defaultReply(request)
+        return r ?? batchAPI.reply(request) ?? defaultReply(request)
     }
 
     private func control(_ request: RecordedRequest) -> Reply {
@@ -293,6 +299,19 @@ public final class TestHTTPServer: @unchecked Sendable {
             }
             identity = id
             return .json(200, ["identity": .string(id.rawValue)])
+        case ("POST", "/_control/batch"):
+            // {"fault": "none" | "fail" | "expire" | "error_lines" | "drop_create", "lines_per_poll": n}
+            if let f = request.json?["fault"]?.stringValue {
+                guard let fault = FakeBatchAPI.Fault(rawValue: f) else {
+                    return .body(
+                        400, "fault must be one of \(FakeBatchAPI.Fault.allCases.map(\.rawValue))",
+                        contentType: "text/plain")
+                }
+                batchAPI.fault = fault
+            }
+            if let n = request.json?["lines_per_poll"]?.intValue { batchAPI.linesPerPoll = n }
+            return .json(
+                200, ["fault": .string(batchAPI.fault.rawValue), "batches": .integer(Int64(batchAPI.batchCount))])
         case ("GET", "/_control/probes"):
             return .json(200, .array(probes.map(\.asJSON)))
         default:
