@@ -97,6 +97,35 @@ public struct BatchResult: Sendable {
 
     public var failed: Bool { if case .error = output { true } else { false } }
 
+    init(row: Int, variant: String, vars: [String: String], prompt: String, output: TranscriptEvent.Output) {
+        (self.row, self.variant, self.vars, self.prompt, self.output) = (row, variant, vars, prompt, output)
+    }
+
+    /// The result line of a finished job, sent directly or through a remote batch: its output
+    /// checked by `check`, its cost priced by `prices` (`priceFactor`: the Batch API's discount).
+    /// A remote result has no latency of its own (`latency` false).
+    init(
+        job: BatchRunner.Job, label: String, model: String, result: Result<QueryResult, Error>,
+        check: (TranscriptEvent.Output) -> [SchemaViolation], prices: PriceTable, priceFactor: Double = 1,
+        latency: Bool = true
+    ) {
+        self.init(row: job.row, variant: label, vars: job.vars, prompt: job.prompt, output: .cancelled)
+        switch result {
+        case .success(let q):
+            output = TranscriptEvent.Turn(prompt: job.prompt, outcome: .success(q)).output
+            violations = check(output).map(\.description)
+            (inputTokens, outputTokens) = (q.inputTokens, q.outputTokens)
+            self.latency = latency ? q.requestTime : nil
+            cost =
+                prices.cost(
+                    model: model, responseModel: q.info.model, inputTokens: q.inputTokens, outputTokens: q.outputTokens,
+                    usage: q.info.usage
+                ).map { $0 * priceFactor }
+        case .failure(let e):
+            output = .error((e as? QueryError)?.description ?? "\(e)")
+        }
+    }
+
     /// The result file's line: row, variant, variables, the prompt sent, the output (text, the
     /// function's arguments or the tool calls), the schema check, tokens, latency, cost, error.
     public var json: JSONValue {

@@ -31,12 +31,12 @@ public struct BatchRunner {
     }
 
     /// One request to send: its row and variant, and what was filled in.
-    struct Job: Sendable {
-        var row: Int
-        var variant: Int
-        var vars: [String: String]
-        var prompt: String
-        var request: QueryRequest
+    public struct Job: Sendable {
+        public var row: Int
+        public var variant: Int
+        public var vars: [String: String]
+        public var prompt: String
+        public var request: QueryRequest
     }
 
     /// Runs what the results file does not have yet. Cancelling the task stops it cleanly: the
@@ -154,21 +154,9 @@ public struct BatchRunner {
 
     /// The result line of a finished job: its output checked against the session's schemas.
     func record(_ job: Job, _ result: Result<QueryResult, Error>, session: Session) -> BatchResult {
-        let v = variants[job.variant]
-        var r = BatchResult(row: job.row, variant: v.label, vars: job.vars, prompt: job.prompt, output: .cancelled)
-        switch result {
-        case .success(let q):
-            let turn = TranscriptEvent.Turn(prompt: job.prompt, outcome: .success(q))
-            r.output = turn.output
-            r.violations = session.check(turn.output).map(\.description)
-            (r.inputTokens, r.outputTokens, r.latency) = (q.inputTokens, q.outputTokens, q.requestTime)
-            r.cost = session.prices.cost(
-                model: v.model, responseModel: q.info.model, inputTokens: q.inputTokens, outputTokens: q.outputTokens,
-                usage: q.info.usage)
-        case .failure(let e):
-            r.output = .error((e as? QueryError)?.description ?? "\(e)")
-        }
-        return r
+        BatchResult(
+            job: job, label: variants[job.variant].label, model: variants[job.variant].model, result: result,
+            check: session.check, prices: session.prices)
     }
 
     /// The (row, variant, prompt) keys the results file already has without an error. A torn last line

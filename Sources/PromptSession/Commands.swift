@@ -76,8 +76,14 @@ public enum AppCommand: Equatable, Sendable {
     case request(RequestFormat)
     /// `:compare key=v1,v2 … [-- prompt]`: the values stay raw text, typed when applied.
     case compare(axes: [CompareAxis], prompt: String?)
-    /// `:batch FILE [concurrency=N] [out=PATH] [key=v1,v2 …] [-- template]`.
+    /// `:batch FILE [remote] [concurrency=N] [out=PATH] [poll=S] [key=v1,v2 …] [-- template]`.
     case batch(BatchCommand)
+    /// `:batch resume ID`: wait for a remote batch sent earlier and collect its results.
+    case batchResume(String)
+    /// `:batch cancel ID`: stop a remote batch at the provider.
+    case batchCancel(String)
+    /// `:batches`: the remote batches, promptline's and the account's recent ones.
+    case batches
     /// `:edit`: the last prompt in the line editor, sent again as edited.
     case edit
     /// `:copy`: the last reply to the clipboard (OSC 52).
@@ -94,11 +100,17 @@ public struct BatchCommand: Equatable, Sendable {
     public var axes: [CompareAxis]
     /// The template (default: the last prompt as typed).
     public var template: String?
+    /// Through the provider's Batch API (`remote`) rather than request by request.
+    public var remote = false
+    /// Seconds between polls of a remote batch.
+    public var poll: Double?
 
     public init(
-        path: String, concurrency: Int? = nil, out: String? = nil, axes: [CompareAxis] = [], template: String? = nil
+        path: String, concurrency: Int? = nil, out: String? = nil, axes: [CompareAxis] = [], template: String? = nil,
+        remote: Bool = false, poll: Double? = nil
     ) {
         (self.path, self.concurrency, self.out, self.axes, self.template) = (path, concurrency, out, axes, template)
+        (self.remote, self.poll) = (remote, poll)
     }
 }
 
@@ -287,6 +299,19 @@ public enum CommandParser {
             rerun skips the rows already there
         e.g. :batch countries.csv concurrency=8 model=gpt-4o-mini,gpt-4o
 
+        :batch FILE remote [out=PATH] [poll=SECONDS] [key=v1,v2 …] [-- template]
+            the same through OpenAI's Batch API (half price, within 24 hours): upload, create, poll,
+            then the output and error files into the same results; Ctrl-C stops waiting, not the batch
+        e.g. :batch countries.csv remote poll=60
+
+        :batch resume ID  (:batch cancel ID stops it)
+            wait for a remote batch sent earlier (also from a closed promptline) and collect its results
+        e.g. :batch resume batch_abc123
+
+        :batches
+            the remote batches: those promptline sent (run, rows, results file) and the account's recent ones
+        e.g. :batches
+
         :copy
             put the last reply on the clipboard (an OSC 52 sequence: where the terminal allows it)
         e.g. :copy
@@ -306,7 +331,10 @@ public enum CommandParser {
         """)
 
     /// Every command word, for completion.
-    public static var commandWords: [String] { help.map { ":" + $0.name } + [":exit"] }
+    public static var commandWords: [String] {
+        var seen: Set<String> = []
+        return (help.map { ":" + $0.name } + [":exit"]).filter { seen.insert($0).inserted }
+    }
 
     /// Parses one line. A line starting with `:` is a command (`::text` sends `:text`).
     /// - Throws: ``SessionError`` for an unknown command or wrong arguments.
@@ -466,7 +494,10 @@ public enum CommandParser {
             try noArgs()
             return .retry
         case "compare": return try compare(rest)
-        case "batch": return .batch(try batch(rest))
+        case "batch": return try batch(rest)
+        case "batches":
+            try noArgs()
+            return .batches
         case "edit", "copy":
             try noArgs()
             return name == "edit" ? .edit : .copy
@@ -483,13 +514,21 @@ public enum CommandParser {
         }
     }
 
-    static func batch(_ rest: String) throws -> BatchCommand {
+    static func batch(_ rest: String) throws -> AppCommand {
         let (words, axes, template) = try keysAndPrompt(rest, command: "batch")
-        guard words.count == 1 else {
-            throw SessionError(
-                ":batch takes one file: :batch rows.jsonl [concurrency=N] [out=PATH] [key=v1,v2] [-- template]")
+        if let verb = words.first, verb == "resume" || verb == "cancel" {
+            guard words.count == 2, axes.isEmpty, template == nil else {
+                throw SessionError(":batch \(verb) takes one batch id (:batches lists them)")
+            }
+            return verb == "resume" ? .batchResume(words[1]) : .batchCancel(words[1])
         }
-        var b = BatchCommand(path: words[0], template: template)
+        let remote = words.count == 2 && words[1] == "remote"
+        guard words.count == 1 || remote else {
+            throw SessionError(
+                ":batch takes one file: :batch rows.jsonl [remote] [concurrency=N] [out=PATH] [key=v1,v2] [-- template]"
+            )
+        }
+        var b = BatchCommand(path: words[0], template: template, remote: remote)
         for axis in axes {
             switch axis.key {
             case "concurrency":
@@ -497,11 +536,20 @@ public enum CommandParser {
                     throw SessionError("concurrency takes a number from 1 to 64")
                 }
                 b.concurrency = n
+            case "poll":
+                guard axis.values.count == 1, let s = Double(axis.values[0]), s >= 0.05, s <= 3600 else {
+                    throw SessionError("poll takes the seconds between checks of a remote batch, from 0.05 to 3600")
+                }
+                b.poll = s
             case "out": b.out = axis.values.joined(separator: ",")
             default: b.axes.append(axis)
             }
         }
-        return b
+        if b.remote && b.concurrency != nil {
+            throw SessionError("concurrency is for a batch sent from here; a remote batch runs at the provider's pace")
+        }
+        if !b.remote && b.poll != nil { throw SessionError("poll goes with remote: :batch FILE remote poll=30") }
+        return .batch(b)
     }
 
     static func compare(_ rest: String) throws -> AppCommand {

@@ -428,6 +428,15 @@ public final class Session {
     /// How an output breaks the schema it answers: the forced function's, each called tool's
     /// (an unknown tool, or arguments that are not JSON, break it too), or the output schema's.
     public func check(_ output: TranscriptEvent.Output) -> [SchemaViolation] {
+        Self.check(output, functionSpec: functionSpec, tools: toolbox.tools, schema: toolbox.schema)
+    }
+
+    /// An output checked against a function, tools and an output schema (a session's, or those a
+    /// remote batch was sent with): the function's arguments, each tool call's (an unknown tool,
+    /// arguments that are not JSON), a structured reply.
+    public static func check(
+        _ output: TranscriptEvent.Output, functionSpec: FunctionSpec?, tools: [FunctionSpec], schema: FunctionSpec?
+    ) -> [SchemaViolation] {
         switch output {
         case .functionCall(let call):
             guard let spec = functionSpec else { return [] }
@@ -435,7 +444,7 @@ public final class Session {
         case .toolCalls(let calls, _):
             return calls.flatMap { call -> [SchemaViolation] in
                 let at = "\(call.name)#\(call.id ?? "?")"
-                guard let tool = toolbox.tool(named: call.name) else {
+                guard let tool = tools.first(where: { $0.name == call.name }) else {
                     return [SchemaViolation(path: at, message: "no tool of that name is loaded")]
                 }
                 if call.arguments == .null, (try? JSONValue.parse(call.rawArguments)) == nil {
@@ -446,7 +455,7 @@ public final class Session {
                 }
             }
         case .text(let t):
-            guard let schema = toolbox.schema, functionSpec == nil else { return [] }
+            guard let schema, functionSpec == nil else { return [] }
             guard let v = try? JSONValue.parse(t) else {
                 return [SchemaViolation(path: "$", message: "the reply is not JSON")]
             }
@@ -607,11 +616,9 @@ public final class Session {
 
     public static func helpText(_ name: String?) -> String {
         if let name {
-            guard let h = CommandParser.help.first(where: { $0.name == name || (name == "exit" && $0.name == "quit") })
-            else {
-                return "no command :\(name); :help lists them"
-            }
-            return "\(h.usage)\n  \(h.summary)\n  example: \(h.example)"
+            let entries = CommandParser.help.filter { $0.name == name || (name == "exit" && $0.name == "quit") }
+            guard !entries.isEmpty else { return "no command :\(name); :help lists them" }
+            return entries.map { "\($0.usage)\n  \($0.summary)\n  example: \($0.example)" }.joined(separator: "\n")
         }
         let w = CommandParser.help.map(\.usage.count).max() ?? 0
         var lines = CommandParser.help.map {

@@ -27,6 +27,7 @@ extension REPL {
         let runner = BatchRunner(
             template: template, rows: file.rows, variants: variants, clients: clients, concurrency: b.concurrency ?? 4,
             outPath: outPath)
+        if b.remote { return try await sendRemoteBatch(runner, dataset: b.path, poll: b.poll) }
         let stop = BatchStop()
         out.dim(
             "batch: \(file.rows.count) rows × \(variants.count) variant\(variants.count == 1 ? "" : "s") → \(outPath)")
@@ -49,9 +50,11 @@ extension REPL {
     func defaultBatchOut(_ path: String) -> String {
         let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         let safe = String(stem.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }.prefix(40))
-        let dir = (store.directory as NSString).deletingLastPathComponent + "/batches"
-        return "\(dir)/\(transcript.id)-\(safe.isEmpty ? "batch" : safe).jsonl"
+        return "\(batchesDirectory)/\(transcript.id)-\(safe.isEmpty ? "batch" : safe).jsonl"
     }
+
+    /// `<data>/promptline/batches`: results files, and `remote/` for the remote runs' records.
+    var batchesDirectory: String { (store.directory as NSString).deletingLastPathComponent + "/batches" }
 
     func showProgress(_ p: BatchRunner.Progress) {
         let elapsed = Date().timeIntervalSince(p.started)

@@ -75,6 +75,20 @@ struct Promptline: AsyncParsableCommand {
     @Option(help: ArgumentHelp("With --batch: requests at a time, 1 to 64 (default 4).", valueName: "n"))
     var concurrency: Int?
 
+    @Flag(help: "With --batch: send it through OpenAI's Batch API (as :batch FILE remote), wait, collect.")
+    var remote = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Wait for a remote batch sent earlier, collect its results, then exit (as :batch resume).",
+            valueName: "ID"))
+    var batchResume: String?
+
+    @Option(
+        help: ArgumentHelp("With --remote or --batch-resume: seconds between polls (default 15).", valueName: "seconds")
+    )
+    var poll: Double?
+
     @Option(
         help: "chat (keep the conversation; the default) or single (system + this prompt only).",
         completion: .list(["chat", "single"]))
@@ -134,8 +148,19 @@ struct Promptline: AsyncParsableCommand {
     var turnTimeout: Double?
 
     func validate() throws {
-        if batch == nil && (template != nil || out != nil || concurrency != nil) {
-            throw ValidationError("--template, --out and --concurrency go with --batch FILE")
+        if batch == nil && (template != nil || out != nil || concurrency != nil || remote) {
+            throw ValidationError("--template, --out, --concurrency and --remote go with --batch FILE")
+        }
+        if remote && concurrency != nil {
+            throw ValidationError(
+                "--concurrency is for a batch sent from here; a remote batch runs at the provider's pace")
+        }
+        if batch != nil && batchResume != nil { throw ValidationError("--batch and --batch-resume: one at a time") }
+        if poll != nil && !remote && batchResume == nil {
+            throw ValidationError("--poll goes with --batch FILE --remote or --batch-resume ID")
+        }
+        if let p = poll, !(0.05...3600).contains(p) {
+            throw ValidationError("--poll must be from 0.05 to 3600 seconds")
         }
         if let n = concurrency, !(1...64).contains(n) { throw ValidationError("--concurrency must be from 1 to 64") }
         if let mode, SessionMode(rawValue: mode) == nil { throw ValidationError("--mode must be chat or single") }
@@ -219,6 +244,12 @@ struct Promptline: AsyncParsableCommand {
             }
             throw ExitCode(ok ? 0 : 1)
         }
+        if let batchResume {
+            let ok = try await orExit(err) { () async throws -> Bool in
+                try await repl.resumeRemoteBatch(batchResume, poll: poll)
+            }
+            throw ExitCode(ok ? 0 : 1)
+        }
         let status = await repl.run()
         if status != 0 { throw ExitCode(status) }
     }
@@ -228,7 +259,7 @@ struct Promptline: AsyncParsableCommand {
         let t = try template.map {
             $0.hasPrefix("@") ? try Session.readText(String($0.dropFirst()), what: "template") : $0
         }
-        return BatchCommand(path: path, concurrency: concurrency, out: out, template: t)
+        return BatchCommand(path: path, concurrency: concurrency, out: out, template: t, remote: remote, poll: poll)
     }
 
     /// Which model answers (on stderr even when piped) and, on a terminal, the banner.

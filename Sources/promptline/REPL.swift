@@ -299,6 +299,12 @@ final class REPL {
             try fileCommand(command)
         case .batch(let b):
             try await runBatch(b)
+        case .batchResume(let id):
+            try await resumeRemoteBatch(id)
+        case .batchCancel(let id):
+            try await cancelRemoteBatch(id)
+        case .batches:
+            await listRemoteBatches()
         case .edit:
             try await editLastPrompt()
         case .copy:
