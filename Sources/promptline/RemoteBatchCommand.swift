@@ -19,14 +19,14 @@ extension REPL {
     func sendRemoteBatch(_ runner: BatchRunner, dataset: String, poll: Double?) async throws -> Bool {
         let remote = RemoteBatchRunner(
             apis: try batchAPIs(runner.clients), directory: remoteDirectory, pollInterval: poll ?? 15)
-        out.dim(
-            "remote batch: \(runner.rows.count) rows × \(runner.variants.count) variant\(runner.variants.count == 1 ? "" : "s") → \(runner.outPath)"
-        )
-        // Ctrl-C stops an upload; a batch being created is created and recorded all the same.
         guard let prepared = try remote.prepare(runner, session: session, dataset: dataset) else {
             out.line("every row is in \(runner.outPath) already: nothing sent")
             return true
         }
+        out.dim(
+            "remote batch: \(runner.rows.count) rows × \(runner.variants.count) variant\(runner.variants.count == 1 ? "" : "s") → \(runner.outPath)"
+        )
+        // Ctrl-C stops an upload; a batch being created is created and recorded all the same.
         let out = self.out
         let task = Task { try await remote.send(prepared) { out.dim("\($0)") } }
         let sent = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }, { await task.result })
@@ -109,7 +109,16 @@ extension REPL {
         let api = try remote?.apis.values.first ?? BatchAPI(client: client)
         let ids = record.map { r in r.parts.filter { !$0.collected }.map(\.batchID) } ?? [id]
         for b in ids {
-            let batch = try await api.cancel(b)
+            let outcome: Result<RemoteBatch, QueryError>
+            do {
+                outcome = .success(try await api.cancel(b))
+            } catch {
+                outcome = .failure(error)
+            }
+            if case .failure(.http(let d)) = outcome, d.status == 404 {
+                throw SessionError("no batch \(b) at \(Redactor.url(api.client.baseURL)) (:batches lists them)")
+            }
+            let batch = try outcome.get()
             out.line("\(batch.id): \(batch.status)")
         }
         if let record { out.dim("  :batch resume \(record.run) collects what finished") }
