@@ -203,8 +203,11 @@ public struct BatchAPI: Sendable {
                 + "Content-Type: application/jsonl\r\n\r\n").utf8)
         body += jsonl
         body += Array("\r\n--\(boundary)--\r\n".utf8)
-        let reply = try await client.exchange(
-            "POST", "/files", body: body, contentType: "multipart/form-data; boundary=\(boundary)", onRetry: onRetry)
+        let reply = try await orNoBatchAPI { () async throws(QueryError) -> [UInt8] in
+            try await client.exchange(
+                "POST", "/files", body: body, contentType: "multipart/form-data; boundary=\(boundary)",
+                onRetry: onRetry)
+        }
         guard let id = try Self.object(reply, what: "the uploaded file")["id"]?.stringValue else {
             throw QueryError.malformedResponse(reason: "the uploaded file has no id", snippet: Self.snippet(reply))
         }
@@ -242,7 +245,9 @@ public struct BatchAPI: Sendable {
 
     /// The most recent batches, newest first (`GET /batches?limit=`).
     public func list(limit: Int = 20) async throws(QueryError) -> [RemoteBatch] {
-        let reply = try await client.exchange("GET", "/batches?limit=\(max(1, min(limit, 100)))")
+        let reply = try await orNoBatchAPI { () async throws(QueryError) -> [UInt8] in
+            try await client.exchange("GET", "/batches?limit=\(max(1, min(limit, 100)))")
+        }
         guard let data = try Self.object(reply, what: "the batch list")["data"]?.arrayValue else {
             throw QueryError.malformedResponse(reason: "the batch list has no data", snippet: Self.snippet(reply))
         }
@@ -278,6 +283,18 @@ public struct BatchAPI: Sendable {
         return .failure(
             .http(APIErrorDetails(status: nil, message: message, type: nil, code: e?["code"]?.stringValue))
                 .redacting(client.redactor))
+    }
+
+    /// `op`, a 404 from it said as what it means: the server has no Batch API at all (llama.cpp's has none).
+    func orNoBatchAPI(_ op: () async throws(QueryError) -> [UInt8]) async throws(QueryError) -> [UInt8] {
+        do {
+            return try await op()
+        } catch {
+            guard case .http(let d) = error, d.status == 404 else { throw error }
+            throw QueryError.invalidRequest(
+                "\(Redactor.url(client.baseURL)) has no Batch API (404 for /files or /batches); remote batches need OpenAI's API, e.g. --base-url https://api.openai.com/v1 with OPENAI_API_KEY"
+            )
+        }
     }
 
     static func batch(_ reply: [UInt8]) throws(QueryError) -> RemoteBatch {

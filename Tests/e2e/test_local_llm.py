@@ -435,3 +435,19 @@ def test_responses_api_turns_and_a_forced_call_in_a_terminal(bin_dir, home, loca
     assert json.loads(turns[2]["output"]["function"]["raw"]) == json.loads(replies[2][0])
     for t, (_, usage) in zip(turns, replies):
         assert (t["input_tokens"], t["output_tokens"]) == (usage["input_tokens"], usage["output_tokens"])
+
+
+def test_a_remote_batch_against_llama_cpp_says_it_has_no_batch_api(bin_dir, home, local, proxy, tmp_path):
+    """llama.cpp's server has no Batch API: what it answers the upload (a 404) becomes one line
+    saying so, nothing else is sent, and the session goes on."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"city": "Paris"}\n')
+    r = run_piped(bin_dir, args(proxy, local), home, f":batch {rows} remote -- Weather in {{{{city}}}}?\n:batches\n")
+    uploads = [e for e in proxy.exchanges if e["path"] == "/v1/files"]
+    assert len(uploads) == 1 and uploads[0]["status"] == 404, [(e["path"], e["status"]) for e in proxy.exchanges]
+    assert not [e for e in proxy.exchanges if e["path"].startswith("/v1/batches") and e["method"] == "POST"]
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert errors == [
+        f"error: {proxy.url}/v1 has no Batch API (404 for /files or /batches); remote batches need OpenAI's API, "
+        "e.g. --base-url https://api.openai.com/v1 with OPENAI_API_KEY"], r.stderr
+    assert "no remote batches (:batch FILE remote sends one)" in r.stdout
