@@ -10,7 +10,12 @@ final class CommandParserTests: XCTestCase {
     /// example parses as that command.
     func testHelpTableReadsEveryEntry() throws {
         let help = CommandParser.help
-        XCTAssertEqual(help.count, Set(help.map(\.name)).count, "one entry per command")
+        // A command may have several forms (:batch FILE, :batch FILE remote, :batch resume), one
+        // entry each, side by side; `:help batch` shows them all.
+        let runs = help.map(\.name).reduce(into: [String]()) { if $0.last != $1 { $0.append($1) } }
+        XCTAssertEqual(runs.count, Set(runs).count, "the forms of one command are side by side")
+        XCTAssertEqual(help.filter { $0.name == "batch" }.count, 3)
+        XCTAssertEqual(Session.helpText("batch").components(separatedBy: "example: ").count, 4)
         XCTAssertEqual(help.first?.name, "help")
         XCTAssertEqual(help.last?.usage, ":quit  (or :exit, Ctrl-D)")
         for h in help {
@@ -19,6 +24,30 @@ final class CommandParserTests: XCTestCase {
             XCTAssertFalse(h.summary.contains("e.g."), h.name)
             XCTAssertTrue(h.example.hasPrefix(":" + h.name), "\(h.name): \(h.example)")
             XCTAssertNoThrow(try parse(h.example), h.example)
+        }
+    }
+
+    func testRemoteBatchForms() throws {
+        XCTAssertEqual(
+            try parse(":batch rows.csv remote poll=2.5 out=r.jsonl model=a,b -- Hi {{x}}"),
+            .app(
+                .batch(
+                    BatchCommand(
+                        path: "rows.csv", out: "r.jsonl", axes: [CompareAxis(key: "model", values: ["a", "b"])],
+                        template: "Hi {{x}}", remote: true, poll: 2.5))))
+        XCTAssertEqual(try parse(":batch resume batch_abc"), .app(.batchResume("batch_abc")))
+        XCTAssertEqual(try parse(":batch cancel batch_abc"), .app(.batchCancel("batch_abc")))
+        XCTAssertEqual(try parse(":batches"), .app(.batches))
+        for (line, message) in [
+            (":batch resume", ":batch resume takes one batch id"),
+            (":batch cancel a b", ":batch cancel takes one batch id"),
+            (":batch rows.csv remote concurrency=2", "concurrency is for a batch sent from here"),
+            (":batch rows.csv poll=2", "poll goes with remote"),
+            (":batch rows.csv remote poll=0", "poll takes the seconds"),
+            (":batch rows.csv later", ":batch takes one file"),
+            (":batches all", ":batches takes no arguments"),
+        ] {
+            XCTAssertThrowsError(try parse(line), line) { XCTAssertTrue("\($0)".contains(message), "\(line): \($0)") }
         }
     }
 
