@@ -231,6 +231,11 @@ public struct RemoteBatchRunner: Sendable {
         let groups = Dictionary(grouping: jobs) { j in
             "\(runner.variants[j.variant].provider.rawValue) \(runner.variants[j.variant].model)"
         }
+        if let big = groups.values.first(where: { $0.count > BatchAPI.maxRequests }) {
+            throw SessionError(
+                "\(big.count) requests to one model: the Batch API takes at most \(BatchAPI.maxRequests) a batch — split the file"
+            )
+        }
         return Prepared(
             record: record,
             groups: groups.keys.sorted().map { key in
@@ -285,14 +290,9 @@ public struct RemoteBatchRunner: Sendable {
         return f.string(from: Date()) + "-" + UUID().uuidString.prefix(6).lowercased()
     }
 
-    /// The input file of one batch: a line per job, within the API's limits. A copy is kept beside
+    /// The input file of one batch: a line per job, within the API's size limit. A copy is kept beside
     /// the record (`<run>-<part>.input.jsonl`).
     func inputFile(_ jobs: [BatchRunner.Job], api: BatchAPI, run: String, part: Int) throws -> [UInt8] {
-        guard jobs.count <= BatchAPI.maxRequests else {
-            throw SessionError(
-                "\(jobs.count) requests to one model: the Batch API takes at most \(BatchAPI.maxRequests) a batch — split the file"
-            )
-        }
         var bytes: [UInt8] = []
         for j in jobs {
             let line = try api.inputLine(customID: RemoteBatchRecord.customID(j), request: j.request)
@@ -319,8 +319,8 @@ public struct RemoteBatchRunner: Sendable {
                 if let made = recent.first(where: { b in metadata.allSatisfy { k, v in b.metadata[k] == v } }) {
                     return made
                 }
-                try await Task.sleep(
-                    nanoseconds: UInt64(api.client.retryPolicy.backoff(retry: attempt, random: 0.5) * 1e9))
+                try await api.client.clock.sleep(
+                    seconds: api.client.retryPolicy.backoff(retry: attempt, random: api.client.clock.random()))
             }
             let outcome: Result<RemoteBatch, QueryError>
             do {
@@ -351,6 +351,7 @@ public struct RemoteBatchRunner: Sendable {
     ) async throws -> RemoteBatchRecord {
         var record = record
         var seen: [String: RemoteBatch] = [:]
+        var saved = record.parts.map(\.status)
         while !stop.isRequested && !Task.isCancelled {
             for (i, part) in record.parts.enumerated()
             where !part.collected && !(seen[part.batchID]?.isFinished ?? false) {
@@ -363,7 +364,10 @@ public struct RemoteBatchRunner: Sendable {
             let statuses = Set(all.map(\.status)).sorted().joined(separator: ", ")
             progress(Progress(status: statuses, done: totals.0 + totals.1, failed: totals.1, total: totals.2))
             if record.parts.allSatisfy({ $0.collected || (seen[$0.batchID]?.isFinished ?? false) }) { break }
-            try? record.save(in: directory)
+            if record.parts.map(\.status) != saved {
+                try? record.save(in: directory)
+                saved = record.parts.map(\.status)
+            }
             var slept = 0.0
             while slept < pollInterval && !stop.isRequested && !Task.isCancelled {
                 let step = min(0.05, pollInterval - slept)
@@ -378,8 +382,8 @@ public struct RemoteBatchRunner: Sendable {
     /// Reads every finished, not yet collected batch of the run into the results file: each
     /// output and error line as the job's result (priced at the Batch API's half price), and a job
     /// the batch never ran (expired, cancelled, failed) as an error saying so — a rerun of the same
-    /// `:batch … remote` sends those again. `check` checks an output against what its variant was
-    /// sent with; `prices` prices it.
+    /// `:batch … remote` sends those again. Each output is checked against the function, tools
+    /// and schema its variant was sent with, and priced by `prices`.
     public func collect(
         _ record: RemoteBatchRecord, prices: PriceTable
     ) async throws -> (RemoteBatchRecord, BatchSummary) {

@@ -20,12 +20,8 @@ extension QueryClient {
         let redactor = self.redactor
         do {
             try checkSecurity()
-            var headers = HTTPHeaderFields()
-            if let contentType { headers.add("Content-Type", contentType) }
-            headers.add("Accept", "application/json")
-            headers.add("User-Agent", userAgent)
-            for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
-            let http = HTTPRequest(method: method, url: url(path), headers: headers, body: body)
+            let http = HTTPRequest(
+                method: method, url: url(path), headers: headers(contentType: contentType), body: body)
             var attempts = Attempts(maxAttempts: retrying ? max(1, retryPolicy.maxAttempts) : 1, deadline: nil)
             while true {
                 if Task.isCancelled { throw QueryError.cancelled }

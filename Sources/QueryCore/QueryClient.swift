@@ -146,16 +146,24 @@ public struct QueryClient: Sendable {
     public func httpRequest(for request: QueryRequest) throws(QueryError) -> (request: HTTPRequest, notes: [String]) {
         try checkSecurity()
         let (body, path, notes) = try backend.makeRequest(request, forcedCall: strategy(for: request) ?? .auto)
-        var headers = HTTPHeaderFields()
-        headers.add("Content-Type", "application/json")
-        headers.add("Accept", request.stream ? "text/event-stream" : "application/json")
-        headers.add("User-Agent", userAgent)
-        for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
+        let headers = self.headers(
+            contentType: "application/json", accept: request.stream ? "text/event-stream" : "application/json")
         return (
             HTTPRequest(
                 method: "POST", url: url(path), headers: headers, body: JSONValue.object(body).serializedBytes()),
             notes
         )
+    }
+
+    /// The headers of every request to the provider: the content type, what is accepted, the
+    /// user agent, the key.
+    func headers(contentType: String?, accept: String = "application/json") -> HTTPHeaderFields {
+        var headers = HTTPHeaderFields()
+        if let contentType { headers.add("Content-Type", contentType) }
+        headers.add("Accept", accept)
+        headers.add("User-Agent", userAgent)
+        for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
+        return headers
     }
 
     /// The URL of `path` under ``baseURL``. One base URL serves every format (`--base-url …/v1`):
@@ -208,14 +216,9 @@ public struct QueryClient: Sendable {
     }
 
     func probeServerKind(logger: Logger) async -> ServerKind? {
-        var headers = HTTPHeaderFields()
-        headers.add("Accept", "application/json")
-        headers.add("User-Agent", userAgent)
-        for (k, v) in backend.authHeaders(apiKey: apiKey) { headers.add(k, v) }
-        let base = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         do {
             try checkSecurity()
-            let probe = HTTPRequest(method: "GET", url: base + "/models", headers: headers, body: [])
+            let probe = HTTPRequest(method: "GET", url: url("/models"), headers: headers(contentType: nil), body: [])
             let response = try await transport.send(probe, logger: logger)
             if response.headers["server"]?.lowercased().contains("llama.cpp") == true { return .llamaCpp }
             let body = try await response.body.collect(limit: 1 << 20)

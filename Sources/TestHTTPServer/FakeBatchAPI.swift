@@ -39,7 +39,6 @@ public final class FakeBatchAPI: @unchecked Sendable {
         var object: JSONObject
         var lines: [JSONValue]
         var done = 0
-        var polls = 0
     }
 
     private let lock = NSLock()
@@ -234,7 +233,6 @@ public final class FakeBatchAPI: @unchecked Sendable {
     /// One step of the batch `id`'s life, taken as it is retrieved.
     private func advance(_ id: String) {
         guard var b = batches[id] else { return }
-        b.polls += 1
         switch b.object["status"]?.stringValue {
         case "validating":
             b.object["status"] = "in_progress"

@@ -36,6 +36,10 @@ extension REPL {
     /// Waits for a run's batches (Ctrl-C: stop waiting), then collects them and shows the summary.
     @discardableResult
     func follow(_ record: RemoteBatchRecord, _ remote: RemoteBatchRunner) async throws -> Bool {
+        if record.parts.allSatisfy(\.collected) {
+            out.line("\(record.parts.map(\.batchID).joined(separator: " ")): collected already, in \(record.outPath)")
+            return true
+        }
         let stop = BatchStop()
         var last = ""
         let wait = { () async -> Result<RemoteBatchRecord, Error> in

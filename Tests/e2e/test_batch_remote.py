@@ -69,6 +69,7 @@ def test_progress_ctrl_c_then_collected_by_another_promptline(bin_dir, server, h
     # Collected again: nothing appended.
     r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--batch-resume", batch_id], keyed(home), "")
     assert r.returncode == 0 and len(results(out)) == 40
+    assert f"{batch_id}: collected already, in {out}" in r.stdout
 
     # The key is a header only: in no file promptline wrote; the record and input file are private.
     written = [p for p in pathlib.Path(tmp_path).rglob("*") if p.is_file()]
