@@ -18,7 +18,7 @@ extension QueryClient {
         bodyLimit: Int = 512 << 20, logger: Logger? = nil, onRetry: (RetryNotice) -> Void = { _ in }
     ) async throws(QueryError) -> [UInt8] {
         let redactor = self.redactor
-        do {
+        return try await redactingErrors {
             try checkSecurity()
             let http = HTTPRequest(
                 method: method, url: url(path), headers: headers(contentType: contentType), body: body)
@@ -43,12 +43,6 @@ extension QueryClient {
                     attempts.waited += delay
                 }
             }
-        } catch let e as QueryError {
-            throw e.redacting(redactor)
-        } catch is CancellationError {
-            throw QueryError.cancelled
-        } catch {
-            throw QueryError.transport(kind: .other, message: "\(error)").redacting(redactor)
         }
     }
 

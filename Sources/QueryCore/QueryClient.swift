@@ -277,14 +277,23 @@ public struct QueryClient: Sendable {
         _ request: QueryRequest, logger: Logger? = nil, onEvent: (QueryEvent) -> Void
     ) async throws(QueryError) -> QueryResult {
         let redactor = self.redactor
+        return try await redactingErrors {
+            try await runUnredacted(request, redactor: redactor, logger: logger ?? Self.silent, onEvent: onEvent)
+        }
+    }
+
+    /// Runs `op`, whatever it throws turned into a redacted ``QueryError``: the one rule for what
+    /// leaves the client. A cancellation is ``QueryError/cancelled``; anything else (a transport
+    /// of the caller's that broke its contract, ``TransportError`` only) a transport error.
+    func redactingErrors<T>(_ op: () async throws -> T) async throws(QueryError) -> T {
+        let redactor = self.redactor
         do {
-            return try await runUnredacted(request, redactor: redactor, logger: logger ?? Self.silent, onEvent: onEvent)
+            return try await op()
         } catch let e as QueryError {
             throw e.redacting(redactor)
         } catch is CancellationError {
             throw QueryError.cancelled
         } catch {
-            // A transport of the caller's that broke its contract (``TransportError`` only).
             throw QueryError.transport(kind: .other, message: "\(error)").redacting(redactor)
         }
     }

@@ -65,6 +65,17 @@ final class RemoteBatchTests: XCTestCase {
         return (runner, remote)
     }
 
+    /// A server whose Batch API misbehaves as `fault` says, and a run of `rows` rows against it.
+    func faulted(_ fault: FakeBatchAPI.Fault, rows: Int) async throws -> (
+        TestHTTPServer, Session, BatchRunner, RemoteBatchRunner
+    ) {
+        let server = try await server()
+        server.batchAPI.fault = fault
+        let s = Session(provider: .openAI, model: "gpt-4o-mini")
+        let (runner, remote) = try setUp(s, client(server), rows: rows)
+        return (server, s, runner, remote)
+    }
+
     func results() throws -> [JSONValue] {
         try String(contentsOfFile: dir + "/out.jsonl", encoding: .utf8).split(separator: "\n").map {
             try JSONValue.parse(String($0))
@@ -187,11 +198,7 @@ final class RemoteBatchTests: XCTestCase {
     }
 
     func testFailedLinesAreErrorsThatARerunSendsAgain() async throws {
-        let server = try await server()
-        server.batchAPI.fault = .errorLines
-        let c = client(server)
-        let s = Session(provider: .openAI, model: "gpt-4o-mini")
-        let (runner, remote) = try setUp(s, c, rows: 9)
+        let (server, s, runner, remote) = try await faulted(.errorLines, rows: 9)
         let (_, summary, _) = try await run(runner, remote, s)
         XCTAssertEqual(summary?.totals[""]?.ok, 6)
         XCTAssertEqual(summary?.totals[""]?.failed, 3)
@@ -208,11 +215,7 @@ final class RemoteBatchTests: XCTestCase {
     }
 
     func testAnExpiredBatchKeepsWhatFinishedAndTheRestIsNotRun() async throws {
-        let server = try await server()
-        server.batchAPI.fault = .expire
-        let c = client(server)
-        let s = Session(provider: .openAI, model: "gpt-4o-mini")
-        let (runner, remote) = try setUp(s, c, rows: 10)
+        let (_, s, runner, remote) = try await faulted(.expire, rows: 10)
         let (record, summary, _) = try await run(runner, remote, s)
         XCTAssertEqual(summary?.totals[""]?.ok, 5)
         XCTAssertEqual(summary?.totals[""]?.failed, 5)
@@ -223,11 +226,7 @@ final class RemoteBatchTests: XCTestCase {
     }
 
     func testAFailedValidationSaysWhyForEveryRow() async throws {
-        let server = try await server()
-        server.batchAPI.fault = .fail
-        let c = client(server)
-        let s = Session(provider: .openAI, model: "gpt-4o-mini")
-        let (runner, remote) = try setUp(s, c, rows: 3)
+        let (_, s, runner, remote) = try await faulted(.fail, rows: 3)
         let (_, summary, _) = try await run(runner, remote, s)
         XCTAssertEqual(summary?.totals[""]?.failed, 3)
         let error = try XCTUnwrap(try results().first?["error"]?.stringValue)
@@ -235,11 +234,7 @@ final class RemoteBatchTests: XCTestCase {
     }
 
     func testABatchWhoseCreateAnswerIsLostIsFoundNotSentTwice() async throws {
-        let server = try await server()
-        server.batchAPI.fault = .dropCreate
-        let c = client(server)
-        let s = Session(provider: .openAI, model: "gpt-4o-mini")
-        let (runner, remote) = try setUp(s, c, rows: 4)
+        let (server, s, runner, remote) = try await faulted(.dropCreate, rows: 4)
         let (record, summary, _) = try await run(runner, remote, s)
         XCTAssertEqual(server.batchAPI.batchCount, 1, "the lost batch was found by its metadata")
         XCTAssertEqual(server.requests.filter { $0.uri == "/v1/batches" && $0.method == "POST" }.count, 1)

@@ -2,7 +2,6 @@
 progress bar while the batch runs, Ctrl-C stopping the wait (not the batch), another promptline
 collecting it by its id with `--batch-resume`, `:batches` listing it; failed lines sent again by a
 rerun; the key in no file promptline wrote."""
-import json
 import os
 import pathlib
 import re
@@ -11,17 +10,9 @@ import stat
 import pexpect
 
 from conftest import run_piped, spawn, start_plain
+from test_batch import results, rows
 
 KEY = "sk-e2e-remote-batch-key-0123456789"
-
-
-def rows(path, n):
-    path.write_text("".join(json.dumps({"country": f"C{i}"}) + "\n" for i in range(n)))
-    return str(path)
-
-
-def results(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def control(server, **settings):
