@@ -120,8 +120,13 @@ public struct Config: Equatable {
     /// - Throws: ``SessionError`` naming the file, the line and the key.
     public static func load(_ path: String) throws -> Config {
         guard FileManager.default.fileExists(atPath: path) else { return Config() }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-        else {
+        let data: Data
+        do {
+            data = try FileReader.read(path)
+        } catch {
+            throw SessionError("\(path): cannot be read (\(error.reason))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
             throw SessionError("\(path): cannot be read as UTF-8 text")
         }
         do {

@@ -649,8 +649,11 @@ public final class Session {
             throw SessionError("\(what) file \(path): no such file")
         }
         guard !isDir.boolValue else { throw SessionError("\(what) file \(path) is a folder") }
-        guard let data = FileManager.default.contents(atPath: p) else {
-            throw SessionError("\(what) file \(path) cannot be read (permissions?)")
+        let data: Data
+        do {
+            data = try FileReader.read(p)
+        } catch {
+            throw SessionError("\(what) file \(path) cannot be read (\(error.reason))")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw SessionError("\(what) file \(path) is not UTF-8 text")

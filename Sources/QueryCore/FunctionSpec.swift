@@ -162,9 +162,10 @@ public struct FunctionSpec: Sendable, Equatable {
     public static func document(contentsOf path: String) throws -> JSONValue {
         let data: Data
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            data = try FileReader.read(path)
         } catch {
-            throw FunctionSpecError.file(path: path, reason: "cannot be read (\(FunctionSpec.shortReason(error)))")
+            let reason = error.reason == String(cString: strerror(ENOENT)) ? "no such file" : error.reason
+            throw FunctionSpecError.file(path: path, reason: "cannot be read (\(reason))")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw FunctionSpecError.file(path: path, reason: "is not UTF-8 text")
@@ -186,17 +187,6 @@ public struct FunctionSpec: Sendable, Equatable {
         } catch let e as JSONParseError {
             throw FunctionSpecError.unreadable("not valid JSON: \(e)")
         }
-    }
-
-    static func shortReason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain,
-            let code = POSIXErrorCode(rawValue: Int32(u.code))
-        {
-            return String(cString: strerror(code.rawValue))
-        }
-        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileReadNoSuchFileError { return "no such file" }
-        return ns.localizedDescription
     }
 
     /// OpenAI's tool form: `{"type":"function","function":{name, description, parameters}}`.

@@ -1,13 +1,14 @@
 """The ecosystem's conventions end to end: scripts/install (a wrapper, the binary, completions
 for bash, zsh and fish), bash completing promptline's flags, and :copy's OSC 52 sequence."""
 import base64
+import json
 import os
 import re
 import subprocess
 
 import pexpect
 
-from conftest import ROOT, spawn
+from conftest import ROOT, run_piped, spawn
 
 PROMPT = "› "
 
@@ -60,3 +61,27 @@ def test_the_man_page_has_every_flag(bin_dir):
     page = (ROOT / "docs/promptline.1").read_text()
     missing = [f for f in flags if f"Fl -{f}" not in page]
     assert not missing, f"run scripts/man: docs/promptline.1 lacks --{', --'.join(missing)}"
+
+
+def test_files_from_process_substitution(bin_dir, server, home, tmp_path):
+    """`--func <(…)`, `--system @<(…)`, `--config <(…)`: a pipe's /dev/fd/N is read like a file
+    (Foundation's own readers refuse it on Linux)."""
+    spec = json.dumps({"name": "pick", "parameters": {"type": "object", "properties": {"n": {"type": "integer"}},
+                                                      "required": ["n"]}})
+    pipes = []
+    for text in (spec, "From a pipe.", "mode: single\n"):
+        r, w = os.pipe()
+        os.write(w, text.encode())
+        os.close(w)
+        pipes.append(r)
+    fn, system, config = (f"/dev/fd/{fd}" for fd in pipes)
+    proc = subprocess.run(
+        [str(bin_dir / "promptline"), "--base-url", server.url + "/v1", "--model", "echo-model", "--func", fn,
+         "--system", "@" + system, "--config", config],
+        input=":func\n:system\n:mode\n", env=home, capture_output=True, text=True, timeout=30, pass_fds=pipes)
+    for fd in pipes:
+        os.close(fd)
+    assert proc.returncode == 0, proc.stderr
+    assert "pick" in proc.stdout and "From a pipe." in proc.stdout and "single" in proc.stdout, proc.stdout
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m", "--func", "/dev/fd/77"], home, "")
+    assert "error: function spec /dev/fd/77: cannot be read (no such file)" in r.stderr, r.stderr
