@@ -2,6 +2,7 @@
 progress bar while the batch runs, Ctrl-C stopping the wait (not the batch), another promptline
 collecting it by its id with `--batch-resume`, `:batches` listing it; failed lines sent again by a
 rerun; the key in no file promptline wrote."""
+import json
 import os
 import pathlib
 import re
@@ -116,3 +117,21 @@ def test_what_cannot_be_sent_remotely_is_one_clear_line(bin_dir, server, home, t
     child.sendline(":quit")
     child.expect(pexpect.EOF)
     assert not [x for x in server.requests() if "/files" in x["uri"] or "/batches" in x["uri"]]
+
+
+def test_the_responses_format_batches_to_its_own_endpoint(bin_dir, server, home, tmp_path):
+    data = rows(tmp_path / "rows.jsonl", 3)
+    out = tmp_path / "out.jsonl"
+    args = ["--base-url", server.url + "/v1", "--model", "gpt-4o-mini", "--provider", "openai-responses",
+            "--system", "Be brief.", "--batch", data, "--remote", "--poll", "0.05", "--template", "Capital of {{country}}?",
+            "--out", str(out)]
+    r = run_piped(bin_dir, args, keyed(home), "")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 ok, 0 failed" in r.stdout
+    create = next(x for x in server.requests() if x["uri"] == "/v1/batches" and x["method"] == "POST")
+    assert json.loads(create["body"])["endpoint"] == "/v1/responses"
+    upload = next(x for x in server.requests() if x["uri"] == "/v1/files")
+    line = json.loads(next(l for l in upload["body"].splitlines() if l.startswith("{")))
+    assert line["url"] == "/v1/responses"
+    assert line["body"]["instructions"] == "Be brief." and "stream" not in line["body"]
+    assert sorted(x["output"] for x in results(out)) == [f"echo: Capital of C{i}?" for i in range(3)]
