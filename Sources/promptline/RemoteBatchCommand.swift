@@ -136,7 +136,7 @@ extension REPL {
         do {
             for b in try await BatchAPI(client: client).list(limit: 100) { fresh[b.id] = b }
         } catch {
-            out.dim("(statuses as last seen: the Batch API did not answer — \(Self.explain(error)))")
+            out.dim("(statuses as last seen, not refreshed: \(Self.explain(error)))")
         }
         if records.isEmpty && fresh.isEmpty {
             out.line("no remote batches (:batch FILE remote sends one)")
