@@ -120,14 +120,12 @@ public struct Config: Equatable {
     /// - Throws: ``SessionError`` naming the file, the line and the key.
     public static func load(_ path: String) throws -> Config {
         guard FileManager.default.fileExists(atPath: path) else { return Config() }
-        let data: Data
+        let text: String
         do {
-            data = try FileReader.read(path)
+            text = try FileReader.text(path)
         } catch {
-            throw SessionError("\(path): cannot be read (\(error.reason))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw SessionError("\(path): cannot be read as UTF-8 text")
+            throw SessionError(
+                error.notText ? "\(path): cannot be read as UTF-8 text" : "\(path): cannot be read (\(error))")
         }
         do {
             return try parse(text)

@@ -213,8 +213,12 @@ public final class Session {
     /// `prompt` (empty for a request that only carries results; in single mode such a request
     /// carries the turn so far).
     public func messages(prompt: String, results: [ToolResult]) -> [ChatMessage] {
+        messages(system: (try? filledSystem()) ?? system, prompt: prompt, results: results)
+    }
+
+    func messages(system: String?, prompt: String, results: [ToolResult]) -> [ChatMessage] {
         var m: [ChatMessage] = []
-        if let system = (try? filledSystem()) ?? system, !system.isEmpty { m.append(.system(system)) }
+        if let system, !system.isEmpty { m.append(.system(system)) }
         if mode == .chat { m += history } else if prompt.isEmpty { m += roundMessages }
         m += results.map(\.message)
         if !prompt.isEmpty { m.append(.user(prompt)) }
@@ -234,10 +238,9 @@ public final class Session {
         prompt: String, results: [ToolResult], continuing: Bool = false, client: QueryClient, stream: Bool
     ) throws -> QueryRequest {
         try checkResults(results)
-        _ = try filledSystem()
         var r = try client.makeRequest(
-            messages: messages(prompt: prompt, results: results), functionSpec: functionSpec, options: queryOptions,
-            stream: stream)
+            messages: messages(system: try filledSystem(), prompt: prompt, results: results),
+            functionSpec: functionSpec, options: queryOptions, stream: stream)
         if functionSpec == nil {
             r.tools = toolbox.tools
             r.toolChoice = toolbox.tools.isEmpty ? nil : continuing ? .auto : toolbox.choice
@@ -649,16 +652,14 @@ public final class Session {
             throw SessionError("\(what) file \(path): no such file")
         }
         guard !isDir.boolValue else { throw SessionError("\(what) file \(path) is a folder") }
-        let data: Data
+        var t: String
         do {
-            data = try FileReader.read(p)
+            t = try FileReader.text(p)
         } catch {
-            throw SessionError("\(what) file \(path) cannot be read (\(error.reason))")
+            throw SessionError(
+                error.notText
+                    ? "\(what) file \(path) is not UTF-8 text" : "\(what) file \(path) cannot be read (\(error))")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw SessionError("\(what) file \(path) is not UTF-8 text")
-        }
-        var t = text
         while t.hasSuffix("\n") { t.removeLast() }
         return t
     }

@@ -160,15 +160,12 @@ public struct FunctionSpec: Sendable, Equatable {
     /// A file's JSON (JSON or YAML, as ``init(contentsOf:)`` reads it).
     /// - Throws: ``FunctionSpecError/file(path:reason:)``.
     public static func document(contentsOf path: String) throws -> JSONValue {
-        let data: Data
+        let text: String
         do {
-            data = try FileReader.read(path)
+            text = try FileReader.text(path)
         } catch {
-            let reason = error.reason == String(cString: strerror(ENOENT)) ? "no such file" : error.reason
-            throw FunctionSpecError.file(path: path, reason: "cannot be read (\(reason))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw FunctionSpecError.file(path: path, reason: "is not UTF-8 text")
+            let reason = error.notText ? "is not UTF-8 text" : "cannot be read (\(error))"
+            throw FunctionSpecError.file(path: path, reason: reason)
         }
         let lower = path.lowercased()
         let isYAML = lower.hasSuffix(".yaml") || lower.hasSuffix(".yml")

@@ -1,5 +1,6 @@
 import PromptSession
 import QueryCore
+import XCTest
 
 /// Shorthands for tests: a turn's record made from its outcome and given to the session, as
 /// the REPL does.
@@ -19,5 +20,18 @@ extension Session {
                 message: "failed", retries: retries, latency: latency, inputTokens: inputTokens,
                 outputTokens: outputTokens)
         record(TranscriptEvent.Turn(prompt: prompt, outcome: outcome))
+    }
+}
+
+extension Transcript {
+    /// The transcript saved to `path`, loaded back (failing the test when an event was lost) and
+    /// replayed into a new session of `model`: what `--resume` does in another process.
+    func reloaded(at path: String, model: String) throws -> Session {
+        try TranscriptStore.save(self, to: path, force: true)
+        let loaded = try TranscriptStore.load(path)
+        XCTAssertEqual(loaded.events, events)
+        let session = Session(provider: .openAI, model: model)
+        try loaded.restore(into: session)
+        return session
     }
 }

@@ -54,12 +54,7 @@ final class TemplateTests: XCTestCase {
                     retries: 0, info: QueryInfo())))
         turn.template = "Weather in {{city}}?"
         t.noteTurn(turn, requestBody: nil)
-        let path = dir + "/t.jsonl"
-        try TranscriptStore.save(t, to: path, force: true)
-        let loaded = try TranscriptStore.load(path)
-        XCTAssertEqual(loaded.events, t.events)
-        let restored = Session(provider: .openAI, model: "m")
-        try loaded.restore(into: restored)
+        let restored = try t.reloaded(at: dir + "/t.jsonl", model: "m")
         XCTAssertEqual(restored.vars, s.vars)
         XCTAssertEqual(restored.lastTemplate, "Weather in {{city}}?")
         XCTAssertEqual(restored.lastPrompt, "Weather in Oslo?")
