@@ -45,10 +45,12 @@ let package = Package(
         // SIGINT self-pipe handler and terminal helpers, in C (signal handlers must be).
         .target(name: "CTerminal"),
         .target(name: "LineEditor", dependencies: ["CLibEdit", "CTerminal"]),
+        // What reaches a terminal: display widths, layout, Markdown rendering. No I/O of its own.
+        .target(name: "Terminal"),
         .executableTarget(
             name: "promptline",
             dependencies: [
-                "QueryCore", "PromptSession", "LineEditor", "CTerminal",
+                "QueryCore", "PromptSession", "LineEditor", "CTerminal", "Terminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -85,6 +87,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal"]),
         .testTarget(name: "PromptSessionTests", dependencies: ["PromptSession", "QueryCore", "TestHTTPServer"]),
     ]
 )
