@@ -156,7 +156,7 @@ ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--
 
 
 def want(section):
-    """--only=start,turns,stream,transcript,repl,memory,local runs just those sections."""
+    """--only=start,turns,stream,transcript,sessions,repl,memory,local runs just those sections."""
     return ONLY is None or section in ONLY
 
 
@@ -198,6 +198,23 @@ def main():
             run_bench("stream", "20000" if quick else "100000")
         if want("transcript"):
             run_bench("transcript", "1000" if quick else "10000")
+
+        if want("sessions"):
+            # 3a. Listing saved sessions (:sessions, --resume last): 500 of 2,000 turns each, in
+            # process and through the binary (a piped `:sessions` minus a piped empty run).
+            n = 100 if quick else 500
+            data = tempfile.mkdtemp(prefix="pl-bench-data-")
+            folder = os.path.join(data, "promptline", "sessions")
+            run_bench("sessions", str(n), "2000", folder)
+            se = dict(e, XDG_DATA_HOME=data)
+            listing, empty = [], []
+            for _ in range(5):
+                for stdin, into in ((":sessions\n", listing), ("", empty)):
+                    t0 = time.perf_counter()
+                    subprocess.run([str(BIN / "promptline"), "--base-url", url + "/v1", "--model", "m"], input=stdin.encode(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=se, check=True)
+                    into.append((time.perf_counter() - t0) * 1000)
+            record("sessions.list_repl_added", "ms", [a - b for a, b in zip(listing, empty)], budget=100, sessions=n, turns=2000)
+            subprocess.run(["rm", "-rf", data], check=False)
 
         if want("repl"):
             # 3b. The REPL renderer writing to /dev/null: one turn streaming N chunks.
@@ -257,7 +274,7 @@ def main():
         notes = []
         if "budget" in r:
             notes.append(f"budget {r['budget']}")
-        for k in ("p50_added", "p99_added", "p50", "p99", "chunks_per_s", "ratio_to_promptline_version", "turns", "bytes",
+        for k in ("p50_added", "sessions", "p99_added", "p50", "p99", "chunks_per_s", "ratio_to_promptline_version", "turns", "bytes",
                   "schema_valid", "via", "template_token_leaks"):
             if k in r:
                 v = r[k]

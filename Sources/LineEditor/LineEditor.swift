@@ -217,7 +217,23 @@ public final class LineEditor {
             le_bind(el, "\u{1B}[200~", "promptline-paste", alternate)
             le_bind(el, "\u{1B}[201~", "promptline-ignore", alternate)
         }
+        if mode == .vi {
+            // See `loneEscape`: in insert mode it leaves for command mode; in command mode it
+            // only beeps, as Esc does in vi.
+            le_bind(el, Self.loneEscapeKey, "vi-command-mode", 0)
+            le_bind(el, Self.loneEscapeKey, "ed-unassigned", 1)
+        }
     }
+
+    /// What readChar hands libedit for an Esc typed alone in vi mode. libedit binds Esc as the
+    /// first character of the arrow-key (and paste) sequences, so an Esc on its own waits for
+    /// the rest of a sequence and is swallowed with the key after it: Esc never reached
+    /// vi-command-mode, and `0x` went in as text. A terminal sends a sequence in one write, so an
+    /// Esc with nothing after it within `escapeWait` ms was a key press. U+009B (a C1 control
+    /// no one types) stands in for it, bound to vi-command-mode.
+    static let loneEscape: wchar_t = 0x9B
+    static let loneEscapeKey = "\u{9B}"
+    static let escapeWait: Int32 = 50
 
     // MARK: - Reading characters
 
@@ -268,11 +284,18 @@ public final class LineEditor {
                 } else if r == -1 {  // invalid: as libedit, keep only the last byte and retry it
                     pending = pending.count > 1 ? [pending[pending.count - 1]] : []
                 } else {
-                    out.pointee = wc
+                    out.pointee =
+                        wc == 0x1B && mode == .vi && !inputFollows(within: Self.escapeWait) ? Self.loneEscape : wc
                     return 1
                 }
             }
         }
+    }
+
+    /// Whether a byte can be read from the input within `ms` milliseconds.
+    private func inputFollows(within ms: Int32) -> Bool {
+        var p = pollfd(fd: inputFD, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, ms) > 0 && p.revents & Int16(POLLIN) != 0
     }
 
     // MARK: - Bracketed paste

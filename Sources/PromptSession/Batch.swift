@@ -75,7 +75,7 @@ public struct BatchFile: Sendable {
         guard let header = records.first else { throw SessionError("no header row") }
         return try records.dropFirst().enumerated().map { n, r in
             guard r.count == header.count else {
-                throw SessionError("row \(n + 2) has \(r.count) fields, the header \(header.count)")
+                throw SessionError("row \(n + 2) has \(counted(r.count, "field")), the header \(header.count)")
             }
             return Dictionary(zip(header, r), uniquingKeysWith: { _, b in b })
         }

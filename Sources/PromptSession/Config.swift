@@ -116,10 +116,14 @@ public struct Config: Equatable {
         XDG.directory("XDG_CONFIG_HOME", default: ".config", environment: environment) + "/promptline/config.yaml"
     }
 
-    /// Reads the file; a missing file is an empty config.
+    /// Reads the file; a missing file is an empty config, unless `required` (a file named with
+    /// `--config`: a typo there must not quietly run with no config at all).
     /// - Throws: ``SessionError`` naming the file, the line and the key.
-    public static func load(_ path: String) throws -> Config {
-        guard FileManager.default.fileExists(atPath: path) else { return Config() }
+    public static func load(_ path: String, required: Bool = false) throws -> Config {
+        guard FileManager.default.fileExists(atPath: path) else {
+            guard !required else { throw SessionError("--config \(path): no such file") }
+            return Config()
+        }
         let text: String
         do {
             text = try FileReader.text(path)

@@ -42,6 +42,9 @@ public final class Session {
     public private(set) var lastTurnInHistory = false
     /// Models used in this session, for completion.
     public private(set) var modelsUsed: [String] = []
+    /// The provider a `claude-*` `:model` switched away from: a later `:model` that is not a
+    /// Claude model goes back to it (an explicit `:provider` forgets it).
+    var providerBeforeClaude: Provider?
 
     public init(
         provider: Provider, model: String, system: String? = nil, options: QueryOptions = [:],
@@ -84,14 +87,16 @@ public final class Session {
         case .reset:
             let n = history.count
             clearConversation()
-            return "conversation cleared (\(n) messages); settings and stats stay"
+            return "conversation cleared (\(counted(n, "message"))); settings and stats stay"
         case .stats: return stats.report()
         case .provider(let name):
             guard let name else { return "provider \(provider.rawValue) (model \(model))" }
             guard let p = Provider(rawValue: name.lowercased()) else {
                 throw SessionError("provider must be openai, openai-responses or anthropic, not \(name)")
             }
-            return try switchProvider(to: p, saying: "provider \(p.rawValue)")
+            let message = try switchProvider(to: p, saying: "provider \(p.rawValue)")
+            providerBeforeClaude = nil
+            return message
         }
     }
 
@@ -99,16 +104,16 @@ public final class Session {
         switch command {
         case .setSystem(let text):
             system = text
-            return "system prompt set (\(text.count) characters)"
+            return "system prompt set (\(counted(text.count, "character")))"
         case .loadSystem(let path):
             let text = try Self.readText(path, what: "system prompt")
             system = text
-            return "system prompt loaded from \(path) (\(text.count) characters)"
+            return "system prompt loaded from \(path) (\(counted(text.count, "character")))"
         case .clearSystem:
             system = nil
             return "system prompt cleared"
         default:
-            return system.map { "system prompt (\($0.count) characters):\n\($0)" }
+            return system.map { "system prompt (\(counted($0.count, "character"))):\n\($0)" }
                 ?? "no system prompt (:system <text> sets one)"
         }
     }
@@ -182,11 +187,24 @@ public final class Session {
         }
     }
 
-    func setModel(_ name: String) throws -> String {
+    /// The one rule for a model name, wherever it comes from (`:model`, `--model`, the config).
+    /// - Throws: ``SessionError`` saying what is wrong with it.
+    public static func checkModelName(_ name: String) throws {
+        guard !name.isEmpty else { throw SessionError("a model name cannot be empty") }
         guard !name.contains(where: \.isWhitespace) else { throw SessionError("a model name has no spaces: \(name)") }
+    }
+
+    func setModel(_ name: String) throws -> String {
+        try Self.checkModelName(name)
         var message = "model \(name)"
         if name.lowercased().hasPrefix("claude-") && provider != .anthropic {
+            let before = provider
             message = try switchProvider(to: .anthropic, saying: "model \(name); switching to the anthropic provider")
+            providerBeforeClaude = before
+        } else if !name.lowercased().hasPrefix("claude-"), provider == .anthropic, let back = providerBeforeClaude {
+            message = try switchProvider(
+                to: back, saying: "model \(name); switching back to the \(back.rawValue) provider")
+            providerBeforeClaude = nil
         }
         model = name
         if !modelsUsed.contains(name) { modelsUsed.append(name) }
@@ -377,7 +395,7 @@ public final class Session {
             stashed[branchName] = current
             let left = branchName
             branchName = name
-            return "branch \(name) (from \(left) at \(history.count) messages); :switch \(left) goes back"
+            return "branch \(name) (from \(left) at \(counted(history.count, "message"))); :switch \(left) goes back"
         case .switchTo(let name):
             guard name != branchName else { return "already on \(name)" }
             guard let b = stashed.removeValue(forKey: name) else {
@@ -389,7 +407,7 @@ public final class Session {
             )
             lastTurnInHistory = b.lastTurnInHistory
             branchName = name
-            return "on \(name): \(history.count) messages"
+            return "on \(name): \(counted(history.count, "message"))"
         }
     }
 
@@ -410,7 +428,8 @@ public final class Session {
             return all.map { name, b in
                 let last = (b.lastPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
                 let mark = name == branchName ? "*" : " "
-                return "\(mark) \(name)  \(b.history.count) messages  \(last.prefix(50))\(last.count > 50 ? "…" : "")"
+                return
+                    "\(mark) \(name)  \(counted(b.history.count, "message"))  \(last.prefix(50))\(last.count > 50 ? "…" : "")"
             }.joined(separator: "\n")
         }
     }
@@ -513,6 +532,7 @@ public final class Session {
         stats = SessionStats()
         lastPrompt = nil
         lastTemplate = nil
+        providerBeforeClaude = nil
     }
 
     func clearConversation() {
@@ -639,8 +659,7 @@ public final class Session {
     }
 
     public static func expand(_ path: String) -> String {
-        if path == "~" || path.hasPrefix("~/") { return NSHomeDirectory() + path.dropFirst() }
-        return path
+        XDG.expandTilde(path)
     }
 
     /// A text file's contents without its final newlines.

@@ -11,7 +11,7 @@ extension Session {
             do {
                 specs = try FunctionSpec.specs(contentsOf: Self.expand(path))
             } catch let e as FunctionSpecError {
-                throw SessionError("\(e.description); the tools stay as they were")
+                throw SessionError("tool file \(path): \(e.reasonText); the tools stay as they were")
             }
             var lines: [String] = []
             for spec in specs {
@@ -164,7 +164,8 @@ extension Session {
                     String(raw.dropFirst()).trimmingCharacters(in: .whitespaces), what: "variable")
             }
             vars[name] = value
-            return "\(name) = \(value.count > 60 ? String(value.prefix(60)) + "… (\(value.count) characters)" : value)"
+            return
+                "\(name) = \(value.count > 60 ? String(value.prefix(60)) + "… (\(counted(value.count, "character")))" : value)"
         case .removeVar(let name):
             guard vars.removeValue(forKey: name) != nil else {
                 throw SessionError("no variable \(name); :vars lists them")

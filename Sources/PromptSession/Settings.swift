@@ -99,6 +99,11 @@ public struct ResolvedSettings: Equatable, Sendable {
             ?? configModel.map(Provider.forModel) ?? .openAI
         let model =
             flags.model ?? configModel ?? local?.model ?? (provider == .anthropic ? "claude-sonnet-4-5" : "gpt-4o-mini")
+        do {
+            try Session.checkModelName(model)
+        } catch let e as SessionError {
+            throw SessionError((flags.model != nil ? "--model: " : "the config's model: ") + e.message)
+        }
         var options = config.options
         let commands = try startupCommands(flags: flags, config: config)
         if local != nil {
@@ -113,7 +118,7 @@ public struct ResolvedSettings: Equatable, Sendable {
             startupCommands: commands, maxAttempts: flags.maxAttempts ?? 6,
             readTimeout: flags.readTimeout ?? 120, turnTimeout: flags.turnTimeout ?? config.turnTimeout ?? 300,
             historySize: config.historySize ?? 1000, prices: config.prices,
-            endpoints: endpoints(flags: flags, environment: environment, config: config, local: local),
+            endpoints: try endpoints(flags: flags, environment: environment, config: config, local: local),
             proxy: try ProxySettings(environment: environment),
             caFile: try caFile(flags.caFile ?? environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }))
     }
@@ -171,7 +176,7 @@ public struct ResolvedSettings: Equatable, Sendable {
     /// APIs, and no key is sent to it.
     static func endpoints(
         flags: Flags, environment: [String: String], config: Config, local: (url: String, model: String)?
-    )
+    ) throws
         -> [Provider: Endpoint]
     {
         var out: [Provider: Endpoint] = [:]
@@ -179,6 +184,12 @@ public struct ResolvedSettings: Equatable, Sendable {
             let names = environmentNames(p)
             let fromEnvironment = environment[names.baseURL].flatMap { $0.isEmpty ? nil : $0 }
             var base = flags.baseURL ?? fromEnvironment ?? config.baseURLs[p]
+            if let base {
+                let source =
+                    flags.baseURL != nil
+                    ? "--base-url" : fromEnvironment != nil ? names.baseURL : "base_urls.\(p.rawValue) in the config"
+                try checkBaseURL(base, source: source, example: p.defaultBaseURL)
+            }
             var key = environment[names.apiKey].flatMap { $0.isEmpty ? nil : $0 }
             if let local, flags.baseURL == nil {
                 // llama-server speaks both: /v1/chat/completions and /v1/messages.
@@ -188,5 +199,16 @@ public struct ResolvedSettings: Equatable, Sendable {
             out[p] = Endpoint(baseURL: base, apiKey: key)
         }
         return out
+    }
+
+    /// A base URL the client can use: `http` or `https`, with a host. Checked at start, so a
+    /// typo is one line naming where it came from, not a transport error at the first turn.
+    static func checkBaseURL(_ url: String, source: String, example: String) throws {
+        let c = URLComponents(string: url)
+        guard let scheme = c?.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = c?.host, !host.isEmpty
+        else {
+            throw SessionError("\(source) \(Redactor.url(url)) is not an http(s) URL; give one like \(example)")
+        }
     }
 }

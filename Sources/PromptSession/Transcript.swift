@@ -267,7 +267,8 @@ extension Transcript {
             } catch {
                 if isLast && !endsWithNewline {
                     t.loadNotes.append(
-                        "its last line (\(raw.count) bytes) was cut short, likely by a crash, and is left out")
+                        "its last line (\(counted(raw.count, "byte"))) was cut short, likely by a crash, and is left out"
+                    )
                     t.needsRewrite = true
                     break
                 }

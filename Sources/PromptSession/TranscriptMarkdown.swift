@@ -12,9 +12,13 @@ public enum TranscriptMarkdown {
             "- created: \(TranscriptClock.iso(t.created))\n- provider: "
             + "\(t.provider) (\(Redactor.url(t.baseURL)))\n- model: \(t.model)\n\n"
         var n = 0
+        var lastSettings: TranscriptEvent.Settings?
         for e in t.events {
             switch e {
-            case .settings(let s): md += settings(s)
+            case .settings(let s):
+                // The first settings whole; after them, only what a `:set` (or the like) changed.
+                md += lastSettings.map { changedSettings(from: $0, to: s) } ?? settings(s)
+                lastSettings = s
             case .reset: md += "---\n*conversation reset*\n\n"
             case .branch(let b):
                 switch b.action {
@@ -59,6 +63,34 @@ public enum TranscriptMarkdown {
         if let schema = t.schema { md += "- output schema: `\(schema.name)`\n" }
         if let system = s.system { md += "\n**System prompt**\n\n" + fence(system) }
         return md + "\n"
+    }
+
+    /// What changed between two recorded settings, as a short list (nothing when no field the
+    /// export shows changed).
+    static func changedSettings(from a: TranscriptEvent.Settings, to b: TranscriptEvent.Settings) -> String {
+        var lines: [String] = []
+        if a.model != b.model || a.provider != b.provider {
+            lines.append("model: `\(b.model)` (\(b.provider.rawValue))")
+        }
+        if a.mode != b.mode { lines.append("mode: \(b.mode.rawValue)") }
+        let set = b.options.filter { a.options[$0.key] != $0.value }.map { "`\($0.key)=\($0.value.serialized())`" }
+        let unset = a.options.keys.filter { b.options[$0] == nil }.map { "`\($0)`" }
+        if !set.isEmpty { lines.append("options: " + set.joined(separator: ", ")) }
+        if !unset.isEmpty { lines.append("unset: " + unset.joined(separator: ", ")) }
+        if a.function != b.function { lines.append("function: " + (b.function.map { "`\($0.name)`" } ?? "off")) }
+        let (x, y) = (a.toolbox, b.toolbox)
+        if x.tools != y.tools || x.choice != y.choice {
+            lines.append(
+                y.tools.isEmpty
+                    ? "tools: none"
+                    : "tools: " + y.tools.map { "`\($0.name)`" }.joined(separator: ", ") + " (choice \(y.choice))"
+            )
+        }
+        if x.mock != y.mock { lines.append("mock: " + (y.mock?.source ?? "off")) }
+        if x.schema != y.schema { lines.append("output schema: " + (y.schema.map { "`\($0.name)`" } ?? "off")) }
+        var md = lines.isEmpty ? "" : "**Settings changed**\n\n" + lines.map { "- \($0)\n" }.joined()
+        if a.system != b.system { md += "\n**System prompt**" + (b.system.map { "\n\n" + fence($0) } ?? ": none\n") }
+        return md.isEmpty ? "" : md + "\n"
     }
 
     static func output(_ o: TranscriptEvent.Output) -> String {

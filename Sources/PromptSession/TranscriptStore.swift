@@ -15,9 +15,11 @@ public struct TranscriptStore {
 
     /// The autosave path of a transcript: `<created timestamp>-<id>.jsonl`, always directly in
     /// ``directory`` (an id that is not a plain name is reduced to its safe characters).
-    public func autosavePath(for t: Transcript) -> String {
+    /// - Parameter created: when the journal is started, if not when the transcript was (a
+    ///   transcript loaded from elsewhere goes on in a journal of its own, named for its own start).
+    public func autosavePath(for t: Transcript, created: Date? = nil) -> String {
         // 2026-11-27T19:20:00.123Z → 20261127T192000Z
-        let stamp = TranscriptClock.iso(t.created).prefix(19).filter { $0 != "-" && $0 != ":" } + "Z"
+        let stamp = TranscriptClock.iso(created ?? t.created).prefix(19).filter { $0 != "-" && $0 != ":" } + "Z"
         let safe = String(t.id.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }.prefix(64))
         return "\(directory)/\(stamp)-\(Transcript.isValidID(t.id) ? t.id : safe).jsonl"
     }
@@ -70,20 +72,18 @@ public struct TranscriptStore {
         }
     }
 
-    /// Autosaved transcripts, newest first. A version 1 `.json` file that was carried on as a
-    /// `.jsonl` journal is listed once, as the journal.
-    public func recent(limit: Int = 20) -> [(path: String, transcript: Transcript)] {
+    /// Autosaved transcripts, the most recently written first (by the time of their last event).
+    /// A version 1 `.json` file that was carried on as a `.jsonl` journal is listed once, as the
+    /// journal. Reads each session's summary (``SessionIndex``), not its turns.
+    public func recent(limit: Int = 20) -> [SessionSummary] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         let set = Set(names)
-        let files = names.filter {
+        let index = SessionIndex(sessions: directory)
+        let all = names.filter {
             !$0.hasPrefix(".") && ($0.hasSuffix(".jsonl") || $0.hasSuffix(".json") && !set.contains($0 + "l"))
-        }
-        var out: [(String, Transcript)] = []
-        for n in files.sorted(by: >) {
-            let p = directory + "/" + n
-            if let t = try? Self.load(p) { out.append((p, t)) }
-            if out.count >= limit { break }
-        }
-        return out.sorted { $0.1.updated > $1.1.updated }
+        }.compactMap { index.summary(of: directory + "/" + $0) }
+        // Ties (the same millisecond) go to the later name, which carries the later start.
+        let sorted = all.sorted { $0.updated != $1.updated ? $0.updated > $1.updated : $0.path > $1.path }
+        return Array(sorted.prefix(limit))
     }
 }

@@ -229,7 +229,7 @@ struct OpenAIStreamAccumulator: StreamAccumulator {
             // Without [DONE] the response is only trusted when the model said why it stopped.
             guard p.info.finishReason != nil else {
                 throw QueryError.truncatedStream(
-                    reason: "no [DONE] and no finish_reason (\(p.text.count) characters of text received)")
+                    reason: "no [DONE] and no finish_reason (\(counted(p.text.count, "character")) of text received)")
             }
             p.info.notes.append("the stream ended without [DONE]")
         }

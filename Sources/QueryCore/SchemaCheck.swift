@@ -83,20 +83,20 @@ public enum SchemaCheck {
     static func checkLength(_ str: String, _ s: JSONObject, path: String, into out: inout [SchemaViolation]) {
         let n = str.count
         if let m = s["minLength"]?.intValue, n < m {
-            out.append(SchemaViolation(path: path, message: "\(n) characters, fewer than minLength \(m)"))
+            out.append(SchemaViolation(path: path, message: "\(counted(n, "character")), fewer than minLength \(m)"))
         }
         if let m = s["maxLength"]?.intValue, n > m {
-            out.append(SchemaViolation(path: path, message: "\(n) characters, more than maxLength \(m)"))
+            out.append(SchemaViolation(path: path, message: "\(counted(n, "character")), more than maxLength \(m)"))
         }
     }
 
     /// An array's `minItems` and `maxItems`, then each element against `items`.
     static func checkArray(_ a: [JSONValue], _ s: JSONObject, path: String, into out: inout [SchemaViolation]) {
         if let m = s["minItems"]?.intValue, a.count < m {
-            out.append(SchemaViolation(path: path, message: "\(a.count) items, fewer than minItems \(m)"))
+            out.append(SchemaViolation(path: path, message: "\(counted(a.count, "item")), fewer than minItems \(m)"))
         }
         if let m = s["maxItems"]?.intValue, a.count > m {
-            out.append(SchemaViolation(path: path, message: "\(a.count) items, more than maxItems \(m)"))
+            out.append(SchemaViolation(path: path, message: "\(counted(a.count, "item")), more than maxItems \(m)"))
         }
         if let items = s["items"] {
             for (i, e) in a.enumerated() { check(e, items, path: "\(path)[\(i)]", into: &out) }

@@ -30,7 +30,8 @@ extension REPL {
         if b.remote { return try await sendRemoteBatch(runner, dataset: b.path, poll: b.poll) }
         let stop = BatchStop()
         out.dim(
-            "batch: \(file.rows.count) rows × \(variants.count) variant\(variants.count == 1 ? "" : "s") → \(outPath)")
+            "batch: \(counted(file.rows.count, "row")) × \(variants.count) variant\(variants.count == 1 ? "" : "s") → \(outPath)"
+        )
         let run = { () async -> Result<BatchSummary, Error> in
             do {
                 return .success(try await runner.run(session: self.session, stop: stop) { self.showProgress($0) })

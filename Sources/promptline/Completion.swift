@@ -42,7 +42,7 @@ enum Completion {
     }
 
     static func paths(_ partial: String) -> [String] {
-        let expanded = partial.hasPrefix("~/") ? NSHomeDirectory() + partial.dropFirst() : partial
+        let expanded = partial.hasPrefix("~/") ? XDG.home() + partial.dropFirst() : partial
         let dir: String
         let prefix: String
         if let slash = expanded.lastIndex(of: "/") {
@@ -55,7 +55,7 @@ enum Completion {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else {
             return []
         }
-        let shownDir = partial.hasPrefix("~/") ? "~/" + dir.dropFirst(NSHomeDirectory().count + 1) : dir
+        let shownDir = partial.hasPrefix("~/") ? "~/" + dir.dropFirst(XDG.home().count + 1) : dir
         return names.filter { $0.hasPrefix(prefix) && (prefix.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted().map {
             name in
             var isDir: ObjCBool = false

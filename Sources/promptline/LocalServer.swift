@@ -1,4 +1,5 @@
 import Foundation
+import PromptSession
 
 /// The local llama.cpp server managed by scripts/local-llm.
 enum LocalServer {
@@ -13,7 +14,8 @@ enum LocalServer {
     }
 
     static var stateFile: String {
-        let cache = ProcessInfo.processInfo.environment["PROMPTLINE_CACHE"] ?? NSHomeDirectory() + "/.cache/promptline"
+        let env = ProcessInfo.processInfo.environment
+        let cache = env["PROMPTLINE_CACHE"] ?? XDG.home(environment: env) + "/.cache/promptline"
         return cache + "/run/local-llm.env"
     }
 

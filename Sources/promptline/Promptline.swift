@@ -147,6 +147,36 @@ struct Promptline: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds a turn may take, retries included (default 300).", valueName: "seconds"))
     var turnTimeout: Double?
 
+    /// The entry point: the flag parser's errors are said as every other error is — one
+    /// `error:` line on stderr, exit status 2 (the parser's own style is `Error:`, a usage
+    /// block and status 64). `--help` and `--version` are the parser's.
+    static func main() async {
+        let command: Promptline
+        do {
+            var parsed = try parseAsRoot()
+            guard let p = parsed as? Promptline else {
+                try parsed.run()  // the parser's own: --help as a command, and the like
+                exit(withError: nil)
+            }
+            command = p
+        } catch {
+            if exitCode(for: error) == .success { exit(withError: error) }
+            let text = message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let said = text.filter { !$0.isEmpty }.joined(separator: "; ")
+            Output(fd: STDERR_FILENO).error("\(said) (promptline --help lists the flags)")
+            exit(withError: ExitCode(2))
+        }
+        do {
+            var c = command
+            try await c.run()
+        } catch let e as ExitCode {
+            exit(withError: e)
+        } catch {
+            Output(fd: STDERR_FILENO).error("\(REPL.explain(error))")
+            exit(withError: ExitCode(2))
+        }
+    }
+
     func validate() throws {
         if batch == nil && (template != nil || out != nil || concurrency != nil || remote) {
             throw ValidationError("--template, --out, --concurrency and --remote go with --batch FILE")
@@ -203,7 +233,9 @@ struct Promptline: AsyncParsableCommand {
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let err = Output(fd: STDERR_FILENO)
-        let config = try orExit(err) { try Config.load(self.config.map(Session.expand) ?? Config.defaultPath()) }
+        let config = try orExit(err) {
+            try Config.load(self.config.map(Session.expand) ?? Config.defaultPath(), required: self.config != nil)
+        }
         let localServer =
             try local
             ? orExit(err) { try LocalServer.start(model: (localModel ?? config.localModel).map(Session.expand)) } : nil
@@ -332,7 +364,7 @@ struct Promptline: AsyncParsableCommand {
         }
         try repl.resume(path)
         err.dim(
-            "resumed \(path): \(repl.transcript.turnCount) turns, \(repl.session.history.count) messages in the conversation"
+            "resumed \(path): \(counted(repl.transcript.turnCount, "turn")), \(counted(repl.session.history.count, "message")) in the conversation"
         )
     }
 }

@@ -75,8 +75,9 @@ final class REPL {
         if store.contains(path) && path.hasSuffix(".jsonl") {
             journal = TranscriptJournal(path: path, onDisk: loaded.needsRewrite ? 0 : loaded.events.count)
         } else {
-            if !store.contains(path) { transcript.id = Transcript.newID() }
-            journal = TranscriptJournal(path: store.autosavePath(for: transcript))
+            let elsewhere = !store.contains(path)
+            if elsewhere { transcript.id = Transcript.newID() }
+            journal = TranscriptJournal(path: store.autosavePath(for: transcript, created: elsewhere ? Date() : nil))
         }
         transcript.noteSettings(session)
         autosave(force: true)
@@ -98,6 +99,7 @@ final class REPL {
             if journal == nil { try AtomicFile.makePrivateDirectory(store.directory) }
             try j.sync(transcript)
             journal = j
+            SessionIndex(sessions: store.directory).note(transcript, journal: j.path)
         } catch {
             err.error("autosave failed: \(error) — :save <path> writes it elsewhere")
         }
@@ -113,19 +115,30 @@ final class REPL {
                 return
             }
             let p = Session.expand(path)
+            try Self.requireFolder(of: p, given: path)
             try TranscriptStore.save(transcript, to: p, force: force)
-            out.line("saved \(p) (\(transcript.turnCount) turns)")
+            out.line("saved \(p) (\(counted(transcript.turnCount, "turn")))")
         case .export(let path, let force):
             let p = Session.expand(path)
+            try Self.requireFolder(of: p, given: path)
             try TranscriptStore.export(transcript, stats: session.stats, to: p, force: force)
             out.line("exported \(p)")
         case .load(let path):
             try resume(Session.expand(path))
             out.line(
-                "loaded \(path): \(transcript.turnCount) turns, model \(session.model), \(session.history.count) messages in the conversation"
+                "loaded \(path): \(counted(transcript.turnCount, "turn")), model \(session.model), \(counted(session.history.count, "message")) in the conversation"
             )
         default:
             listSessions()
+        }
+    }
+
+    /// Refuses a path whose folder does not exist: a mistyped folder is not made.
+    static func requireFolder(of path: String, given: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        guard dir.isEmpty || FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue else {
+            throw SessionError("\(given): the folder \(dir) does not exist (nothing was written)")
         }
     }
 
@@ -135,13 +148,18 @@ final class REPL {
             out.line("no saved sessions in \(store.directory)")
             return
         }
+        for line in Self.sessionLines(recent) { out.line(line) }
+    }
+
+    /// How `:sessions` shows each session.
+    static func sessionLines(_ sessions: [SessionSummary]) -> [TerminalText] {
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd HH:mm"
-        for (path, t) in recent {
-            let first = (t.firstPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
-            out.line(
-                "\(f.string(from: t.updated))  \(t.model)  \(t.turnCount) turns  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(path)"
-            )
+        return sessions.map { s in
+            let first = (s.firstPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
+            let line: TerminalText =
+                "\(f.string(from: s.updated))  \(s.model)  \(counted(s.turnCount, "turn"))  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(s.path)"
+            return line
         }
     }
 
@@ -399,7 +417,12 @@ final class REPL {
         }
         failedTurns += 1
         let message = Self.explain(error)
-        err.error("\(message)")
+        if case .noFunctionCall(let expected, _)? = (error as? QueryError)?.innermost, counters.streamedText {
+            // The text was streamed above: the record keeps it, the screen does not repeat it.
+            err.error("the model did not call \(expected); it answered with the text above")
+        } else {
+            err.error("\(message)")
+        }
         if billed { out.dim("\(TurnRenderer.tokens(usage.input, usage.output)) (counted in :stats)") }
         let outcome = TranscriptEvent.TurnOutcome.failure(
             message: message, retries: counters.retries, latency: latency, inputTokens: usage.input,
@@ -471,16 +494,18 @@ extension QueryError {
 /// What a turn's events say about its cost: retries taken and the last usage reported (a failed
 /// or cancelled turn still counts the tokens the server reported).
 final class TurnCounters: @unchecked Sendable {
-    // @unchecked: the two fields are only touched under `lock` (events arrive on the request task).
+    // @unchecked: the fields are only touched under `lock` (events arrive on the request task).
     private let lock = NSLock()
     private var retryCount = 0
     private var lastUsage: (input: Int?, output: Int?) = (nil, nil)
+    private var textShown = false
 
     func note(_ event: QueryEvent) {
         lock.withLock {
             switch event {
             case .retrying: retryCount += 1
             case .usage(let i, let o): lastUsage = (i ?? lastUsage.input, o ?? lastUsage.output)
+            case .text(let t): textShown = textShown || !t.isEmpty
             default: break
             }
         }
@@ -488,4 +513,6 @@ final class TurnCounters: @unchecked Sendable {
 
     var retries: Int { lock.withLock { retryCount } }
     var usage: (input: Int?, output: Int?) { lock.withLock { lastUsage } }
+    /// Whether the reply's text was streamed to the screen.
+    var streamedText: Bool { lock.withLock { textShown } }
 }

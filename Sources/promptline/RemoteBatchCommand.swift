@@ -24,7 +24,7 @@ extension REPL {
             return true
         }
         out.dim(
-            "remote batch: \(runner.rows.count) rows × \(runner.variants.count) variant\(runner.variants.count == 1 ? "" : "s") → \(runner.outPath)"
+            "remote batch: \(counted(runner.rows.count, "row")) × \(runner.variants.count) variant\(runner.variants.count == 1 ? "" : "s") → \(runner.outPath)"
         )
         // Ctrl-C stops an upload; a batch being created is created and recorded all the same.
         let out = self.out

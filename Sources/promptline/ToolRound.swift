@@ -81,23 +81,36 @@ extension REPL {
 
     /// `:copy`: the last reply — its text, or a call's arguments as JSON — on the clipboard.
     func copyLastReply() throws {
-        let last = transcript.events.reversed().lazy.compactMap { e -> String? in
-            guard case .turn(let t) = e else { return nil }
-            switch t.output {
-            case .text(let text): return text
-            case .functionCall(let c): return c.arguments.serialized(pretty: true)
-            case .toolCalls(let calls, let text):
-                return text.isEmpty
-                    ? JSONValue.array(calls.map { ["name": .string($0.name), "arguments": $0.arguments] }).serialized(
-                        pretty: true) : text
-            case .error, .cancelled: return nil
+        // The conversation on the current branch first: the transcript holds every branch's
+        // turns in the order they happened, so its last reply may be another branch's.
+        let fromBranch = session.history.last(where: { $0.role == .assistant }).map { m -> String in
+            guard m.content.isEmpty, !m.toolCalls.isEmpty else { return m.content }
+            if m.toolCalls.count == 1, m.toolCalls[0].name == session.functionSpec?.name {
+                return m.toolCalls[0].arguments.serialized(pretty: true)
             }
-        }.first
+            return JSONValue.array(m.toolCalls.map { ["name": .string($0.name), "arguments": $0.arguments] })
+                .serialized(pretty: true)
+        }
+        let last =
+            fromBranch
+            ?? transcript.events.reversed().lazy.compactMap { e -> String? in
+                guard case .turn(let t) = e else { return nil }
+                switch t.output {
+                case .text(let text): return text
+                case .functionCall(let c): return c.arguments.serialized(pretty: true)
+                case .toolCalls(let calls, let text):
+                    return text.isEmpty
+                        ? JSONValue.array(calls.map { ["name": .string($0.name), "arguments": $0.arguments] })
+                            .serialized(
+                                pretty: true) : text
+                case .error, .cancelled: return nil
+                }
+            }.first
         guard let last else { throw SessionError("nothing to copy yet: no reply") }
         guard out.setClipboard(last) else {
             throw SessionError(":copy needs a terminal (it sends the text to the terminal's clipboard with OSC 52)")
         }
-        out.dim("copied \(last.count) characters (where the terminal allows OSC 52 clipboard writes)")
+        out.dim("copied \(counted(last.count, "character")) (where the terminal allows OSC 52 clipboard writes)")
     }
 
     /// A resumed session that stopped with calls unanswered goes on with them.

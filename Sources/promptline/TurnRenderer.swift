@@ -83,7 +83,9 @@ final class TurnRenderer: @unchecked Sendable {
             switch event {
             case .reasoning(let t) where !showsReasoning:
                 reasoningBytes += t.utf8.count
-                if out.isTTY { spinnerText = "reasoning (\(reasoningBytes) bytes, hidden: :set-view reasoning on)" }
+                if out.isTTY {
+                    spinnerText = "reasoning (\(counted(reasoningBytes, "byte")), hidden: :set-view reasoning on)"
+                }
             case .reasoning(let t):
                 clearSpinnerLocked()
                 spinnerText = nil
@@ -91,10 +93,10 @@ final class TurnRenderer: @unchecked Sendable {
                 out.write(dim: t)
             case .text(let t) where structured:
                 receivedBytes += t.utf8.count
-                if out.isTTY { spinnerText = "receiving JSON (\(receivedBytes) bytes)" }
+                if out.isTTY { spinnerText = "receiving JSON (\(counted(receivedBytes, "byte")))" }
             case .functionArguments(_, _, let fragment) where !showsCalls:
                 receivedBytes += fragment.utf8.count
-                if out.isTTY { spinnerText = "receiving tool calls (\(receivedBytes) bytes)" }
+                if out.isTTY { spinnerText = "receiving tool calls (\(counted(receivedBytes, "byte")))" }
             case .text(let t):
                 clearSpinnerLocked()
                 spinnerText = nil
@@ -110,7 +112,9 @@ final class TurnRenderer: @unchecked Sendable {
                     out.line("\(bold: "→ \(name)")(…)")
                 }
                 argumentBytes += fragment.utf8.count
-                if spinnerText != nil || name != nil { spinnerText = "receiving arguments (\(argumentBytes) bytes)" }
+                if spinnerText != nil || name != nil {
+                    spinnerText = "receiving arguments (\(counted(argumentBytes, "byte")))"
+                }
             case .retrying(let n):
                 clearSpinnerLocked()
                 out.dim(

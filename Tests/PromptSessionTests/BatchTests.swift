@@ -154,7 +154,7 @@ final class BatchTests: XCTestCase {
         try "name,note\nAda,\"says \"\"hi\"\", twice\"\nBob\n".write(
             toFile: dir + "/b.csv", atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try BatchFile.load(dir + "/b.csv")) {
-            XCTAssertTrue("\($0)".contains("row 3 has 1 fields, the header 2"), "\($0)")
+            XCTAssertTrue("\($0)".contains("row 3 has 1 field, the header 2"), "\($0)")
         }
         try "name,note\r\nAda,\"says \"\"hi\"\",\nand more\"\r\n".write(
             toFile: dir + "/ok.csv", atomically: true, encoding: .utf8)

@@ -208,7 +208,7 @@ final class TranscriptTests: XCTestCase {
         try TranscriptStore.save(t, to: store.autosavePath(for: t), force: false)
         let recent = store.recent()
         XCTAssertEqual(recent.count, 1)
-        XCTAssertEqual(recent.first?.transcript.firstPrompt, "Q1")
-        XCTAssertEqual(recent.first?.transcript.turnCount, 6)
+        XCTAssertEqual(recent.first?.firstPrompt, "Q1")
+        XCTAssertEqual(recent.first?.turnCount, 6)
     }
 }

@@ -35,7 +35,7 @@ final class SchemaCheckTests: XCTestCase {
         XCTAssertEqual(
             v,
             [
-                "$.city: 1 characters, fewer than minLength 2",
+                "$.city: 1 character, fewer than minLength 2",
                 "$.days: expected integer, got string \"3\"",
                 "$.unit: \"K\" is not one of \"C\", \"F\"",
                 "$.tags: 3 items, more than maxItems 2",

@@ -93,10 +93,13 @@ def test_func_forces_a_call_and_shows_parsed_arguments(bin_dir, server, home, tm
     body = server.bodies()[-1]
     assert body["tool_choice"] == "required"
     assert body["tools"][0]["function"]["name"] == "submit_review"
-    # The model answers with text instead: one clear line with what it sent.
+    # The model answers with text instead: shown as it streamed, then one clear line (the text
+    # is not repeated in it).
     server.enqueue({"sse": [chunk({"content": "I refuse"}), chunk({}, "stop"), "[DONE]"]})
     child.sendline("again")
-    child.expect_exact("did not call submit_review; it answered with text: I refuse")
+    child.expect_exact("I refuse")
+    child.expect_exact("did not call submit_review; it answered with the text above")
+    assert "I refuse" not in child.before
     child.expect_exact(PROMPT)
     child.sendline(":quit")
 
