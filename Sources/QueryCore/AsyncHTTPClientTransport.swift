@@ -20,7 +20,7 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
     /// request, not before (its event-loop threads cost a program that never sends anything
     /// start-up time and memory). Whoever created a client shuts it down.
     public var client: HTTPClient { givenClient ?? Self.sharedClient }
-    private let givenClient: HTTPClient?
+    let givenClient: HTTPClient?
     public var connectTimeout: Double
     public var readTimeout: Double
     /// The HTTP(S) proxies requests go through (nil: none). Only with the shared client: a
@@ -54,7 +54,14 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
         return Self.configuredClients.withLockedValue { clients in
             if let c = clients[key] { return c }
             var config = Self.configuration
-            if let server = key.proxy { config.proxy = .server(host: server.host, port: server.port) }
+            if let server = key.proxy {
+                let authorization = server.credentials.map {
+                    HTTPClient.Authorization.basic(username: $0.user, password: $0.password)
+                }
+                config.proxy = .server(host: server.host, port: server.port, authorization: authorization)
+                // A refused tunnel is not transient: said at once, not retried until the deadline.
+                config.connectionPool.retryConnectionEstablishment = false
+            }
             if let caFile = key.caFile {
                 var tls = TLSConfiguration.makeClientConfiguration()
                 tls.additionalTrustRoots = [.file(caFile)]
@@ -92,6 +99,7 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
         eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
 
     public func send(_ request: HTTPRequest, logger: Logger) async throws -> HTTPResponse {
+        if let forwarding = forwarder(for: request.url) { return try await forwarding.send(request, logger: logger) }
         var req = HTTPClientRequest(url: request.url)
         req.method = HTTPMethod(rawValue: request.method)
         for (name, value) in request.headers { req.headers.add(name: name, value: value) }
@@ -103,7 +111,7 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
             let deadline = NIODeadline.now() + Self.amount(connectTimeout + readTimeout)
             response = try await client(for: request.url).execute(req, deadline: deadline, logger: logger)
         } catch {
-            throw Self.map(error, phase: "before the response")
+            throw proxyFailure(error, url: request.url) ?? Self.map(error, phase: "before the response")
         }
         var headers = HTTPHeaderFields()
         for h in response.headers { headers.add(h.name, h.value) }

@@ -467,7 +467,8 @@ public struct QueryClient: Sendable {
         do {
             response = try await bounded(deadline) { try await transport.send(http, logger: logger) }
         } catch let e as TransportError {
-            throw AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: true)
+            throw AttemptFailure(
+                error: .transport(kind: e.kind, message: e.message), retryable: e.kind != .proxyRefused)
         }
         let requestID = response.headers["x-request-id"] ?? response.headers["request-id"]
         if (300..<400).contains(response.status) {

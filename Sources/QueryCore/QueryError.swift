@@ -91,6 +91,8 @@ public enum TransportErrorKind: String, Sendable, Equatable {
     case connectTimeout = "connect timeout"
     case readTimeout = "read timeout"
     case connectionClosed = "connection closed"
+    /// The proxy said no (a `407`, a refused `CONNECT`): not retried, asking again changes nothing.
+    case proxyRefused = "proxy refused"
     case other = "network error"
 }
 

@@ -266,7 +266,9 @@ func openAIChunks(_ c: EchoContent) -> [String] {
     return lines
 }
 
-let server = try await TestHTTPServer.start(defaultReply: echo)
+// PROMPTLINE_TEST_SERVER_HOST: another address to listen on (a name only a proxy is sent to).
+let host = ProcessInfo.processInfo.environment["PROMPTLINE_TEST_SERVER_HOST"] ?? "127.0.0.1"
+let server = try await TestHTTPServer.start(host: host, defaultReply: echo)
 if let id = ProcessInfo.processInfo.environment["PROMPTLINE_TEST_SERVER_IDENTITY"].flatMap(
     TestHTTPServer.Identity.init(rawValue:))
 {

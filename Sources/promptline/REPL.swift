@@ -83,9 +83,11 @@ final class REPL {
         autosave(force: true)
     }
 
-    /// The values of every `*_API_KEY` variable in the environment.
+    /// The secrets the environment holds: the values of every `*_API_KEY` variable, and the
+    /// credentials in `HTTP_PROXY` / `HTTPS_PROXY`.
     static func environmentKeys(_ env: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
-        env.filter { $0.key.hasSuffix("_API_KEY") && $0.value.count >= 4 }.map(\.value)
+        let proxySecrets = ((try? ProxySettings(environment: env)) ?? nil)?.secrets ?? []
+        return env.filter { $0.key.hasSuffix("_API_KEY") && $0.value.count >= 4 }.map(\.value) + proxySecrets
     }
 
     /// Appends what the transcript recorded since the last call to its journal, once it holds
@@ -446,6 +448,9 @@ final class REPL {
 
     static func explain(_ error: Error) -> String {
         guard let q = error as? QueryError else { return "\(error)" }
+        if case .transport(_, let m) = q.innermost, m.contains("the proxy ") {
+            return q.description + " — HTTP_PROXY / HTTPS_PROXY name the proxy, NO_PROXY the hosts reached directly"
+        }
         switch q {
         case .transport(.connectFailed, let m), .retriesExhausted(_, .transport(.connectFailed, let m)):
             return "\(m) — is the server running? (check --base-url / OPENAI_BASE_URL, or use --local)"

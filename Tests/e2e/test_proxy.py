@@ -1,6 +1,7 @@
 """HTTP_PROXY / NO_PROXY end to end: the release binary's requests go through a loopback
-CONNECT proxy (which tunnels every target to the test server and records the targets), and a
-host in NO_PROXY is reached directly."""
+proxy (which relays every request, absolute-form or CONNECT, to the test server and records the
+request lines), and a host in NO_PROXY is reached directly. test_real_proxy does the same
+through tinyproxy."""
 import select
 import socket
 import socketserver
@@ -10,7 +11,8 @@ from conftest import run_piped
 
 
 class TunnelProxy:
-    """A CONNECT proxy on 127.0.0.1 that records each target and tunnels it to `upstream`."""
+    """A proxy on 127.0.0.1 that records each request line and relays it to `upstream`: a CONNECT
+    as a tunnel, an absolute-form request as it came."""
 
     def __init__(self, upstream_port):
         self.targets = []
@@ -27,11 +29,12 @@ class TunnelProxy:
                 line = head.split(b"\r\n", 1)[0].decode()
                 method, target, _ = line.split(" ", 2)
                 outer.targets.append(f"{method} {target}")
-                if method != "CONNECT":
-                    self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-                    return
                 up = socket.create_connection(("127.0.0.1", upstream_port))
-                self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                if method == "CONNECT":
+                    self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                else:
+                    # An absolute-form request: relayed as it came (the test server reads its path).
+                    up.sendall(head)
                 socks = [self.request, up]
                 while True:
                     ready, _, _ = select.select(socks, [], [], 10)
@@ -54,20 +57,24 @@ class TunnelProxy:
         self.server.server_close()
 
 
+TARGET = "POST http://api.upstream.invalid/v1/chat/completions"
+
+
 def test_requests_go_through_the_proxy_unless_no_proxy(bin_dir, server, home):
     proxy = TunnelProxy(server.port)
     try:
         env = dict(home, HTTP_PROXY=f"http://127.0.0.1:{proxy.port}", NO_PROXY="direct.invalid")
-        # A name only the proxy can reach: the request must go through it.
+        # A name only the proxy can reach: the request must go through it, in absolute form (as
+        # curl sends it), not as CONNECT api.upstream.invalid:80, which real proxies refuse.
         r = run_piped(bin_dir, ["--base-url", "http://api.upstream.invalid/v1", "--model", "m"], env, "hello proxy\n")
         assert r.returncode == 0, r.stderr
         assert "echo: hello proxy" in r.stdout
-        assert proxy.targets == ["CONNECT api.upstream.invalid:80"]
+        assert proxy.targets == [TARGET]
         # In NO_PROXY: tried directly (and, the name not existing, it fails without the proxy seeing it).
         r = run_piped(bin_dir, ["--base-url", "http://direct.invalid/v1", "--model", "m", "--max-attempts", "1"], env,
                       "hi\n")
         assert r.returncode == 1
-        assert proxy.targets == ["CONNECT api.upstream.invalid:80"]
+        assert proxy.targets == [TARGET]
         # This machine is always reached directly.
         r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], env, "local\n")
         assert "echo: local" in r.stdout and len(proxy.targets) == 1
