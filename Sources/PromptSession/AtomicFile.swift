@@ -51,18 +51,20 @@ public enum AtomicFile {
         }
     }
 
-    /// Creates `dir` (and parents) with mode 0700 where missing.
+    /// Creates `dir` (and each missing parent) with mode 0700; a folder that exists is left as
+    /// it is (its mode is its owner's business: `--out /tmp/r.jsonl` must not lock `/tmp`). An
+    /// empty path is the current folder.
     public static func makeDirectory(_ dir: String) throws {
+        let dir = dir.isEmpty ? "." : dir
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
             guard isDir.boolValue else { throw SessionError("\(dir) exists and is not a folder") }
             return
         }
-        do {
-            try FileManager.default.createDirectory(
-                atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw SessionError("cannot create folder \(dir): \(error.localizedDescription)")
+        let parent = (dir as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != dir { try makeDirectory(parent) }
+        guard mkdir(dir, 0o700) == 0 || errno == EEXIST else {
+            throw SessionError("cannot create folder \(dir): \(String(cString: strerror(errno)))")
         }
     }
 }

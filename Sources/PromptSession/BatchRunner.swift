@@ -49,8 +49,10 @@ public struct BatchRunner {
     {
         var summary = BatchSummary(variants: variants.map(\.label), outPath: outPath)
         let done = try Self.completed(in: outPath)
+        let redactor = self.redactor  // the file holds prompts redacted
         let jobs = try makeJobs(session: session).filter {
-            !done.contains(BatchResult.key(row: $0.row, variant: variants[$0.variant].label, prompt: $0.prompt))
+            !done.contains(
+                BatchResult.key(row: $0.row, variant: variants[$0.variant].label, prompt: redactor.redact($0.prompt)))
         }
         summary.skipped = rows.count * variants.count - jobs.count
         let out = try Self.openForAppend(outPath)
@@ -80,7 +82,7 @@ public struct BatchRunner {
                 case .result(let job, let result):
                     running -= 1
                     let r = record(job, result, session: session)
-                    try Self.append(r, to: out)
+                    try Self.append(r, to: out, redactor: redactor)
                     summary.add(r)
                     state.done += 1
                     if r.failed { state.failed += 1 }
@@ -191,9 +193,9 @@ public struct BatchRunner {
         return h
     }
 
-    static func append(_ r: BatchResult, to h: FileHandle) throws {
+    static func append(_ r: BatchResult, to h: FileHandle, redactor: Redactor) throws {
         do {
-            try h.write(contentsOf: Data((r.json.serialized() + "\n").utf8))
+            try h.write(contentsOf: Data(redactor.line(r.json)))
         } catch {
             throw SessionError("cannot append to the results file: \(error.localizedDescription)")
         }

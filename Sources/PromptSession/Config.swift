@@ -141,7 +141,9 @@ public struct Config: Equatable {
     public static func parse(_ text: String) throws -> Config {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            node = try YAMLToJSON.compose(text)
+        } catch let e as YAMLToJSON.ConversionError {
+            throw SessionError(e.description)
         } catch {
             let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
             throw SessionError("not valid YAML: \(first)")

@@ -56,11 +56,13 @@ public struct RemoteBatchRecord: Sendable {
 
     public func path(in directory: String) -> String { directory + "/\(run).json" }
 
+    /// Saves the record, every string in it redacted by `redactor` (a `--var` holding a key is
+    /// in its jobs).
     /// - Throws: ``SessionError`` when the file cannot be written.
-    public func save(in directory: String) throws {
+    public func save(in directory: String, redactor: Redactor) throws {
         try AtomicFile.makePrivateDirectory(directory)
         do {
-            try AtomicFile.write(Array((json.serialized() + "\n").utf8), to: path(in: directory))
+            try AtomicFile.write(redactor.line(json), to: path(in: directory))
         } catch {
             throw SessionError("cannot save the remote batch record: \(error.localizedDescription)")
         }
@@ -191,9 +193,45 @@ public struct RemoteBatchRunner: Sendable {
     public var directory: String
     /// Seconds between polls.
     public var pollInterval: Double
+    /// Seconds one poll may take before it is abandoned and asked again (each poll is told to
+    /// the progress line; after ``maxStalledPolls`` in a row the wait fails).
+    public var pollTimeout: Double = 30
+    public static let maxStalledPolls = 3
 
     public init(apis: [Provider: BatchAPI], directory: String, pollInterval: Double = 10) {
         (self.apis, self.directory, self.pollInterval) = (apis, directory, max(0.05, pollInterval))
+    }
+
+    /// One poll of batch `id`, bounded by ``pollTimeout``: a poll that stalls is abandoned and
+    /// asked again (`onStall` is told which try follows), at most ``maxStalledPolls`` times.
+    /// - Throws: ``SessionError`` when every try stalled; the API's ``QueryError``.
+    func poll(_ id: String, _ provider: Provider, onStall: (Int) -> Void) async throws -> RemoteBatch {
+        let api = try api(provider)
+        let timeout = pollTimeout
+        for attempt in 1...Self.maxStalledPolls {
+            let outcome = await withTaskGroup(of: Result<RemoteBatch, Error>?.self) { group in
+                group.addTask {
+                    do { return .success(try await api.retrieve(id)) } catch { return .failure(error) }
+                }
+                group.addTask {
+                    try? await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            if let outcome { return try outcome.get() }
+            if attempt < Self.maxStalledPolls { onStall(attempt + 1) }
+        }
+        throw SessionError(
+            "batch \(id): \(Self.maxStalledPolls) polls in a row had no answer in \(String(format: "%g", timeout)) s — :batch resume \(id) tries again"
+        )
+    }
+
+    /// What every file of the run is redacted with: each API's key and the environment's keys.
+    public var redactor: Redactor {
+        Redactor(apis.values.flatMap { $0.client.redactor.secrets } + Redactor.environmentKeys())
     }
 
     func api(_ p: Provider) throws -> BatchAPI {
@@ -212,9 +250,11 @@ public struct RemoteBatchRunner: Sendable {
     /// - Throws: ``SessionError`` (a template that does not fill, a results file that does not read).
     public func prepare(_ runner: BatchRunner, session: Session, dataset: String) throws -> Prepared? {
         let done = try BatchRunner.completed(in: runner.outPath)
+        let redactor = runner.redactor  // the file holds prompts redacted
         let jobs = try runner.makeJobs(session: session).filter {
             !done.contains(
-                BatchResult.key(row: $0.row, variant: runner.variants[$0.variant].label, prompt: $0.prompt))
+                BatchResult.key(
+                    row: $0.row, variant: runner.variants[$0.variant].label, prompt: redactor.redact($0.prompt)))
         }
         guard !jobs.isEmpty else { return nil }
         let record = RemoteBatchRecord(
@@ -263,7 +303,7 @@ public struct RemoteBatchRunner: Sendable {
                 .init(
                     batchID: batch.id, inputFileID: fileID, provider: group.provider, model: group.model,
                     status: batch.status))
-            try record.save(in: directory)
+            try record.save(in: directory, redactor: redactor)
             say("created \(batch.id) (\(batch.status))")
             if Task.isCancelled && record.parts.count < prepared.groups.count {
                 throw SessionError(
@@ -294,17 +334,21 @@ public struct RemoteBatchRunner: Sendable {
     /// the record (`<run>-<part>.input.jsonl`).
     func inputFile(_ jobs: [BatchRunner.Job], api: BatchAPI, run: String, part: Int) throws -> [UInt8] {
         var bytes: [UInt8] = []
+        var copy: [UInt8] = []
+        let redactor = self.redactor
         for j in jobs {
             let line = try api.inputLine(customID: RemoteBatchRecord.customID(j), request: j.request)
             bytes += line.serializedBytes()
             bytes.append(UInt8(ascii: "\n"))
+            copy += redactor.line(line)
         }
         guard bytes.count <= BatchAPI.maxFileBytes else {
             throw SessionError(
                 "the batch input file would be \(bytes.count >> 20) MB; the Batch API takes 200 MB — split the file")
         }
         try AtomicFile.makePrivateDirectory(directory)
-        try AtomicFile.write(bytes, to: directory + "/\(run)-\(part).input.jsonl")
+        // The copy kept is redacted; what is uploaded is what the rows asked for.
+        try AtomicFile.write(copy, to: directory + "/\(run)-\(part).input.jsonl")
         return bytes
     }
 
@@ -355,7 +399,13 @@ public struct RemoteBatchRunner: Sendable {
         while !stop.isRequested && !Task.isCancelled {
             for (i, part) in record.parts.enumerated()
             where !part.collected && !(seen[part.batchID]?.isFinished ?? false) {
-                let b = try await api(part.provider).retrieve(part.batchID)
+                let b = try await poll(part.batchID, part.provider) { n in
+                    progress(
+                        Progress(
+                            status:
+                                "no answer about \(part.batchID) in \(String(format: "%g", pollTimeout)) s, asking again (\(n)/\(Self.maxStalledPolls))",
+                            done: 0, failed: 0, total: 0))
+                }
                 seen[b.id] = b
                 record.parts[i].status = b.status
             }
@@ -365,7 +415,7 @@ public struct RemoteBatchRunner: Sendable {
             progress(Progress(status: statuses, done: totals.0 + totals.1, failed: totals.1, total: totals.2))
             if record.parts.allSatisfy({ $0.collected || (seen[$0.batchID]?.isFinished ?? false) }) { break }
             if record.parts.map(\.status) != saved {
-                try? record.save(in: directory)
+                try? record.save(in: directory, redactor: redactor)
                 saved = record.parts.map(\.status)
             }
             var slept = 0.0
@@ -375,7 +425,7 @@ public struct RemoteBatchRunner: Sendable {
                 slept += step
             }
         }
-        try record.save(in: directory)
+        try record.save(in: directory, redactor: redactor)
         return record
     }
 
@@ -403,11 +453,16 @@ public struct RemoteBatchRunner: Sendable {
             guard batch.isFinished else { continue }
             var answered: Set<String> = []
             for fileID in [batch.outputFileID, batch.errorFileID].compactMap({ $0 }) {
-                let text = String(decoding: try await api.content(fileID: fileID), as: UTF8.self)
-                for line in text.split(separator: "\n") {
-                    guard let v = try? JSONValue.parse(String(line)), let id = v["custom_id"]?.stringValue,
+                // Downloaded to disk and read a line at a time: a large output file never sits
+                // in memory whole.
+                try AtomicFile.makePrivateDirectory(directory)
+                let path = directory + "/.\(record.run)-\(i).download"
+                defer { unlink(path) }
+                try await api.download(fileID: fileID, to: path)
+                try JSONLines.forEach(in: path) { line in
+                    guard let v = try? JSONValue.parse(line), let id = v["custom_id"]?.stringValue,
                         let job = record.jobs[id], !answered.contains(id)
-                    else { continue }
+                    else { return }
                     answered.insert(id)
                     let r = result(job, api.read(outputLine: v, request: request(job, record)), record, prices)
                     try append(r, done: done, out: out, summary: &summary)
@@ -424,7 +479,7 @@ public struct RemoteBatchRunner: Sendable {
                 try append(r, done: done, out: out, summary: &summary)
             }
             record.parts[i].collected = true
-            try record.save(in: directory)
+            try record.save(in: directory, redactor: redactor)
         }
         return (record, summary)
     }
@@ -456,11 +511,39 @@ public struct RemoteBatchRunner: Sendable {
 
     /// Appends a result unless the results file has it already (a batch collected twice).
     func append(_ r: BatchResult, done: Set<String>, out: FileHandle, summary: inout BatchSummary) throws {
-        guard !done.contains(BatchResult.key(row: r.row, variant: r.variant, prompt: r.prompt)) else {
+        guard !done.contains(BatchResult.key(row: r.row, variant: r.variant, prompt: redactor.redact(r.prompt))) else {
             summary.skipped += 1
             return
         }
-        try BatchRunner.append(r, to: out)
+        try BatchRunner.append(r, to: out, redactor: redactor)
         summary.add(r)
+    }
+}
+
+/// The lines of a file, read a chunk at a time (a file of any size in little memory).
+enum JSONLines {
+    /// Calls `body` with each non-empty line of `path`.
+    /// - Throws: ``SessionError`` when the file cannot be read; whatever `body` throws.
+    static func forEach(in path: String, _ body: ([UInt8]) throws -> Void) throws {
+        guard let h = FileHandle(forReadingAtPath: path) else { throw SessionError("cannot read \(path)") }
+        defer { try? h.close() }
+        var pending: [UInt8] = []
+        while true {
+            let chunk: Data
+            do {
+                chunk = try h.read(upToCount: 1 << 20) ?? Data()
+            } catch {
+                throw SessionError("cannot read \(path): \(error.localizedDescription)")
+            }
+            if chunk.isEmpty { break }
+            pending += chunk
+            var start = 0
+            while let nl = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if nl > start { try body(Array(pending[start..<nl])) }
+                start = nl + 1
+            }
+            pending.removeFirst(start)
+        }
+        if !pending.isEmpty { try body(pending) }
     }
 }

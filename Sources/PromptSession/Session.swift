@@ -426,7 +426,7 @@ public final class Session {
         default:
             let all = [(branchName, current)] + stashed.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             return all.map { name, b in
-                let last = (b.lastPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
+                let last = (b.lastPrompt ?? "").oneLine
                 let mark = name == branchName ? "*" : " "
                 return
                     "\(mark) \(name)  \(counted(b.history.count, "message"))  \(last.prefix(50))\(last.count > 50 ? "…" : "")"

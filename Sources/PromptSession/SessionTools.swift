@@ -17,10 +17,10 @@ extension Session {
             for spec in specs {
                 if let i = toolbox.tools.firstIndex(where: { $0.name == spec.name }) {
                     toolbox.tools[i] = spec
-                    lines.append("tool \(spec.name) replaced (from \(path))")
+                    lines.append("tool \(spec.name.oneLine) replaced (from \(path.oneLine))")
                 } else {
                     toolbox.tools.append(spec)
-                    lines.append("tool \(spec.name) added (from \(path))")
+                    lines.append("tool \(spec.name.oneLine) added (from \(path.oneLine))")
                 }
             }
             if functionSpec != nil { lines.append("note: :func is loaded, so the tools are not sent until :func off") }
@@ -178,9 +178,9 @@ extension Session {
             guard !vars.isEmpty else { return "no variables (:var NAME VALUE sets one; {{NAME}} uses it)" }
             let w = vars.keys.map(\.count).max() ?? 0
             return vars.keys.sorted().map { k in
-                let v = vars[k]!.replacingOccurrences(of: "\n", with: "⏎")
+                let v = vars[k]!.replacingOccurrences(of: "\n", with: "⏎").oneLine
                 return
-                    "  \(k.padding(toLength: w, withPad: " ", startingAt: 0))  \(v.count > 70 ? String(v.prefix(70)) + "…" : v)"
+                    "  \(k.oneLine.padding(toLength: w, withPad: " ", startingAt: 0))  \(v.count > 70 ? String(v.prefix(70)) + "…" : v)"
             }.joined(separator: "\n")
         }
     }

@@ -26,12 +26,14 @@ public struct Toolbox: Equatable, Sendable {
     public var listing: String {
         guard !tools.isEmpty else { return "no tools loaded (:tool FILE loads some)" }
         var lines = tools.map { t in
+            // Each field is one line: a file's text never starts a line of its own.
             let required = (t.parameters["required"]?.arrayValue ?? []).compactMap(\.stringValue)
-            let params = required.isEmpty ? "" : "  requires \(required.joined(separator: ", "))"
-            let about = t.description.isEmpty ? "" : " — \(t.description.prefix(70))"
-            return "  \(t.name)\(about)\(params)"
+            let params = required.isEmpty ? "" : "  requires \(required.joined(separator: ", ").oneLine)"
+            let about = t.description.isEmpty ? "" : " — \(String(t.description.oneLine.prefix(70)))"
+            return "  \(t.name.oneLine)\(about)\(params)"
         }
-        lines.append("choice \(choice)" + (mock.map { " · mock \($0.source)" } ?? ""))
+        lines.append(
+            "choice \(String(describing: choice).oneLine)" + (mock.map { " · mock \($0.source.oneLine)" } ?? ""))
         return lines.joined(separator: "\n")
     }
 }

@@ -65,12 +65,14 @@ public struct Transcript: Equatable, Sendable {
 
     /// Records the session's settings if they differ from the last recorded ones.
     public mutating func noteSettings(_ s: Session, at date: Date = Date()) {
-        let current = s.settingsRecord(at: date)
+        let record = s.settingsRecord(at: date)
+        // Compared as it would be kept (redacted): a setting holding a key is not "changed" each time.
+        guard case .settings(let current) = Self.redacted(.settings(record), Redactor(secrets)) else { return }
         for case .settings(let last) in events.reversed() {
             if last.same(as: current) { return }
             break
         }
-        append(.settings(current))
+        append(.settings(record))
         model = s.model
         provider = s.provider.rawValue
     }
@@ -126,11 +128,22 @@ public struct Transcript: Equatable, Sendable {
     }
 
     private mutating func append(_ event: TranscriptEvent) {
-        let redactor = Redactor(secrets)
-        var e = redactor.isEmpty ? event : event.mapStrings(redactor.redact)
+        var e = Self.redacted(event, Redactor(secrets))
         e.at = TranscriptClock.wholeMilliseconds(e.at)
         events.append(e)
         updated = e.at
+    }
+
+    /// `event` with every string of its encoded form redacted (every field, at any depth: what the
+    /// file holds is what is kept). An event whose redacted form does not decode again (a
+    /// redaction inside a checked field) keeps the field-by-field redaction; the file is redacted
+    /// again as it is written either way.
+    static func redacted(_ event: TranscriptEvent, _ redactor: Redactor) -> TranscriptEvent {
+        guard !redactor.isEmpty else { return event }
+        let json = event.json
+        let clean = redactor.redact(json)
+        if clean == json { return event }
+        return (try? TranscriptEvent(json: clean, index: 0)) ?? event.mapStrings(redactor.redact)
     }
 
     /// The whole body of every turn's request, in order (nil where none was recorded), rebuilt
@@ -186,15 +199,16 @@ extension Transcript {
         ]
     }
 
-    /// One line of the journal.
-    static func line(_ v: JSONValue) -> [UInt8] {
-        Array((v.serialized() + "\n").utf8)
+    /// One line of the journal: the event encoded, every string in it redacted.
+    func line(_ e: TranscriptEvent) -> [UInt8] {
+        Redactor(secrets).line(e.json)
     }
 
     /// The whole journal: the header and every event, a line each.
     public func journalBytes() -> [UInt8] {
-        var out = Self.line(header)
-        for e in events { out += Self.line(e.json) }
+        let redactor = Redactor(secrets)
+        var out = redactor.line(header)
+        for e in events { out += redactor.line(e.json) }
         return out
     }
 

@@ -36,7 +36,7 @@ public final class TranscriptJournal {
             guard fd >= 0 else { throw SessionError("cannot append to \(path): \(String(cString: strerror(errno)))") }
         }
         var bytes: [UInt8] = []
-        for e in t.events[written...] { bytes += Transcript.line(e.json) }
+        for e in t.events[written...] { bytes += t.line(e) }
         let ok = bytes.withUnsafeBytes { ct_write_all(fd, $0.baseAddress, $0.count) } == 0 && fsync(fd) == 0
         guard ok else { throw SessionError("cannot append to \(path): \(String(cString: strerror(errno)))") }
         written = t.events.count

@@ -56,7 +56,8 @@ public struct TranscriptStore {
                 throw SessionError("\(path) exists and is not a promptline export; :export! \(path) replaces it")
             }
         }
-        try AtomicFile.write(Array(TranscriptMarkdown.render(t, stats: stats).utf8), to: path)
+        try AtomicFile.write(
+            Array(Redactor(t.secrets).redact(TranscriptMarkdown.render(t, stats: stats)).utf8), to: path)
     }
 
     /// Reads a transcript file. - Throws: ``SessionError`` naming the file and the problem.

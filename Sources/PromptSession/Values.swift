@@ -145,3 +145,16 @@ public struct SessionError: Error, Equatable, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+extension String {
+    /// The text as one line of a listing: newlines, other control characters and the Unicode
+    /// line and paragraph separators become spaces, so a description or a name read from a file
+    /// cannot print a line of its own (an official-looking one) in `:tools` or any other listing.
+    public var oneLine: String {
+        String(
+            String.UnicodeScalarView(
+                unicodeScalars.map { u in
+                    u.properties.generalCategory == .control || u.value == 0x2028 || u.value == 0x2029 ? " " : u
+                }))
+    }
+}

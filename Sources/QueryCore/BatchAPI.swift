@@ -15,7 +15,8 @@ extension QueryClient {
     /// - Throws: ``QueryError``, and nothing else.
     public func exchange(
         _ method: String, _ path: String, body: [UInt8] = [], contentType: String? = nil, retrying: Bool = true,
-        bodyLimit: Int = 512 << 20, logger: Logger? = nil, onRetry: (RetryNotice) -> Void = { _ in }
+        bodyLimit: Int = 64 << 20, into file: String? = nil, logger: Logger? = nil,
+        onRetry: (RetryNotice) -> Void = { _ in }
     ) async throws(QueryError) -> [UInt8] {
         let redactor = self.redactor
         return try await redactingErrors {
@@ -26,7 +27,7 @@ extension QueryClient {
             while true {
                 if Task.isCancelled { throw QueryError.cancelled }
                 do {
-                    return try await exchangeOnce(http, bodyLimit: bodyLimit, logger: logger ?? Self.silent)
+                    return try await exchangeOnce(http, bodyLimit: bodyLimit, into: file, logger: logger ?? Self.silent)
                 } catch let f as AttemptFailure {
                     let failure = f.error.redacting(redactor)
                     let delay = try nextDelay(
@@ -46,12 +47,22 @@ extension QueryClient {
         }
     }
 
-    private func exchangeOnce(_ http: HTTPRequest, bodyLimit: Int, logger: Logger) async throws -> [UInt8] {
+    /// One exchange. A success's body is written to `file` when one is given (as it arrives, so
+    /// memory stays flat; nothing is returned), else returned. A body over `bodyLimit` is refused
+    /// and not retried: the same body is as large the next time.
+    private func exchangeOnce(_ http: HTTPRequest, bodyLimit: Int, into file: String?, logger: Logger)
+        async throws -> [UInt8]
+    {
         let response: HTTPResponse
-        let data: [UInt8]
+        var data: [UInt8] = []
         do {
             response = try await transport.send(http, logger: logger)
-            data = try await response.body.collect(limit: bodyLimit)
+            let ok = (200..<300).contains(response.status)
+            if ok, let file {
+                try await Self.save(response.body, to: file, limit: bodyLimit)
+            } else {
+                data = try await Self.collect(response.body, limit: ok ? bodyLimit : 1 << 20)
+            }
         } catch let e as TransportError {
             throw AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: true)
         }
@@ -66,6 +77,58 @@ extension QueryClient {
                 serverDelay: retryPolicy.serverDelay(headers: response.headers, now: clock.wallNow()))
         }
         return data
+    }
+
+    /// A body read whole, at most `limit` bytes.
+    static func collect(_ body: HTTPBody, limit: Int) async throws -> [UInt8] {
+        var all: [UInt8] = []
+        while let chunk = try await body.next() {
+            guard all.count + chunk.count <= limit else { throw tooLarge(limit) }
+            all += chunk
+        }
+        return all
+    }
+
+    /// A body written to `path` (a new 0600 file, replacing one a failed attempt left), at most
+    /// `limit` bytes.
+    static func save(_ body: HTTPBody, to path: String, limit: Int) async throws {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw AttemptFailure(
+                error: .invalidRequest("cannot write \(path): \(String(cString: strerror(errno)))"), retryable: false)
+        }
+        defer { close(fd) }
+        var written = 0
+        while let chunk = try await body.next() {
+            written += chunk.count
+            guard written <= limit else { throw tooLarge(limit) }
+            let ok = chunk.withUnsafeBytes { b in
+                var off = 0
+                while off < b.count {
+                    let n = write(fd, b.baseAddress! + off, b.count - off)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { return false }
+                    off += n
+                }
+                return true
+            }
+            guard ok else {
+                throw AttemptFailure(
+                    error: .invalidRequest("cannot write \(path): \(String(cString: strerror(errno)))"),
+                    retryable: false)
+            }
+        }
+    }
+
+    /// A body past its limit: refused at once, not retried.
+    static func tooLarge(_ limit: Int) -> AttemptFailure {
+        AttemptFailure(
+            error: .malformedResponse(
+                reason:
+                    "the server sent more than \(limit >= 1 << 20 ? "\(limit >> 20) MB" : "\(limit) bytes") (the most promptline reads here); not retried",
+                snippet: ""),
+            retryable: false)
     }
 
     /// An error response (`status`, `body`) as this provider's ``QueryError/http(_:)``.
@@ -156,6 +219,8 @@ public struct BatchAPI: Sendable {
     /// The most requests one input file may hold, and its largest size.
     public static let maxRequests = 50_000
     public static let maxFileBytes = 200 << 20
+    /// The most an output or error file may be: the API's documented file limit.
+    public var downloadLimit = BatchAPI.maxFileBytes
 
     /// - Throws: ``QueryError/invalidRequest(_:)`` for a provider without this API (Anthropic's
     ///   Message Batches are another API).
@@ -225,12 +290,12 @@ public struct BatchAPI: Sendable {
     public func retrieve(_ id: String, onRetry: (RetryNotice) -> Void = { _ in }) async throws(QueryError)
         -> RemoteBatch
     {
-        try Self.batch(try await client.exchange("GET", "/batches/" + Self.pathSafe(id), onRetry: onRetry))
+        try Self.batch(try await client.exchange("GET", "/batches/" + Self.pathSafe(id), onRetry: onRetry), asked: id)
     }
 
     /// `POST /batches/{id}/cancel`: the batch stops; what finished stays in its output file.
     public func cancel(_ id: String) async throws(QueryError) -> RemoteBatch {
-        try Self.batch(try await client.exchange("POST", "/batches/" + Self.pathSafe(id) + "/cancel"))
+        try Self.batch(try await client.exchange("POST", "/batches/" + Self.pathSafe(id) + "/cancel"), asked: id)
     }
 
     /// The most recent batches, newest first (`GET /batches?limit=`).
@@ -244,11 +309,23 @@ public struct BatchAPI: Sendable {
         return data.compactMap(RemoteBatch.init(json:))
     }
 
-    /// A file's content (`GET /files/{id}/content`): an output or error file.
+    /// A file's content (`GET /files/{id}/content`): an output or error file, at most
+    /// ``downloadLimit`` (the API's documented file limit).
     public func content(fileID: String, onRetry: (RetryNotice) -> Void = { _ in }) async throws(QueryError)
         -> [UInt8]
     {
-        try await client.exchange("GET", "/files/" + Self.pathSafe(fileID) + "/content", onRetry: onRetry)
+        try await client.exchange(
+            "GET", "/files/" + Self.pathSafe(fileID) + "/content", bodyLimit: downloadLimit, onRetry: onRetry)
+    }
+
+    /// A file's content written to `path` as it arrives (memory stays flat), at most
+    /// ``downloadLimit``: past it the download stops with one error and is not retried.
+    public func download(fileID: String, to path: String, onRetry: (RetryNotice) -> Void = { _ in })
+        async throws(QueryError)
+    {
+        _ = try await client.exchange(
+            "GET", "/files/" + Self.pathSafe(fileID) + "/content", bodyLimit: downloadLimit, into: path,
+            onRetry: onRetry)
     }
 
     /// One line of an output or error file, read against the request it answers: its
@@ -287,9 +364,15 @@ public struct BatchAPI: Sendable {
         }
     }
 
-    static func batch(_ reply: [UInt8]) throws(QueryError) -> RemoteBatch {
+    /// - Parameter asked: the id asked about: an answer about another batch is refused (waiting
+    ///   for one that never answers would poll forever).
+    static func batch(_ reply: [UInt8], asked: String? = nil) throws(QueryError) -> RemoteBatch {
         guard let b = RemoteBatch(json: .object(try object(reply, what: "the batch"))) else {
             throw QueryError.malformedResponse(reason: "the batch has no id or status", snippet: snippet(reply))
+        }
+        if let asked, b.id != asked {
+            throw QueryError.malformedResponse(
+                reason: "asked about batch \(asked), the server answered about batch \(b.id)", snippet: "")
         }
         return b
     }

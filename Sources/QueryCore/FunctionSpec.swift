@@ -1,3 +1,4 @@
+import CYaml
 import Foundation
 package import Yams
 
@@ -279,10 +280,48 @@ package enum YAMLToJSON {
         package var description: String
     }
 
+    /// `text` composed into a node, aliases refused first: the parser's events are read once,
+    /// without building anything, and a `*name` anywhere refuses the file — so an alias bomb (a
+    /// few hundred bytes that expand to gigabytes) is refused before anything expands.
+    /// - Throws: ``ConversionError`` naming the alias's line; Yams' `YamlError` for bad YAML.
+    package static func compose(_ text: String) throws -> Node? {
+        if let line = firstAliasLine(text) {
+            throw ConversionError(
+                description:
+                    "line \(line): YAML aliases (*name) are not supported — write the value out in full")
+        }
+        return try Yams.compose(yaml: text)
+    }
+
+    /// The 1-based line of the first alias event in `text`, if any. A syntax error ends the
+    /// scan (the composer then reports it).
+    static func firstAliasLine(_ text: String) -> Int? {
+        var bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { return nil }
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return nil }
+        defer { yaml_parser_delete(&parser) }
+        yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+        return bytes.withUnsafeMutableBufferPointer { buf -> Int? in
+            yaml_parser_set_input_string(&parser, buf.baseAddress, buf.count)
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else { return nil }
+                let type = event.type
+                let line = Int(event.start_mark.line) + 1
+                yaml_event_delete(&event)
+                if type == YAML_ALIAS_EVENT { return line }
+                if type == YAML_STREAM_END_EVENT { return nil }
+            }
+        }
+    }
+
     static func convert(_ text: String) throws -> JSONValue {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            node = try compose(text)
+        } catch let e as ConversionError {
+            throw FunctionSpecError.unreadable(e.description)
         } catch let e as YamlError {
             throw FunctionSpecError.unreadable("not valid YAML: \(describe(e))")
         } catch {

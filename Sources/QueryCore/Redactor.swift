@@ -58,6 +58,32 @@ public struct Redactor: Sendable, Equatable {
         return changed ? String(decoding: bytes, as: UTF8.self) : s
     }
 
+    /// `v` with every string in it, at any depth, keys included, redacted: the one rule for what
+    /// promptline writes to a file (a journal line, a results line, a batch record).
+    public func redact(_ v: JSONValue) -> JSONValue {
+        isEmpty ? v : v.mapStrings(redact)
+    }
+
+    /// One line of a JSON Lines file: `v` redacted, serialized, and a newline.
+    public func line(_ v: JSONValue) -> [UInt8] {
+        Array((redact(v).serialized() + "\n").utf8)
+    }
+
+    /// The same rule with `more` secrets besides these.
+    public func adding(_ more: [String]) -> Redactor {
+        more.isEmpty ? self : Redactor(secrets + more)
+    }
+
+    /// The values of every `*_API_KEY` variable in `environment`: a key of another provider
+    /// pasted into a `--var` or echoed by a server is as secret as the one in use; and the
+    /// credentials in `HTTP_PROXY` / `HTTPS_PROXY`.
+    public static func environmentKeys(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> [String]
+    {
+        let proxySecrets = ((try? ProxySettings(environment: environment)) ?? nil)?.secrets ?? []
+        return environment.filter { $0.key.hasSuffix("_API_KEY") && $0.value.count >= 4 }.map(\.value) + proxySecrets
+    }
+
     /// A URL with the `user:password@` part replaced: `https://[redacted]@host/v1`.
     public static func url(_ s: String) -> String {
         guard let userinfo = userinfoRange(s) else { return s }

@@ -26,6 +26,8 @@ public final class FakeBatchAPI: @unchecked Sendable {
         case errorLines = "error_lines"
         /// `POST /batches` creates the batch, then drops the connection without answering (once).
         case dropCreate = "drop_create"
+        /// `GET /batches/{id}` answers about another batch (its id with `-other` after it).
+        case otherID = "other_id"
     }
 
     struct StoredFile {
@@ -48,6 +50,7 @@ public final class FakeBatchAPI: @unchecked Sendable {
     private var counter = 0
     private var _fault = Fault.none
     private var _linesPerPoll = 50
+    private var _failMessage = "the batch failed validation (as asked)"
     private let answer: @Sendable (TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply
 
     init(answer: @escaping @Sendable (TestHTTPServer.RecordedRequest) -> TestHTTPServer.Reply) {
@@ -65,12 +68,19 @@ public final class FakeBatchAPI: @unchecked Sendable {
         set { lock.withLock { _linesPerPoll = max(1, newValue) } }
     }
 
+    /// The message of the `fail` fault's validation error (a test echoes a key in it).
+    public var failMessage: String {
+        get { lock.withLock { _failMessage } }
+        set { lock.withLock { _failMessage = newValue } }
+    }
+
     /// How many batches were created (what a test asserts "sent once" with).
     public var batchCount: Int { lock.withLock { batches.count } }
 
     public func reset() {
         lock.withLock {
             (files, batches, order, _fault, _linesPerPoll) = ([:], [:], [], .none, 50)
+            _failMessage = "the batch failed validation (as asked)"
         }
     }
 
@@ -97,7 +107,9 @@ public final class FakeBatchAPI: @unchecked Sendable {
             case ("GET", let p) where p.count == 2 && p[0] == "batches":
                 guard batches[p[1]] != nil else { return Self.notFound("batch", p[1]) }
                 advance(p[1])
-                return Self.answered(.object(batches[p[1]]!.object), kind: "batchobject")
+                var o = batches[p[1]]!.object
+                if _fault == .otherID { o["id"] = .string(p[1] + "-other") }
+                return Self.answered(.object(o), kind: "batchobject")
             case ("POST", let p) where p.count == 3 && p[0] == "batches" && p[2] == "cancel":
                 guard var b = batches[p[1]] else { return Self.notFound("batch", p[1]) }
                 if !["completed", "failed", "expired", "cancelled"].contains(b.object["status"]?.stringValue ?? "") {
@@ -186,7 +198,7 @@ public final class FakeBatchAPI: @unchecked Sendable {
             o["status"] = "failed"
             o["failed_at"] = .integer(Self.now)
             let list =
-                errors.isEmpty ? [Self.error("invalid_file", "the batch failed validation (as asked)", nil)] : errors
+                errors.isEmpty ? [Self.error("invalid_file", _failMessage, nil)] : errors
             o["errors"] = ["object": "list", "data": .array(list)]
         }
         batches[id] = Batch(object: o, lines: lines)

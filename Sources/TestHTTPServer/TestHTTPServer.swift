@@ -300,7 +300,8 @@ public final class TestHTTPServer: @unchecked Sendable {
             identity = id
             return .json(200, ["identity": .string(id.rawValue)])
         case ("POST", "/_control/batch"):
-            // {"fault": "none" | "fail" | "expire" | "error_lines" | "drop_create", "lines_per_poll": n}
+            // {"fault": "none" | "fail" | "expire" | "error_lines" | "drop_create" | "other_id",
+            //  "lines_per_poll": n, "fail_message": "…"}
             if let f = request.json?["fault"]?.stringValue {
                 guard let fault = FakeBatchAPI.Fault(rawValue: f) else {
                     return .body(
@@ -310,6 +311,7 @@ public final class TestHTTPServer: @unchecked Sendable {
                 batchAPI.fault = fault
             }
             if let n = request.json?["lines_per_poll"]?.intValue { batchAPI.linesPerPoll = n }
+            if let m = request.json?["fail_message"]?.stringValue { batchAPI.failMessage = m }
             return .json(
                 200, ["fault": .string(batchAPI.fault.rawValue), "batches": .integer(Int64(batchAPI.batchCount))])
         case ("GET", "/_control/probes"):

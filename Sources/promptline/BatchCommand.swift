@@ -23,7 +23,14 @@ extension REPL {
             return c
         }
         let outPath = b.out.map(Session.expand) ?? defaultBatchOut(b.path)
-        try AtomicFile.makePrivateDirectory((outPath as NSString).deletingLastPathComponent)
+        let outDirectory = (outPath as NSString).deletingLastPathComponent
+        // promptline's own batches folder is kept private; a folder given with out= only gets
+        // the parts that are missing (0700), an existing one is never changed.
+        if b.out == nil {
+            try AtomicFile.makePrivateDirectory(outDirectory)
+        } else {
+            try AtomicFile.makeDirectory(outDirectory)
+        }
         let runner = BatchRunner(
             template: template, rows: file.rows, variants: variants, clients: clients, concurrency: b.concurrency ?? 4,
             outPath: outPath)

@@ -24,13 +24,19 @@ enum LocalServer {
     static func start(model: String?) throws -> State {
         // Without a model the script decides (it knows the default, and restarts a server that
         // serves another one); it answers at once when the right server is already up.
+        if let model, model.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            // The script records the path as a line of its state file: a newline would add a line.
+            throw Failure(
+                description: "--local-model: the path holds a newline or a control character; rename the file")
+        }
         if let model, let s = running(), s.file == model { return s }
         guard let script = findScript() else {
             throw Failure(
                 description:
-                    "cannot find scripts/local-llm to start the local server; set PROMPTLINE_LOCAL_LLM to its path")
+                    "cannot find the local server's script: set PROMPTLINE_LOCAL_LLM to the path of a checkout's scripts/local-llm (scripts/run and scripts/install set it)"
+            )
         }
-        var env = ProcessInfo.processInfo.environment
+        var env = scriptEnvironment()
         env["LOCAL_LLM_MODEL"] = model
         let status = try runScript(["/bin/bash", script, "start"], environment: env)
         guard status == 0, let s = running() else {
@@ -83,18 +89,26 @@ enum LocalServer {
             contextSize: values["CTX_SIZE"].flatMap { Int($0) })
     }
 
-    static func findScript() -> String? {
-        if let p = ProcessInfo.processInfo.environment["PROMPTLINE_LOCAL_LLM"],
-            FileManager.default.isExecutableFile(atPath: p)
-        {
-            return p
+    /// The script to run: `PROMPTLINE_LOCAL_LLM` (scripts/run and the wrapper scripts/install
+    /// writes set it), else `local-llm` in the binary's own folder. Never a folder above: a
+    /// script planted in a parent of wherever the binary was copied (`/tmp/scripts/local-llm`
+    /// for `/tmp/x/promptline`) would run as whoever runs promptline.
+    static func findScript(
+        environment: [String: String] = ProcessInfo.processInfo.environment, binary: String = CommandLine.arguments[0]
+    ) -> String? {
+        if let p = environment["PROMPTLINE_LOCAL_LLM"], !p.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: p) ? p : nil
         }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<8 {
-            let candidate = dir.appendingPathComponent("scripts/local-llm").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
+        let dir = URL(fileURLWithPath: binary).resolvingSymlinksInPath().deletingLastPathComponent()
+        let beside = dir.appendingPathComponent("local-llm").path
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : nil
+    }
+
+    /// The script's environment: ours without any `*_API_KEY` (the script and the server it
+    /// starts need no provider's key), except `LOCAL_LLM_API_KEY`, the local server's own.
+    static func scriptEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> [String:
+        String]
+    {
+        environment.filter { !$0.key.hasSuffix("_API_KEY") || $0.key == "LOCAL_LLM_API_KEY" }
     }
 }

@@ -1,5 +1,6 @@
 import CTerminal
 import Foundation
+import QueryCore
 
 /// Where the REPL writes: stdout or stderr, with optional styling. The one place text reaches
 /// the terminal, so it is also the one place text is made safe for it: every method runs what
@@ -16,6 +17,13 @@ final class Output: @unchecked Sendable {
     /// For streamed text: keeps its state between chunks, so a sequence split across deltas
     /// is removed too. Reset by any other output.
     private var streamSanitizer = TerminalSanitizer()
+    /// The keys in use: whatever is written is redacted with them first, so a reply or a model
+    /// name that echoes a key does not show it (a terminal's scrollback and CI logs are files too).
+    var redactor: Redactor {
+        get { lock.withLock { _redactor } }
+        set { lock.withLock { _redactor = newValue } }
+    }
+    private var _redactor = Redactor.none
 
     init(fd: Int32 = STDOUT_FILENO, environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.fd = fd
@@ -27,7 +35,7 @@ final class Output: @unchecked Sendable {
     /// Writes streamed, untrusted text (a model's reply) as it arrives; newlines and tabs kept.
     func write(_ s: String) {
         lock.withLock {
-            let clean = streamSanitizer.clean(s)
+            let clean = streamSanitizer.clean(_redactor.redact(s))
             emitLocked(clean, transient: false)
         }
     }
@@ -35,7 +43,7 @@ final class Output: @unchecked Sendable {
     /// Writes streamed, untrusted text dimmed (a model's reasoning, apart from its answer).
     func write(dim s: String) {
         lock.withLock {
-            let clean = streamSanitizer.clean(s)
+            let clean = streamSanitizer.clean(_redactor.redact(s))
             guard !clean.isEmpty else { return }
             emitLocked(color ? "\u{1B}[2m" + clean + "\u{1B}[0m" : clean, transient: false)
         }
@@ -57,7 +65,7 @@ final class Output: @unchecked Sendable {
     func line(_ t: TerminalText) {
         lock.withLock {
             streamSanitizer = TerminalSanitizer()
-            emitLocked((atLineStart ? "" : "\n") + render(t) + "\n", transient: false)
+            emitLocked((atLineStart ? "" : "\n") + renderLocked(t) + "\n", transient: false)
         }
     }
 
@@ -84,12 +92,15 @@ final class Output: @unchecked Sendable {
 
     /// Sanitised text with this output's styling, for a terminal string written by someone
     /// else (the line editor's prompt).
-    func render(_ t: TerminalText) -> String {
+    func render(_ t: TerminalText) -> String { lock.withLock { renderLocked(t) } }
+
+    /// ``render(_:)`` with the lock held: each run redacted, then sanitised.
+    private func renderLocked(_ t: TerminalText) -> String {
         // Sanitise each run, join neighbours of the same style, then add the codes.
         var pieces: [(style: TerminalText.Style, text: String)] = []
         for run in t.runs {
             var sanitizer = TerminalSanitizer(oneLine: !run.multiline)
-            let clean = sanitizer.clean(run.text)
+            let clean = sanitizer.clean(_redactor.redact(run.text))
             if let last = pieces.last, last.style == run.style {
                 pieces[pieces.count - 1].text += clean
             } else {
@@ -109,7 +120,7 @@ final class Output: @unchecked Sendable {
     func drawSpinner(frame: String, text: String) {
         lock.withLock {
             guard atLineStart, isTTY else { return }
-            emitLocked("\r" + render("\(frame) \(dim: text)") + "\u{1B}[K\r", transient: true)
+            emitLocked("\r" + renderLocked("\(frame) \(dim: text)") + "\u{1B}[K\r", transient: true)
         }
     }
 

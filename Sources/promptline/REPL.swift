@@ -45,11 +45,13 @@ final class REPL {
         transcript = Transcript(
             provider: session.provider.rawValue, baseURL: Redactor.url(client.baseURL), model: session.model)
         transcript.secrets = client.redactor.secrets
+        (out.redactor, err.redactor) = (client.redactor, client.redactor)
         transcript.noteSettings(session)
         session.willSwitchProvider = { [unowned self] p in
             let c = try makeClient(p)
             self.client = c
             self.transcript.secrets = c.redactor.secrets
+            (self.out.redactor, self.err.redactor) = (c.redactor, c.redactor)
             return Redactor.url(c.baseURL)
         }
     }
@@ -86,8 +88,7 @@ final class REPL {
     /// The secrets the environment holds: the values of every `*_API_KEY` variable, and the
     /// credentials in `HTTP_PROXY` / `HTTPS_PROXY`.
     static func environmentKeys(_ env: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
-        let proxySecrets = ((try? ProxySettings(environment: env)) ?? nil)?.secrets ?? []
-        return env.filter { $0.key.hasSuffix("_API_KEY") && $0.value.count >= 4 }.map(\.value) + proxySecrets
+        Redactor.environmentKeys(env)
     }
 
     /// Appends what the transcript recorded since the last call to its journal, once it holds

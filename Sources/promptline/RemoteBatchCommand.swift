@@ -86,16 +86,29 @@ extension REPL {
         last = text
     }
 
-    /// The runner for a record sent earlier: its wire formats' clients at the base URL it was
-    /// sent to (the current client's own when it is the same, credentials included).
+    /// The runner for a record sent earlier: its wire formats' clients, each the one configured
+    /// for the base URL the run was sent to (its key, credentials included). A run sent elsewhere
+    /// is refused: the key configured here belongs to another server and is never sent to the
+    /// record's.
+    /// - Throws: ``SessionError`` naming both base URLs.
     func runner(for record: RemoteBatchRecord, poll: Double? = nil) throws -> RemoteBatchRunner {
         var apis: [Provider: BatchAPI] = [:]
-        for p in Set(record.parts.map(\.provider)) {
-            var c = p == session.provider ? client : try makeClient(p)
-            if Redactor.url(c.baseURL) != record.baseURL { c.baseURL = record.baseURL }
+        for p in Set(record.parts.map(\.provider)).sorted(by: { $0.rawValue < $1.rawValue }) {
+            let c = p == session.provider ? client : try makeClient(p)
+            guard Self.sameBase(Redactor.url(c.baseURL), record.baseURL) else {
+                throw SessionError(
+                    "run \(record.run) was sent to \(record.baseURL), but this session's \(p.rawValue) key is for \(Redactor.url(c.baseURL)) — start promptline with --base-url \(record.baseURL) and that server's key to follow it"
+                )
+            }
             apis[p] = try BatchAPI(client: c)
         }
         return RemoteBatchRunner(apis: apis, directory: remoteDirectory, pollInterval: poll ?? 15)
+    }
+
+    /// Whether two base URLs name the same API (a trailing `/` apart).
+    static func sameBase(_ a: String, _ b: String) -> Bool {
+        func trimmed(_ s: String) -> String { s.hasSuffix("/") ? String(s.dropLast()) : s }
+        return trimmed(a) == trimmed(b)
     }
 
     /// Waits for a run sent earlier (by its run or a batch id) and collects it. Returns whether
