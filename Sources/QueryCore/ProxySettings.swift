@@ -63,6 +63,11 @@ public struct ProxySettings: Sendable, Equatable {
             guard let v = value(name) else { return nil }
             let text = v.contains("://") ? v : "http://" + v
             guard let server = Self.parse(text) else {
+                if URLComponents(string: text)?.scheme?.lowercased() == "https" {
+                    throw QueryError.invalidRequest(
+                        "\(name): a proxy reached over https is not supported, give it as http://host:port (what goes "
+                            + "to an https server through it stays encrypted), not " + Redactor.url(text))
+                }
                 throw QueryError.invalidRequest(
                     "\(name) must be a proxy URL like http://host:port or http://user:password@host:port, not "
                         + Redactor.url(text))

@@ -25,7 +25,10 @@ final class ProxyTests: XCTestCase {
         XCTAssertNil(p.server(for: "https://10.0.0.1/v1"))
         XCTAssertNil(p.server(for: "http://127.0.0.1:8080/v1"), "this machine is reached directly")
         XCTAssertNil(p.server(for: "http://localhost:8080/v1"))
-        XCTAssertThrowsError(try ProxySettings(environment: ["HTTPS_PROXY": "socks5://x:1"]))
+        XCTAssertThrowsError(try ProxySettings(environment: ["HTTPS_PROXY": "socks5://bob:hunter2@x:1"])) { e in
+            XCTAssertTrue("\(e)".contains("HTTPS_PROXY must be a proxy URL like http://host:port"), "\(e)")
+            XCTAssertFalse("\(e)".contains("hunter2"), "\(e)")
+        }
     }
 
     func testCredentialsAreDecodedAndNeverShown() throws {
@@ -47,7 +50,7 @@ final class ProxyTests: XCTestCase {
         XCTAssertThrowsError(try ProxySettings(environment: ["HTTPS_PROXY": "https://alice:zz-hunter2@proxy:8443"])) {
             e in
             let message = "\(e)"
-            XCTAssertTrue(message.contains("HTTPS_PROXY must be a proxy URL"), message)
+            XCTAssertTrue(message.contains("HTTPS_PROXY: a proxy reached over https is not supported"), message)
             XCTAssertFalse(message.contains("hunter2"), message)
         }
     }
