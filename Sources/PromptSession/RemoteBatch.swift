@@ -396,15 +396,16 @@ public struct RemoteBatchRunner: Sendable {
         var record = record
         var seen: [String: RemoteBatch] = [:]
         var saved = record.parts.map(\.status)
+        var shown = Progress(status: "", done: 0, failed: 0, total: 0)
         while !stop.isRequested && !Task.isCancelled {
             for (i, part) in record.parts.enumerated()
             where !part.collected && !(seen[part.batchID]?.isFinished ?? false) {
                 let b = try await poll(part.batchID, part.provider) { n in
-                    progress(
-                        Progress(
-                            status:
-                                "no answer about \(part.batchID) in \(String(format: "%g", pollTimeout)) s, asking again (\(n)/\(Self.maxStalledPolls))",
-                            done: 0, failed: 0, total: 0))
+                    // The counts last seen stay; the status says what the wait is doing.
+                    var p = shown
+                    p.status =
+                        "no answer about \(part.batchID) in \(String(format: "%g", pollTimeout)) s, asking again (\(n)/\(Self.maxStalledPolls))"
+                    progress(p)
                 }
                 seen[b.id] = b
                 record.parts[i].status = b.status
@@ -412,7 +413,8 @@ public struct RemoteBatchRunner: Sendable {
             let all = record.parts.compactMap { seen[$0.batchID] }
             let totals = all.reduce(into: (0, 0, 0)) { $0 = ($0.0 + $1.completed, $0.1 + $1.failed, $0.2 + $1.total) }
             let statuses = Set(all.map(\.status)).sorted().joined(separator: ", ")
-            progress(Progress(status: statuses, done: totals.0 + totals.1, failed: totals.1, total: totals.2))
+            shown = Progress(status: statuses, done: totals.0 + totals.1, failed: totals.1, total: totals.2)
+            progress(shown)
             if record.parts.allSatisfy({ $0.collected || (seen[$0.batchID]?.isFinished ?? false) }) { break }
             if record.parts.map(\.status) != saved {
                 try? record.save(in: directory, redactor: redactor)
