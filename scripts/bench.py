@@ -156,7 +156,7 @@ ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--
 
 
 def want(section):
-    """--only=start,turns,stream,transcript,sessions,repl,memory,local runs just those sections."""
+    """--only=start,turns,stream,transcript,batch,sessions,repl,memory,local runs just those sections."""
     return ONLY is None or section in ONLY
 
 
@@ -198,6 +198,11 @@ def main():
             run_bench("stream", "20000" if quick else "100000")
         if want("transcript"):
             run_bench("transcript", "1000" if quick else "10000")
+        if want("batch"):
+            # 3c. A batch under faults on schedule (500s, 429s with retry-after: 0, dropped
+            # connections) against the same batch clean: every row once, none cross-wired, and
+            # the ratio of the times (the budget is 5).
+            run_bench("batch-faults", "500" if quick else "5000")
 
         if want("sessions"):
             # 3a. Listing saved sessions (:sessions, --resume last): 500 of 2,000 turns each, in
@@ -275,7 +280,8 @@ def main():
         if "budget" in r:
             notes.append(f"budget {r['budget']}")
         for k in ("p50_added", "sessions", "p99_added", "p50", "p99", "chunks_per_s", "ratio_to_promptline_version", "turns", "bytes",
-                  "schema_valid", "via", "template_token_leaks"):
+                  "schema_valid", "via", "template_token_leaks", "ratio_to_clean", "ratio_budget", "rows_once",
+                  "cross_wired", "gave_up", "lowest_concurrency"):
             if k in r:
                 v = r[k]
                 notes.append(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}")

@@ -200,8 +200,10 @@ public struct BatchSummary: Sendable {
     public var totals: [String: Totals] = [:]
     /// Rows × variants already in the results file (a resumed run does not send them again).
     public var skipped = 0
-    /// Times a 429 slowed the whole run down.
+    /// 429s answered to the run's requests.
     public var rateLimited = 0
+    /// The concurrency asked for, and the lowest the run went down to after 429s.
+    public var concurrency = (asked: 0, lowest: 0)
     public var cancelled = false
     public var outPath: String
 
@@ -222,7 +224,9 @@ public struct BatchSummary: Sendable {
         var head = cancelled ? "batch stopped (Ctrl-C)" : "batch done"
         if skipped > 0 { head += "; \(skipped) already in the results file, not sent again" }
         if rateLimited > 0 {
-            head += "; rate limited \(rateLimited) time\(rateLimited == 1 ? "" : "s") (the whole run waited)"
+            head +=
+                "; rate limited \(rateLimited) time\(rateLimited == 1 ? "" : "s")"
+                + " (concurrency lowered to \(concurrency.lowest) of \(concurrency.asked) at the least)"
         }
         return ([head] + (variants.count > 1 ? table() : [line(variants.first ?? "")]) + ["  results: \(outPath)"])
             .joined(separator: "\n")
@@ -257,30 +261,6 @@ public struct BatchSummary: Sendable {
             }
             return "  " + names[row].padding(toLength: labelWidth, withPad: " ", startingAt: 0) + "  "
                 + cells.joined(separator: "   ")
-        }
-    }
-}
-
-/// When a request is rate limited (429), every request of the run waits: the run slows down as
-/// a whole instead of each request hammering the limit on its own.
-public actor BatchThrottle {
-    private var until = Date.distantPast
-    private(set) var pauses = 0
-
-    public init() {}
-
-    public func pause(seconds: Double) {
-        let t = Date().addingTimeInterval(seconds)
-        if t > until { until = t }
-        pauses += 1
-    }
-
-    public func wait() async {
-        while true {
-            let delay = until.timeIntervalSinceNow
-            guard delay > 0 else { return }
-            try? await Task.sleep(nanoseconds: UInt64(min(delay, 5) * 1e9))
-            if Task.isCancelled { return }
         }
     }
 }

@@ -12,6 +12,8 @@ public struct BatchRunner {
         public var failed: Int
         public var total: Int
         public var started: Date
+        /// Requests that may be in flight now: the concurrency asked for, lowered after 429s.
+        public var concurrency = 0
     }
 
     public var template: String
@@ -57,8 +59,9 @@ public struct BatchRunner {
         summary.skipped = rows.count * variants.count - jobs.count
         let out = try Self.openForAppend(outPath)
         defer { try? out.close() }
-        let throttle = BatchThrottle()
-        var state = Progress(done: 0, failed: 0, total: jobs.count, started: Date())
+        let gate = BatchConcurrency(maximum: concurrency)
+        let clients = clients(through: gate)
+        var state = Progress(done: 0, failed: 0, total: jobs.count, started: Date(), concurrency: concurrency)
         progress(state)
         try await withThrowingTaskGroup(of: Finished.self) { group in
             var next = 0
@@ -68,10 +71,12 @@ public struct BatchRunner {
                 let client = clients[job.variant]
                 next += 1
                 running += 1
-                group.addTask { await Self.send(job, client, throttle) }
+                group.addTask { await Self.send(job, client) }
             }
             group.addTask { await stop.wait() }
-            while next < min(concurrency, jobs.count) { launch() }
+            // More rows are under way than may be in flight: those waiting to be sent again hold
+            // no place in the gate, so the others keep it busy.
+            while next < min(concurrency * Self.rowsPerPlace, jobs.count) { launch() }
             while running > 0, let finished = try await group.next() {
                 switch finished {
                 case .stop:
@@ -86,6 +91,7 @@ public struct BatchRunner {
                     summary.add(r)
                     state.done += 1
                     if r.failed { state.failed += 1 }
+                    state.concurrency = await gate.limit
                     progress(state)
                 }
                 if next < jobs.count && !stop.isRequested && !Task.isCancelled { launch() }
@@ -93,9 +99,27 @@ public struct BatchRunner {
             group.cancelAll()  // the stop watcher
         }
         summary.cancelled = stop.isRequested || Task.isCancelled
-        summary.rateLimited = await throttle.pauses
+        summary.rateLimited = await gate.rateLimited
+        summary.concurrency = (concurrency, await gate.lowest)
         return summary
     }
+
+    /// The variants' clients, each attempt of theirs let through `gate`. The gate bounds the
+    /// load on the server (a row waiting to retry frees its place for another), so a row's own
+    /// backoff only delays that row: it is short, 0.1 s doubling up to 1 s.
+    func clients(through gate: BatchConcurrency) -> [QueryClient] {
+        clients.map { c in
+            var c = c
+            c.attemptGate = gate
+            c.retryPolicy.baseDelay = min(c.retryPolicy.baseDelay, 0.1)
+            c.retryPolicy.maxDelay = min(c.retryPolicy.maxDelay, 1)
+            return c
+        }
+    }
+
+    /// Rows under way for each place in flight: enough that rows waiting out a retry's backoff
+    /// (0.5 s and more, against milliseconds for a loopback answer) leave no place idle.
+    static let rowsPerPlace = 8
 
     /// Every (row, variant) request, filled and built before the first is sent.
     func makeJobs(session: Session) throws -> [Job] {
@@ -136,16 +160,11 @@ public struct BatchRunner {
         case stop
     }
 
-    /// Sends one job after the run's rate-limit pause.
-    static func send(_ job: Job, _ client: QueryClient, _ throttle: BatchThrottle) async -> Finished {
-        await throttle.wait()
+    /// Sends one job; each of its attempts waits for its place in the client's gate.
+    static func send(_ job: Job, _ client: QueryClient) async -> Finished {
         if Task.isCancelled { return .cancelled }
         do {
-            let result = try await client.run(job.request) { event in
-                if case .retrying(let n) = event, n.reason.hasPrefix("429") {
-                    Task { await throttle.pause(seconds: n.delay) }
-                }
-            }
+            let result = try await client.run(job.request) { _ in }
             return .result(job, .success(result))
         } catch QueryError.cancelled {
             return .cancelled

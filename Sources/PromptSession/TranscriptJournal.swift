@@ -17,7 +17,33 @@ public final class TranscriptJournal {
         written = onDisk
     }
 
+    /// This process's claim to be the file's one writer, released with the journal.
+    private var lock: JournalLock?
+    /// No lock can be made beside the file (a read-only folder): not tried again at each write.
+    private var lockless = false
+
     deinit { closeFile() }
+
+    /// Gives up the claim to the file (at exit: another promptline may then carry it on).
+    public func release() { lock = nil }
+
+    /// Makes this process the file's one writer (a ``JournalLock``), unless another promptline
+    /// has it open. Returns nil when it is this process's to write (or no lock can be made
+    /// there), else the other holder's process id (0 when it does not say): nothing may then be
+    /// written here.
+    public func claim() -> Int32? {
+        if lock != nil || lockless { return nil }
+        switch JournalLock.take(path) {
+        case .taken(let l):
+            lock = l
+            return nil
+        case .held(let pid):
+            return pid ?? 0
+        case .unavailable:
+            lockless = true
+            return nil
+        }
+    }
 
     /// Writes the events of `t` not yet in the file. The file is written whole (atomically) the
     /// first time, and again if it is no longer the one this journal appends to (removed, or
@@ -25,6 +51,9 @@ public final class TranscriptJournal {
     /// would lose the session.
     /// - Throws: ``SessionError`` naming the path and the system's reason.
     public func sync(_ t: Transcript) throws {
+        if let holder = claim() {
+            throw SessionError("\(path) is open in another promptline (pid \(holder)); it is not written from here")
+        }
         if written == 0 || !appendsToPath() {
             try AtomicFile.write(t.journalBytes(), to: path)
             written = t.events.count

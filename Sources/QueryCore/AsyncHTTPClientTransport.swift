@@ -21,8 +21,13 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
     /// start-up time and memory). Whoever created a client shuts it down.
     public var client: HTTPClient { givenClient ?? Self.sharedClient }
     let givenClient: HTTPClient?
+    /// Seconds to wait for a connection (a host that drops the SYN); part of the bound on the
+    /// wait for the response head. A client's own connect timeout is client-wide:
+    /// ``configuration`` sets ``defaultConnectTimeout``.
     public var connectTimeout: Double
     public var readTimeout: Double
+    /// The connect timeout of the clients this transport makes.
+    public static let defaultConnectTimeout = 10.0
     /// The HTTP(S) proxies requests go through (nil: none). Only with the shared client: a
     /// client of the caller's has its own configuration.
     public var proxy: ProxySettings?
@@ -84,9 +89,15 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
     /// What a client for this transport should be configured with: redirects never followed
     /// (async-http-client would resend the body and keep `x-api-key` on the way to another origin
     /// or to plain http; a 3xx reaches the core, which reports it naming the Location), compressed
-    /// bodies decoded up to 50 times their size. No client-wide timeouts: they are per request.
+    /// bodies decoded up to 50 times their size. A connection that cannot be made fails the
+    /// request at once (async-http-client would otherwise try again with backoff until its connect
+    /// timeout, 10 s, so a refused port on this machine took 10 s an attempt); the core decides
+    /// what is retried. Connecting is bounded by ``defaultConnectTimeout``; the other timeouts
+    /// are per request.
     public static var configuration: HTTPClient.Configuration {
         var config = HTTPClient.Configuration()
+        config.connectionPool.retryConnectionEstablishment = false
+        config.timeout.connect = amount(defaultConnectTimeout)
         config.decompression = .enabled(limit: .ratio(50))
         config.httpVersion = .automatic
         config.redirectConfiguration = .disallow
@@ -179,7 +190,8 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
         if let e = error as? NIOConnectionError {
             if let first = e.connectionErrors.first {
                 return TransportError(
-                    kind: .connectFailed, message: "cannot connect to \(e.host):\(e.port) (\(describeIO(first.error)))")
+                    kind: isRefused(first.error) ? .connectionRefused : .connectFailed,
+                    message: "cannot connect to \(e.host):\(e.port) (\(describeIO(first.error)))")
             }
             return TransportError(kind: .connectFailed, message: "cannot connect to \(e.host):\(e.port)")
         }
@@ -193,11 +205,13 @@ public struct AsyncHTTPClientTransport: HTTPTransport {
             }
         }
         if let e = error as? IOError {
-            let kind: TransportErrorKind = e.errnoCode == ECONNREFUSED ? .connectFailed : .connectionClosed
+            let kind: TransportErrorKind = e.errnoCode == ECONNREFUSED ? .connectionRefused : .connectionClosed
             return TransportError(kind: kind, message: "\(describeIO(e)) \(phase)")
         }
         return TransportError(kind: .other, message: "\(error) \(phase)")
     }
+
+    static func isRefused(_ error: Error) -> Bool { (error as? IOError)?.errnoCode == ECONNREFUSED }
 
     static func describeIO(_ error: Error) -> String {
         if let io = error as? IOError { return String(cString: strerror(io.errnoCode)).lowercased() }

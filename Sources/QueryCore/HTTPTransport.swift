@@ -111,3 +111,56 @@ private final class ChunkQueue: @unchecked Sendable {
     init(_ chunks: [[UInt8]]) { self.chunks = chunks[...] }
     func next() -> [UInt8]? { lock.withLock { chunks.popFirst() } }
 }
+
+extension HTTPBody {
+    /// What a body made by ``bounded(_:until:clock:)`` throws once its deadline has passed.
+    struct DeadlineReached: Error {}
+
+    /// `body`, whose reads end with ``DeadlineReached`` at `deadline` (in `clock.now()` seconds),
+    /// also while one is waiting for a chunk that never comes. It is read on a task of its own
+    /// and its chunks handed over as they arrive; the deadline is real time, as in the other
+    /// waits of a turn.
+    static func bounded(_ body: HTTPBody, until deadline: Double, clock: any QueryClock) -> HTTPBody {
+        let (stream, continuation) = AsyncThrowingStream<[UInt8], Error>.makeStream()
+        let pump = Task {
+            do {
+                while let chunk = try await body.next() {
+                    if case .terminated = continuation.yield(chunk) { return }
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        let remaining = max(0, deadline - clock.now())
+        let timer = Task {
+            try? await Task.sleep(nanoseconds: UInt64(min(remaining, 1e9) * 1e9))
+            if !Task.isCancelled { continuation.finish(throwing: DeadlineReached()) }
+        }
+        continuation.onTermination = { _ in
+            pump.cancel()
+            timer.cancel()
+        }
+        let box = BoundedBody(stream.makeAsyncIterator(), tasks: [pump, timer])
+        return HTTPBody {
+            if let chunk = try await box.next() { return chunk }
+            // The stream also ends when the reading task is cancelled: that is no end of body.
+            try Task.checkCancellation()
+            return nil
+        }
+    }
+}
+
+/// The reading end of ``HTTPBody/bounded(_:until:clock:)``; its tasks end with it, however the
+/// body was left (read to the end, or dropped half-way).
+private final class BoundedBody: @unchecked Sendable {
+    // @unchecked: an HTTPBody is read from one task at a time (its documented contract).
+    private var iterator: AsyncThrowingStream<[UInt8], Error>.AsyncIterator
+    private let tasks: [Task<Void, Never>]
+    init(_ iterator: AsyncThrowingStream<[UInt8], Error>.AsyncIterator, tasks: [Task<Void, Never>]) {
+        self.iterator = iterator
+        self.tasks = tasks
+    }
+    deinit { for t in tasks { t.cancel() } }
+    func next() async throws -> [UInt8]? { try await iterator.next() }
+}

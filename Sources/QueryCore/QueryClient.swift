@@ -44,6 +44,8 @@ public struct QueryClient: Sendable {
     public var turnTimeout: Double?
     /// Bounds on what a streamed response may make the client hold in memory.
     public var streamLimits = StreamLimits()
+    /// Decides when each attempt may be sent (a batch's adaptive concurrency); nil: at once.
+    public var attemptGate: (any AttemptGate)?
 
     public init(
         provider: Provider = .openAI,
@@ -335,20 +337,18 @@ public struct QueryClient: Sendable {
         var reporter = EventReporter(request: request, strategy: strategy, provider: provider)
         func deliver(_ event: QueryEvent) { reporter.report(event, to: onEvent) }
         let (http, notes) = try httpRequest(for: request)
-        let start = clock.now()
-        var attempts = Attempts(maxAttempts: max(1, retryPolicy.maxAttempts), deadline: turnTimeout.map { start + $0 })
+        var attempts = Attempts(maxAttempts: max(1, retryPolicy.maxAttempts))
         while true {
             if Task.isCancelled { throw QueryError.cancelled }
             do {
-                var (parts, ttft) = try await attemptOnce(
-                    http, request: request, attemptStart: clock.now(), deadline: attempts.deadline, logger: logger,
-                    onEvent: deliver)
+                var (parts, ttft) = try await gatedAttempt(
+                    http, request: request, attempts: &attempts, logger: logger, onEvent: deliver)
                 parts.info.notes.insert(contentsOf: notes, at: 0)
                 if parts.inputTokens != nil || parts.outputTokens != nil {
                     deliver(.usage(inputTokens: parts.inputTokens, outputTokens: parts.outputTokens))
                 }
                 var result = try Self.result(from: parts, request: request, strategy: strategy)
-                (result.requestTime, result.timeToFirstToken) = (clock.now() - start, ttft)
+                (result.requestTime, result.timeToFirstToken) = (clock.now() - (attempts.start ?? 0), ttft)
                 result.retries = attempts.count - 1
                 return result
             } catch let f as AttemptFailure {
@@ -381,7 +381,52 @@ public struct QueryClient: Sendable {
         var count = 1
         var waited = 0.0
         let maxAttempts: Int
-        let deadline: Double?
+        /// When the first attempt was let through (the ``attemptGate`` may hold it back first),
+        /// and the turn's deadline counted from then.
+        var start: Double?
+        var deadline: Double?
+    }
+
+    /// One attempt, through the ``attemptGate`` when there is one: it waits for its place, the
+    /// first attempt's admission starts the turn's clock, and the gate learns how the exchange
+    /// ended (before any wait for a retry, so a request waiting to be sent again holds no place).
+    private func gatedAttempt(
+        _ http: HTTPRequest, request: QueryRequest, attempts: inout Attempts, logger: Logger,
+        onEvent: (QueryEvent) -> Void
+    ) async throws -> (ResponseParts, Double?) {
+        var ticket: AttemptTicket?
+        if let gate = attemptGate {
+            do {
+                ticket = try await gate.enter(retry: attempts.count > 1)
+            } catch {
+                throw QueryError.cancelled
+            }
+        }
+        if attempts.start == nil {
+            let start = clock.now()
+            attempts.start = start
+            attempts.deadline = turnTimeout.map { start + $0 }
+        }
+        do {
+            let r = try await attemptOnce(
+                http, request: request, attemptStart: clock.now(), deadline: attempts.deadline, logger: logger,
+                onEvent: onEvent)
+            if let ticket { await attemptGate?.leave(ticket, .succeeded) }
+            return r
+        } catch {
+            if let ticket { await attemptGate?.leave(ticket, Self.outcome(of: error)) }
+            throw error
+        }
+    }
+
+    /// How a failed attempt looks to an ``AttemptGate``.
+    static func outcome(of error: any Error) -> AttemptOutcome {
+        guard let f = error as? AttemptFailure else { return error is CancellationError ? .cancelled : .failed }
+        switch f.error {
+        case .http(let d) where d.status == 429: return .rateLimited(retryAfter: f.serverDelay)
+        case .cancelled: return .cancelled
+        default: return .failed
+        }
     }
 
     /// What one streamed attempt has shown so far: the bytes of text and of function-call
@@ -467,8 +512,7 @@ public struct QueryClient: Sendable {
         do {
             response = try await bounded(deadline) { try await transport.send(http, logger: logger) }
         } catch let e as TransportError {
-            throw AttemptFailure(
-                error: .transport(kind: e.kind, message: e.message), retryable: e.kind != .proxyRefused)
+            throw Self.sendFailure(e, url: http.url)
         }
         let requestID = response.headers["x-request-id"] ?? response.headers["request-id"]
         if (300..<400).contains(response.status) {
@@ -509,8 +553,24 @@ public struct QueryClient: Sendable {
                 throw AttemptFailure(error: e, retryable: e.isTransient)
             }
         }
+        // The deadline bounds the wait for each chunk too: a stream that sends its head and then
+        // stalls ends at the turn's limit, not at the transport's read timeout.
+        let body = deadline.map { HTTPBody.bounded(response.body, until: $0, clock: clock) } ?? response.body
         return try await readStream(
-            response.body, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: onEvent)
+            body, backend: backend, attemptStart: attemptStart, deadline: deadline, onEvent: onEvent)
+    }
+
+    /// What a failure to send (before any response) is. Nothing listening on this machine's
+    /// port is not sent again: it finds nothing there either. A refusal is named by its
+    /// address, which the transport does not always know.
+    static func sendFailure(_ e: TransportError, url: String) -> AttemptFailure {
+        guard e.kind == .connectionRefused, let u = URL(string: url) else {
+            // A proxy's refusal (407, a CONNECT it will not open) is the same on every attempt.
+            return AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: e.kind != .proxyRefused)
+        }
+        let message = "cannot connect to \(u.host ?? "?"):\(u.port.map(String.init) ?? "-") (connection refused)"
+        return AttemptFailure(
+            error: .transport(kind: e.kind, message: message), retryable: !isLoopback(host: u.host ?? ""))
     }
 
     /// Reads a streamed body to the end, handing events to `onEvent` as they come. Returns the
@@ -534,13 +594,11 @@ public struct QueryClient: Sendable {
             if let overLimit = progress.overLimit { throw QueryError.malformedResponse(reason: overLimit, snippet: "") }
         }
         do {
-            // Chunks are the hot path: no task per read. The turn's deadline is checked as each
-            // chunk arrives; a body that stops arriving altogether is the transport's read
-            // timeout's to end (the head and whole-body reads above race the deadline itself).
+            // Chunks are the hot path: no task per read. A body that stops arriving altogether
+            // ends at the deadline (``HTTPBody/bounded(_:until:clock:)``), one that keeps
+            // arriving is checked here as each chunk comes.
             while !complete, let chunk = try await body.next() {
-                if let deadline, let limit = turnTimeout, clock.now() >= deadline {
-                    throw QueryError.turnTimedOut(seconds: limit)
-                }
+                if let deadline, clock.now() >= deadline { throw HTTPBody.DeadlineReached() }
                 try parser.feed(chunk, handle)
                 // Usage is reported as soon as it arrives, so a cancelled stream still counts it.
                 if let usage = progress.newUsage(in: acc.parts) { onEvent(usage) }
@@ -550,15 +608,17 @@ public struct QueryClient: Sendable {
             }
             return (try acc.finish(complete: complete), progress.ttft)
         } catch {
-            throw Self.streamFailure(error, delivered: progress.delivered)
+            throw streamFailure(error, delivered: progress.delivered)
         }
     }
 
     /// What a stream's reading failed with, as an ``AttemptFailure`` saying whether a retry is
     /// safe: only a stream that has shown nothing yet may be sent again. Other errors (a
     /// cancellation) are returned as they are.
-    private static func streamFailure(_ error: any Error, delivered: Bool) -> any Error {
+    private func streamFailure(_ error: any Error, delivered: Bool) -> any Error {
         switch error {
+        case is HTTPBody.DeadlineReached:
+            return AttemptFailure(error: .turnTimedOut(seconds: turnTimeout ?? 0), retryable: false)
         case let e as TransportError:
             return AttemptFailure(
                 error: .transport(kind: e.kind, message: e.message + (delivered ? " (mid-stream)" : "")),

@@ -88,6 +88,10 @@ public enum QueryError: Error, Sendable, Equatable {
 /// How a connection failed.
 public enum TransportErrorKind: String, Sendable, Equatable {
     case connectFailed = "connection failed"
+    /// Nothing listens at the address (the system refused the connection at once). Not sent
+    /// again when the host is this machine: a server that is not running is not there a second
+    /// later either.
+    case connectionRefused = "connection refused"
     case connectTimeout = "connect timeout"
     case readTimeout = "read timeout"
     case connectionClosed = "connection closed"

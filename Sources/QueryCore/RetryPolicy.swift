@@ -6,7 +6,7 @@ import Foundation
 /// attempts and at most `maxTotalWait` seconds spent waiting in all. The delay before retry n
 /// (n = 1, 2, …) is `min(baseDelay · 2^(n-1), maxDelay) · (1 − jitter · random)`; a server's
 /// `retry-after-ms` / `retry-after` (seconds or HTTP date) is used instead when it is in
-/// `(0, maxRetryAfter]`; `x-should-retry: true|false` overrides the status-based decision.
+/// `[0, maxRetryAfter]` (0, or a date past, is now); `x-should-retry: true|false` overrides the status-based decision.
 public struct RetryPolicy: Sendable, Equatable {
     /// Attempts in all, the first included (6 = up to 5 retries).
     public var maxAttempts: Int
@@ -53,8 +53,9 @@ public struct RetryPolicy: Sendable, Equatable {
                 seconds = date.timeIntervalSince(now)
             }
         }
-        guard let s = seconds, s > 0, s <= maxRetryAfter else { return nil }
-        return s
+        // 0 (or a date already past) means now: the server's word, not a reason to back off.
+        guard let s = seconds, s.isFinite, s <= maxRetryAfter else { return nil }
+        return max(0, s)
     }
 
     /// Whether the response's headers and status say to retry.

@@ -10,7 +10,7 @@ import QueryCore
 ///
 /// Requests to `/_control/…` script it over HTTP (for tests that run the binary in another process):
 /// `POST /_control/enqueue` (a reply as JSON, see ``Reply/init(json:)``), `GET /_control/requests`,
-/// `POST /_control/reset`.
+/// `POST /_control/reset`, `POST /_control/schedule` (faults on schedule, see ``setSchedule(_:)``).
 public final class TestHTTPServer: @unchecked Sendable {
     /// A request as it arrived.
     public struct RecordedRequest: Sendable {
@@ -222,6 +222,8 @@ public final class TestHTTPServer: @unchecked Sendable {
         queue = []
         recorded = []
         recordedProbes = []
+        schedule = []
+        scheduled = 0
         lock.unlock()
         batchAPI.reset()
     }
@@ -270,9 +272,43 @@ public final class TestHTTPServer: @unchecked Sendable {
         }
         lock.lock()
         recorded.append(request)
-        let r = queue.isEmpty ? nil : queue.removeFirst()
+        scheduled += 1
+        let n = scheduled
+        let fault = schedule.first { n % $0.every == 0 }?.reply
+        let r = fault ?? (queue.isEmpty ? nil : queue.removeFirst())
         lock.unlock()
         return r ?? batchAPI.reply(request) ?? defaultReply(request)
+    }
+
+    /// Faults on schedule: request number n (counted from 1 since the schedule was set; control
+    /// requests and model probes are not counted) is answered by the reply of the first rule
+    /// whose `every` divides n, before anything queued. An empty schedule ends it.
+    public func setSchedule(_ rules: [(every: Int, reply: Reply)]) {
+        lock.withLock {
+            schedule = rules.filter { $0.every > 0 }
+            scheduled = 0
+        }
+    }
+    private var schedule: [(every: Int, reply: Reply)] = []
+    private var scheduled = 0
+
+    /// `POST /_control/schedule`'s body: `[{"every": 7, "reply": {…a reply as for enqueue…}}, …]`.
+    private func scheduleControl(_ request: RecordedRequest) -> Reply {
+        do {
+            guard let rules = request.json?.arrayValue else {
+                throw JSONParseError(message: "body is not a JSON array of rules", offset: 0)
+            }
+            let parsed = try rules.map { r -> (every: Int, reply: Reply) in
+                guard let every = r["every"]?.intValue, every > 0, let reply = r["reply"] else {
+                    throw JSONParseError(message: "each rule needs \"every\" (> 0) and \"reply\"", offset: 0)
+                }
+                return (every, try Reply(json: reply))
+            }
+            setSchedule(parsed)
+            return .json(200, ["rules": .integer(Int64(parsed.count))])
+        } catch {
+            return .body(400, "bad schedule: \(error)", contentType: "text/plain")
+        }
     }
 
     private func control(_ request: RecordedRequest) -> Reply {
@@ -314,6 +350,8 @@ public final class TestHTTPServer: @unchecked Sendable {
             if let m = request.json?["fail_message"]?.stringValue { batchAPI.failMessage = m }
             return .json(
                 200, ["fault": .string(batchAPI.fault.rawValue), "batches": .integer(Int64(batchAPI.batchCount))])
+        case ("POST", "/_control/schedule"):
+            return scheduleControl(request)
         case ("GET", "/_control/probes"):
             return .json(200, .array(probes.map(\.asJSON)))
         default:

@@ -67,7 +67,9 @@ extension REPL {
     func showProgress(_ p: BatchRunner.Progress) {
         let elapsed = Date().timeIntervalSince(p.started)
         let eta = p.done > 0 ? elapsed / Double(p.done) * Double(p.total - p.done) : nil
-        let text = "\(p.done)/\(p.total) · \(p.failed) failed" + (eta.map { String(format: " · ETA %.0f s", $0) } ?? "")
+        let text =
+            "\(p.done)/\(p.total) · \(p.failed) failed" + (p.concurrency > 0 ? " · concurrency \(p.concurrency)" : "")
+            + (eta.map { String(format: " · ETA %.0f s", $0) } ?? "")
         if out.isTTY {
             let width = 20
             let filled = p.total > 0 ? width * p.done / p.total : width

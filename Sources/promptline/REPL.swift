@@ -74,8 +74,18 @@ final class REPL {
         // A journal in the sessions folder is carried on in place (a version 1 file there, as a
         // journal beside it); one from elsewhere is autosaved under a fresh id, so it can neither
         // replace another session nor aim the autosave anywhere else.
-        if store.contains(path) && path.hasSuffix(".jsonl") {
-            journal = TranscriptJournal(path: path, onDisk: loaded.needsRewrite ? 0 : loaded.events.count)
+        // This process's own journal keeps its lock (a second lock here would be refused).
+        let inPlace =
+            journal.flatMap { $0.path == path ? $0 : nil }
+            ?? TranscriptJournal(path: path, onDisk: loaded.needsRewrite ? 0 : loaded.events.count)
+        if store.contains(path) && path.hasSuffix(".jsonl"), let holder = inPlace.claim() {
+            // One writer per journal: a session open in another promptline goes on here as a copy.
+            transcript.id = Transcript.newID()
+            let copy = store.autosavePath(for: transcript)
+            journal = TranscriptJournal(path: copy)
+            err.dim("\(path) is open in another promptline (pid \(holder)): this one goes on as a copy, \(copy)")
+        } else if store.contains(path) && path.hasSuffix(".jsonl") {
+            journal = inPlace
         } else {
             let elsewhere = !store.contains(path)
             if elsewhere { transcript.id = Transcript.newID() }
@@ -214,9 +224,10 @@ final class REPL {
         }
     }
 
-    /// Says where the transcript is, and gives the exit status.
+    /// Says where the transcript is, gives up the journal's lock, and gives the exit status.
     func finish() -> Int32 {
         if let p = journal?.path { (editor.isInteractive ? out : err).dim("transcript: \(p)") }
+        journal?.release()
         return exitStatus
     }
 
@@ -453,6 +464,10 @@ final class REPL {
             return q.description + " — HTTP_PROXY / HTTPS_PROXY name the proxy, NO_PROXY the hosts reached directly"
         }
         switch q {
+        case .transport(.connectionRefused, let m), .retriesExhausted(_, .transport(.connectionRefused, let m)):
+            return
+                "\(m): nothing listens there, the server is not running (check --base-url / OPENAI_BASE_URL, or use --local)"
+                + (q.isRetriesExhausted ? " (gave up after retries)" : "")
         case .transport(.connectFailed, let m), .retriesExhausted(_, .transport(.connectFailed, let m)):
             return "\(m) — is the server running? (check --base-url / OPENAI_BASE_URL, or use --local)"
                 + (q.isRetriesExhausted ? " (gave up after retries)" : "")

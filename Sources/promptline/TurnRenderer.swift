@@ -12,6 +12,8 @@ final class TurnRenderer: @unchecked Sendable {
     private let started = Date()
     private var spinnerText: String?
     private var spinnerTask: Task<Void, Never>?
+    /// When the last retry's wait ends, and which attempt it starts.
+    private var retry: (Date, String)?
     private var argumentBytes = 0
     private var functionName: String?
     private(set) var sawText = false
@@ -60,7 +62,11 @@ final class TurnRenderer: @unchecked Sendable {
 
     private func drawSpinner(_ frame: String) {
         lock.withLock {
-            guard let t = spinnerText else { return }
+            guard var t = spinnerText else { return }
+            if let (at, attempt) = retry, Date() >= at {
+                // The wait is over: the request is out again, connecting or waiting for its answer.
+                t = "sent again (\(attempt)), waiting for the server"
+            }
             // The spinner line is erased before anything real is written; the cursor stays at column 0.
             out.drawSpinner(frame: frame, text: t + waited())
         }
@@ -80,6 +86,7 @@ final class TurnRenderer: @unchecked Sendable {
 
     func handle(_ event: QueryEvent) {
         lock.withLock {
+            if case .retrying = event {} else { retry = nil }  // the answer is coming: no longer waiting
             switch event {
             case .reasoning(let t) where !showsReasoning:
                 reasoningBytes += t.utf8.count
@@ -120,7 +127,10 @@ final class TurnRenderer: @unchecked Sendable {
                 out.dim(
                     "\(String(format: "retrying in %.1f s", n.delay)) (\(n.reason), attempt \(n.attempt)/\(n.maxAttempts))"
                 )
-                if out.isTTY { spinnerText = "waiting to retry" }
+                if out.isTTY {
+                    spinnerText = "waiting to retry (\(n.reason))"
+                    retry = (Date().addingTimeInterval(n.delay), "attempt \(n.attempt)/\(n.maxAttempts)")
+                }
             case .completed, .usage:
                 break
             }

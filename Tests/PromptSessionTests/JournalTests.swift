@@ -105,6 +105,7 @@ final class JournalTests: XCTestCase {
         XCTAssertEqual(torn.loadNotes.count, 1)
         // Carried on, the file is written anew once, then appended to again.
         var resumed = torn
+        journal.release()  // the promptline that wrote it has ended: one writer per journal
         let carried = TranscriptJournal(path: path, onDisk: 0)
         let session = Session(provider: .openAI, model: "m")
         try resumed.restore(into: session)

@@ -288,23 +288,6 @@ final class OpenAIClientTests: XCTestCase {
         XCTAssertEqual((100..<600).filter { RetryPolicy.isRetryable(status: $0) && $0 < 500 }, [408, 409, 429])
     }
 
-    func testConnectionRefusedIsRetriedThenReported() async throws {
-        // A port that was just free: nothing listens there.
-        let server = try await TestHTTPServer.start()
-        let url = server.baseURL
-        server.stop()
-        let clock = TestClock()
-        let c = QueryClient(
-            baseURL: url + "/v1", defaultModel: "m",
-            transport: AsyncHTTPClientTransport(connectTimeout: 1, readTimeout: 1),
-            retryPolicy: RetryPolicy(maxAttempts: 3), clock: clock)
-        await assertThrowsQueryError(try await c.query(system: nil, user: "x")) { e in
-            guard case .retriesExhausted(3, .transport(let kind, _)) = e else { return XCTFail("\(e)") }
-            XCTAssertEqual(kind, .connectFailed)
-        }
-        XCTAssertEqual(clock.sleeps.count, 2)
-    }
-
     func testDroppedConnectionBeforeResponseIsRetried() async throws {
         let server = try await startServer()
         server.enqueue(
