@@ -46,6 +46,7 @@ class Term:
         _spawned.append(self.child)
         self.child.logfile_read = self
         self.child.expect_exact(PROMPT)
+        self.banner_overflows = [r for r in self.screen.overflows if PROMPT not in r]
         self.mark()
 
     def write(self, data):  # pexpect's logfile_read
@@ -97,6 +98,7 @@ def words(lines):
 @pytest.mark.parametrize("cols", WIDTHS)
 def test_help_is_a_list_that_fits(bin_dir, server, home, tmp_path, cols):
     t = Term(bin_dir, server, plain(home), cols, tmp_path)
+    assert not t.banner_overflows, "the start-up line fits too"
     rows = t.run(":help")
     t.assert_fits()
     # Every word of the piped help, in order: nothing cut off, nothing lost to the width.
