@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* 0 = no reader. glibc's pthread_t is an unsigned long and never 0 for a live thread. */
@@ -169,6 +170,21 @@ int ct_terminal_width(int fd) {
     struct winsize ws;
     if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
     return 0;
+}
+
+int ct_echo_suspend(int fd) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return -1;
+    if (!(t.c_lflag & ECHO)) return 0;
+    t.c_lflag &= ~(tcflag_t)ECHO;
+    return tcsetattr(fd, TCSANOW, &t) == 0 ? 1 : -1;   /* TCSANOW: what was typed stays queued */
+}
+
+void ct_echo_resume(int fd) {
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return;
+    t.c_lflag |= ECHO;
+    (void)tcsetattr(fd, TCSANOW, &t);
 }
 
 int ct_write_all(int fd, const void *buf, size_t len) {

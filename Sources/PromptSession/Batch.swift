@@ -221,6 +221,12 @@ public struct BatchSummary: Sendable {
 
     /// One line per variant (ok, failed, tokens, cost, latency p50/p95), then where the results are.
     public func report() -> String {
+        ([headline] + (variants.count > 1 ? table() : [line(variants.first ?? "")]) + ["  results: \(outPath)"])
+            .joined(separator: "\n")
+    }
+
+    /// The report's first line: done or stopped, rows skipped, rate limits met.
+    public var headline: String {
         var head = cancelled ? "batch stopped (Ctrl-C)" : "batch done"
         if skipped > 0 { head += "; \(skipped) already in the results file, not sent again" }
         if rateLimited > 0 {
@@ -228,12 +234,14 @@ public struct BatchSummary: Sendable {
                 "; rate limited \(rateLimited) time\(rateLimited == 1 ? "" : "s")"
                 + " (concurrency lowered to \(concurrency.lowest) of \(concurrency.asked) at the least)"
         }
-        return ([head] + (variants.count > 1 ? table() : [line(variants.first ?? "")]) + ["  results: \(outPath)"])
-            .joined(separator: "\n")
+        return head
     }
 
+    /// What ``figures(_:)`` gives, in order.
+    public static let figureNames = ["ok", "failed", "tokens in", "tokens out", "cost", "latency p50", "latency p95"]
+
     /// One variant's figures: ok, failed, tokens in and out, cost, latency p50 and p95.
-    func figures(_ v: String) -> [String] {
+    public func figures(_ v: String) -> [String] {
         let t = totals[v] ?? Totals()
         let p = { (q: Double) in SessionStats.percentile(t.latencies, q).map { String(format: "%.2f s", $0) } ?? "–" }
         return [
@@ -242,7 +250,7 @@ public struct BatchSummary: Sendable {
     }
 
     /// The one variant of a plain run.
-    func line(_ v: String) -> String {
+    public func line(_ v: String) -> String {
         let f = figures(v)
         return
             "  \(f[0]) ok, \(f[1]) failed · tokens in \(f[2]) out \(f[3]) · cost \(f[4]) · latency p50 \(f[5]) p95 \(f[6])"
@@ -250,7 +258,7 @@ public struct BatchSummary: Sendable {
 
     /// Variants side by side: a row per figure, a column per variant.
     func table() -> [String] {
-        let names = ["", "ok", "failed", "tokens in", "tokens out", "cost", "latency p50", "latency p95"]
+        let names = [""] + Self.figureNames
         let columns = variants.map { [$0] + figures($0) }
         let labelWidth = names.map(\.count).max() ?? 0
         let widths = columns.map { c in c.map(\.count).max() ?? 0 }

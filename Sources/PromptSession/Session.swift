@@ -640,23 +640,27 @@ public final class Session {
     public static func helpText(_ name: String?) -> String {
         if let name {
             let entries = CommandParser.help.filter { $0.name == name || (name == "exit" && $0.name == "quit") }
-            guard !entries.isEmpty else { return "no command :\(name); :help lists them" }
-            return entries.map { "\($0.usage)\n  \($0.summary)\n  example: \($0.example)" }.joined(separator: "\n")
+            guard let first = entries.first else { return "no command :\(name); :help lists them" }
+            let args = CommandParser.arguments(of: first.name)
+            return
+                (entries.map { "\($0.usage)\n  \($0.summary)\n  example: \($0.example)" }
+                + (args.isEmpty ? [] : ["  arguments:"] + args.map { "    \($0.form) — \($0.about)" }))
+                .joined(separator: "\n")
         }
         let w = CommandParser.help.map(\.usage.count).max() ?? 0
-        var lines = CommandParser.help.map {
+        let lines = CommandParser.help.map {
             "  \($0.usage.padding(toLength: w, withPad: " ", startingAt: 0))  \($0.summary)   e.g. \($0.example)"
         }
-        lines.append(
-            "A plain line is a prompt. \"\"\" on its own line starts "
-                + "and ends a multi-line prompt. ::text sends \":text\"."
-        )
-        lines.append("Ctrl-C cancels a turn in flight; at the prompt, Ctrl-C twice or Ctrl-D leaves.")
-        lines.append(
-            "At a tool result prompt (result name#id ›): text or JSON, @file reads one, @@text sends \"@text\", "
-                + "\"\"\" starts a block; Ctrl-C ends the round.")
-        return lines.joined(separator: "\n")
+        return (lines + helpNotes).joined(separator: "\n")
     }
+
+    /// What `:help` says after the commands: prompts, Ctrl-C, the tool result prompt.
+    public static let helpNotes = [
+        "A plain line is a prompt. \"\"\" on its own line starts and ends a multi-line prompt. ::text sends \":text\".",
+        "Ctrl-C cancels a turn in flight; at the prompt, Ctrl-C twice or Ctrl-D leaves.",
+        "At a tool result prompt (result name#id ›): text or JSON, @file reads one, @@text sends \"@text\", "
+            + "\"\"\" starts a block; Ctrl-C ends the round.",
+    ]
 
     public static func expand(_ path: String) -> String {
         XDG.expandTilde(path)

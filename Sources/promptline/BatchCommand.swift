@@ -2,6 +2,7 @@ import Foundation
 import LineEditor
 import PromptSession
 import QueryCore
+import Terminal
 
 /// `:batch` and `--batch`: the template over a dataset, with a progress line (a bar on a
 /// terminal, a line every tenth of the way otherwise) and the summary; Ctrl-C stops it cleanly.
@@ -37,7 +38,8 @@ extension REPL {
         if b.remote { return try await sendRemoteBatch(runner, dataset: b.path, poll: b.poll) }
         let stop = BatchStop()
         out.dim(
-            "batch: \(counted(file.rows.count, "row")) × \(variants.count) variant\(variants.count == 1 ? "" : "s") → \(outPath)"
+            folding:
+                "batch: \(counted(file.rows.count, "row")) × \(variants.count) variant\(variants.count == 1 ? "" : "s") → \(outPath)"
         )
         let run = { () async -> Result<BatchSummary, Error> in
             do {
@@ -49,9 +51,31 @@ extension REPL {
         let outcome = await InterruptHub.shared.whileRunning(cancel: { stop.request() }, run)
         let summary = try outcome.get()
         out.eraseSpinner()
-        out.line(block: summary.report())
+        out.line(block: report(summary))
         if summary.failed > 0 { failedTurns += 1 }
         return summary.failed == 0 && !summary.cancelled
+    }
+
+    /// The summary of a run. On a terminal, laid out to its width: the variants side by side
+    /// while they fit, else one row each, else one record each; piped, as ``BatchSummary/report()``.
+    func report(_ s: BatchSummary) -> String {
+        guard let width = out.width else { return s.report() }
+        var lines = Layout.wrap(s.headline, width: width, hanging: 2)
+        let names = BatchSummary.figureNames
+        let figures = s.variants.map { s.figures($0) }
+        if s.variants.count > 1 {
+            let columns = TextTable(
+                header: [""] + s.variants, rows: names.indices.map { k in [names[k]] + figures.map { $0[k] } },
+                alignments: [.left] + s.variants.map { _ in .right }, gap: 3)
+            let rows = TextTable(
+                header: ["variant"] + names, rows: s.variants.indices.map { [s.variants[$0]] + figures[$0] },
+                alignments: [.left] + names.map { _ in .right }, wrappable: [0])
+            lines += columns.naturalWidth <= width ? columns.render(width: width) : rows.render(width: width)
+        } else if let v = s.variants.first {
+            lines += Layout.fold(s.line(v), width: width, hanging: 2)
+        }
+        lines += Layout.wrap("  results: \(s.outPath)", width: width, hanging: 4)
+        return lines.joined(separator: "\n")
     }
 
     /// Results go beside the sessions: `<data>/promptline/batches/<session id>-<file name>.jsonl`.

@@ -1,7 +1,7 @@
 import Foundation
-import LineEditor
 import PromptSession
 import QueryCore
+import Terminal
 
 /// `:compare`: one prompt, run once per combination of settings, concurrently (4 at a time),
 /// shown side by side when the terminal is wide enough and stacked otherwise. Function-call
@@ -126,80 +126,87 @@ extension REPL {
         }
     }
 
+    /// The variants side by side when the terminal has room for columns of 28 cells or more
+    /// (up to 4), stacked otherwise (and when piped); function calls then field by field. On a
+    /// terminal every line is laid out to its width, measured in display cells.
     func show(_ variants: [Session.Variant], _ results: [Result<QueryResult, Error>]) {
-        let width = LineEditor.terminalWidth() ?? 80
+        let width = out.width
         let n = variants.count
-        let columnWidth = n > 0 ? (width - 3 * (n - 1)) / n : width
-        if out.isTTY, n <= 4, columnWidth >= 28 {
-            let columns = (0..<n).map { i -> [String] in
-                [
-                    variants[i].label, figures(results[i], model: variants[i].model),
-                    String(repeating: "─", count: columnWidth),
-                ]
-                    + Self.wrap(body(results[i]), width: columnWidth)
-            }
-            let rows = columns.map(\.count).max() ?? 0
-            for r in 0..<rows {
-                let cells = columns.map { col -> String in
-                    let s = r < col.count ? col[r] : ""
-                    return s + String(repeating: " ", count: max(0, columnWidth - s.count))
-                }
-                out.line(
-                    "\(cells.joined(separator: " │ ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))"
-                )
-            }
+        let columnWidth = n > 0 ? ((width ?? 0) - 3 * (n - 1)) / n : 0
+        if let width, n <= 4, columnWidth >= 28 {
+            sideBySide(variants, results, columnWidth: columnWidth, width: width)
         } else {
             for i in 0..<n {
-                out.line("\(bold: "[\(variants[i].label)]")  \(figures(results[i], model: variants[i].model))")
-                out.line(block: body(results[i]))
+                let label = "[\(variants[i].label)]"
+                let figures = figures(results[i], model: variants[i].model)
+                if let width, DisplayWidth.of(label + "  " + figures) > width {
+                    for l in Layout.wrap(label, width: width, hanging: 2) { out.line("\(bold: l)") }
+                    out.line(block: Layout.fold("  " + figures, width: width, hanging: 2).joined(separator: "\n"))
+                } else {
+                    out.line("\(bold: label)  \(figures)")
+                }
+                let text = body(results[i])
+                out.line(
+                    block: width.map { Layout.wrap(Self.untabbed(text), width: $0).joined(separator: "\n") } ?? text)
             }
         }
-        // Function calls: one row per argument, marked where the variants disagree.
+        showArguments(variants, results, width: width)
+    }
+
+    func sideBySide(
+        _ variants: [Session.Variant], _ results: [Result<QueryResult, Error>], columnWidth: Int, width: Int
+    ) {
+        let heads = variants.indices.map { i -> [String] in
+            Layout.wrap(variants[i].label, width: columnWidth, hanging: 2)
+                + Layout.fold(figures(results[i], model: variants[i].model), width: columnWidth, hanging: 2)
+        }
+        // The rules under the heads line up however many lines each head took.
+        let headHeight = heads.map(\.count).max() ?? 0
+        let columns = variants.indices.map { i -> [String] in
+            heads[i] + Array(repeating: "", count: headHeight - heads[i].count)
+                + [String(repeating: "─", count: columnWidth)]
+                + Layout.wrap(Self.untabbed(body(results[i])), width: columnWidth)
+        }
+        let rows = columns.map(\.count).max() ?? 0
+        for r in 0..<rows {
+            let cells = columns.map { col in DisplayWidth.pad(r < col.count ? col[r] : "", to: columnWidth) }
+            out.line("\(Layout.trimmedRight(cells.joined(separator: " │ ")))")
+        }
+    }
+
+    /// Function calls: one row per argument, marked where the variants disagree. On a terminal, a
+    /// row too wide for it gives each variant's value a line of its own.
+    func showArguments(_ variants: [Session.Variant], _ results: [Result<QueryResult, Error>], width: Int?) {
         let calls = results.map { r -> JSONObject? in
             if case .success(let q) = r, case .functionCall(let c) = q.output { return c.arguments.objectValue }
             return nil
         }
-        if calls.count > 1, calls.allSatisfy({ $0 != nil }) {
-            var keys: [String] = []
-            for c in calls { for k in c!.keys where !keys.contains(k) { keys.append(k) } }
-            out.line("arguments, field by field:")
-            for k in keys {
-                let values = calls.map { $0![k]?.serialized() ?? "(missing)" }
-                let same = Set(values).count == 1
-                out.line(
-                    "  \(same ? " " : "≠") \(k): \(same ? values[0] : values.enumerated().map { "[\(variants[$0.offset].label)] \($0.element)" }.joined(separator: "  "))"
-                )
+        guard calls.count > 1, calls.allSatisfy({ $0 != nil }) else { return }
+        var keys: [String] = []
+        for c in calls { for k in c!.keys where !keys.contains(k) { keys.append(k) } }
+        out.line("arguments, field by field:")
+        for k in keys {
+            let values = calls.map { $0![k]?.serialized() ?? "(missing)" }
+            let same = Set(values).count == 1
+            let labelled = values.enumerated().map { "[\(variants[$0.offset].label)] \($0.element)" }
+            let line = "  \(same ? " " : "≠") \(k): \(same ? values[0] : labelled.joined(separator: "  "))"
+            guard let width, DisplayWidth.of(line) > width else {
+                out.line("\(line)")
+                continue
+            }
+            if same {
+                out.line(block: Layout.wrap(line, width: width, hanging: 4).joined(separator: "\n"))
+            } else {
+                out.line(block: Layout.wrap("  ≠ \(k):", width: width, hanging: 4).joined(separator: "\n"))
+                for v in labelled {
+                    out.line(block: Layout.wrap("      " + v, width: width, hanging: 2).joined(separator: "\n"))
+                }
             }
         }
     }
 
-    static func wrap(_ text: String, width: Int) -> [String] {
-        var lines: [String] = []
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            var line = ""
-            for word in raw.split(separator: " ", omittingEmptySubsequences: false) {
-                var w = String(word)
-                while w.count > width {
-                    if !line.isEmpty {
-                        lines.append(line)
-                        line = ""
-                    }
-                    lines.append(String(w.prefix(width)))
-                    w = String(w.dropFirst(width))
-                }
-                if line.isEmpty {
-                    line = w
-                } else if line.count + 1 + w.count <= width {
-                    line += " " + w
-                } else {
-                    lines.append(line)
-                    line = w
-                }
-            }
-            lines.append(line)
-        }
-        return lines
-    }
+    /// Tabs as spaces, so that what is laid out measures as it shows.
+    static func untabbed(_ s: String) -> String { s.replacingOccurrences(of: "\t", with: "    ") }
 }
 
 /// One finished `:compare` variant: which one, and how it went.

@@ -10,13 +10,24 @@ enum Completion {
         if words.count == 1 { return CommandParser.commandWords.filter { $0.hasPrefix(before) } }
         let cmd = words[0]
         let current = words.last ?? ""
+        // These take one word: past it there is nothing to complete (a second Tab after a
+        // completed word would add it again).
+        let oneWord = [
+            ":set", ":unset", ":model", ":mode", ":func-via", ":provider", ":set-editor", ":help", ":choice",
+        ]
+        if oneWord.contains(cmd) && words.count > 2 { return [] }
         switch cmd {
         case ":set", ":unset":
-            guard words.count == 2 else { return [] }
-            let keys = Array(Set(OptionValues.knownKeys + session.options.keys)).sorted()
+            let keys = Array(Set(OptionValues.knownKeys + ["max_tool_rounds"] + session.options.keys)).sorted()
             return keys.filter { $0.hasPrefix(current) }
         case ":model":
             return session.modelsUsed.filter { $0.hasPrefix(current) }
+        case ":batch":
+            return batch(words)
+        case ":var":
+            // :var NAME @file
+            guard words.count == 3, current.hasPrefix("@") else { return [] }
+            return paths(String(current.dropFirst())).map { "@" + $0 }
         case ":mode": return ["chat", "single"].filter { $0.hasPrefix(current) }
         case ":func-via": return ForcedCallStrategy.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
         case ":provider": return Provider.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
@@ -39,6 +50,19 @@ enum Completion {
         default:
             return []
         }
+    }
+
+    /// `:batch FILE …` (or `resume`/`cancel`): the file first, then `remote` and `out=PATH`;
+    /// nothing after `--` (the template is free text).
+    static func batch(_ words: [String]) -> [String] {
+        let current = words.last ?? ""
+        if words.dropLast().contains("--") { return [] }
+        if words.count == 2 {
+            return ["resume", "cancel"].filter { $0.hasPrefix(current) && !current.isEmpty } + paths(current)
+        }
+        if ["resume", "cancel"].contains(words[1]) { return [] }
+        if current.hasPrefix("out=") { return paths(String(current.dropFirst(4))).map { "out=" + $0 } }
+        return ["remote"].filter { $0.hasPrefix(current) && !current.isEmpty }
     }
 
     static func paths(_ partial: String) -> [String] {

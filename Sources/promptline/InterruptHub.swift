@@ -1,3 +1,4 @@
+import CTerminal
 import Foundation
 
 /// Cancels the turn in flight when Ctrl-C arrives. The C handler writes a byte to a pipe; a
@@ -28,10 +29,16 @@ final class InterruptHub: @unchecked Sendable {
         action?()
     }
 
-    /// Runs `body` with `cancel` registered as the Ctrl-C action.
+    /// Runs `body` with `cancel` registered as the Ctrl-C action. Meanwhile the terminal does
+    /// not echo what is typed, so keys typed ahead are not drawn over the spinner or progress
+    /// line: they stay queued, and the next prompt shows them.
     func whileRunning<T>(cancel: @escaping () -> Void, _ body: () async -> T) async -> T {
         lock.withLock { cancelCurrent = cancel }
-        defer { lock.withLock { cancelCurrent = nil } }
+        let hidden = ct_echo_suspend(STDIN_FILENO) == 1
+        defer {
+            if hidden { ct_echo_resume(STDIN_FILENO) }
+            lock.withLock { cancelCurrent = nil }
+        }
         return await body()
     }
 }

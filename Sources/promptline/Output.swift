@@ -1,6 +1,7 @@
 import CTerminal
 import Foundation
 import QueryCore
+import Terminal
 
 /// Where the REPL writes: stdout or stderr, with optional styling. The one place text reaches
 /// the terminal, so it is also the one place text is made safe for it: every method runs what
@@ -30,6 +31,18 @@ final class Output: @unchecked Sendable {
         isTTY = isatty(fd) == 1
         let noColor = environment["NO_COLOR"].map { !$0.isEmpty } ?? false
         color = isTTY && !noColor && environment["TERM"] != "dumb"
+    }
+
+    /// The terminal's width in columns, asked of the terminal each time (so a resize takes effect
+    /// at the next layout); 80 when it does not say; nil when this output is not a terminal
+    /// (piped output is not laid out).
+    var width: Int? {
+        guard isTTY else { return nil }
+        for f in [fd, STDOUT_FILENO, STDERR_FILENO, STDIN_FILENO] {
+            let w = ct_terminal_width(f)
+            if w > 0 { return Int(w) }
+        }
+        return Layout.defaultWidth
     }
 
     /// Writes streamed, untrusted text (a model's reply) as it arrives; newlines and tabs kept.
@@ -72,6 +85,12 @@ final class Output: @unchecked Sendable {
     /// A dim line (status, hints), always one line; plain when colour is off.
     func dim(_ t: TerminalText) {
         line(TerminalText(runs: t.runs.map { TerminalText.Run(text: $0.text, style: .dim, multiline: false) }))
+    }
+
+    /// A dim note the program composed, folded to the terminal's width between its fields
+    /// (``Layout/fold(_:width:hanging:)``), each line dim; one line when piped.
+    func dim(folding text: String) {
+        for l in width.map({ Layout.fold(text, width: $0, hanging: 2) }) ?? [text] { dim("\(l)") }
     }
 
     /// An error: always exactly one line (newlines in a server's message are folded), with a
@@ -120,7 +139,10 @@ final class Output: @unchecked Sendable {
     func drawSpinner(frame: String, text: String) {
         lock.withLock {
             guard atLineStart, isTTY else { return }
-            emitLocked("\r" + renderLocked("\(frame) \(dim: text)") + "\u{1B}[K\r", transient: true)
+            // Never wider than the line: a wrapped spinner would leave its first half behind.
+            let room = max(1, (width ?? Layout.defaultWidth) - DisplayWidth.of(frame) - 2)
+            emitLocked(
+                "\r" + renderLocked("\(frame) \(dim: Layout.cut(text, width: room))") + "\u{1B}[K\r", transient: true)
         }
     }
 

@@ -9,10 +9,21 @@ struct Promptline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "promptline",
         abstract: "A terminal REPL for prompt experimentation against OpenAI-compatible and Anthropic APIs.",
+        // Prose is one line per paragraph (the help wraps it to the terminal, between words); a
+        // list item is a line of its own, short enough for 60 columns, so neither is broken in
+        // mid-phrase.
         discussion: """
-            Environment: OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, NO_COLOR.
-            With stdin not a terminal, lines (prompts and :commands) are read from it and the exit
-            status is 1 if any turn failed:  printf ':set temperature 0\\nhello\\n:stats\\n' | promptline
+            Environment:
+              OPENAI_API_KEY, ANTHROPIC_API_KEY: the API keys
+              OPENAI_BASE_URL, ANTHROPIC_BASE_URL: the base URLs
+              HTTPS_PROXY, HTTP_PROXY: proxies for https, http URLs
+              NO_PROXY: the hosts reached directly
+              SSL_CERT_FILE: more CAs to trust (as --ca-file)
+              NO_COLOR: no colour
+
+            With stdin not a terminal, lines (prompts and :commands) are read from it, \
+            and the exit status is 1 if any turn failed:
+              printf ':set temperature 0\\nhello\\n:stats\\n' | promptline
             """,
         version: PromptlineVersion.current)
 
@@ -95,7 +106,7 @@ struct Promptline: AsyncParsableCommand {
     var mode: String?
 
     @Option(
-        help: ArgumentHelp("The config file (default: $XDG_CONFIG_HOME/promptline/config.yaml).", valueName: "FILE"))
+        help: ArgumentHelp("The config file (default: config.yaml in $XDG_CONFIG_HOME/promptline).", valueName: "FILE"))
     var config: String?
 
     @Option(
@@ -302,12 +313,14 @@ struct Promptline: AsyncParsableCommand {
         if let localServer {
             let context = localServer.contextSize.map(String.init) ?? "?"
             err.dim(
-                "local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(context) tokens) at \(localServer.url)"
+                folding:
+                    "local model \(localServer.model) (\((localServer.file as NSString).lastPathComponent), context \(context) tokens) at \(localServer.url)"
             )
         }
         if interactive {
             let endpoint = "\(settings.provider.rawValue):\(settings.model) at \(Redactor.url(client.baseURL))"
-            Output().dim("promptline \(PromptlineVersion.current) · \(endpoint) · :help for commands, Ctrl-D to quit")
+            Output().dim(
+                folding: "promptline \(PromptlineVersion.current) · \(endpoint) · :help for commands, Ctrl-D to quit")
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import LineEditor
 import PromptSession
 import QueryCore
+import Terminal
 
 /// The read–eval–print loop: a line is a command or a turn; a turn goes through the query core
 /// and its events go to the renderer, the session and the transcript. The session owns the
@@ -161,19 +162,30 @@ final class REPL {
             out.line("no saved sessions in \(store.directory)")
             return
         }
-        for line in Self.sessionLines(recent) { out.line(line) }
-    }
-
-    /// How `:sessions` shows each session.
-    static func sessionLines(_ sessions: [SessionSummary]) -> [TerminalText] {
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd HH:mm"
-        return sessions.map { s in
-            let first = (s.firstPrompt ?? "").replacingOccurrences(of: "\n", with: " ")
-            let line: TerminalText =
-                "\(f.string(from: s.updated))  \(s.model)  \(counted(s.turnCount, "turn"))  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(s.path)"
-            return line
+        for t in recent {
+            let head = "\(f.string(from: t.updated))  \(t.model)  \(counted(t.turnCount, "turn"))"
+            out.line(block: Self.sessionEntry(head: head, firstPrompt: t.firstPrompt ?? "", path: t.path, width: out.width))
         }
+    }
+
+    /// One session of `:sessions`: when, model, turns and the first prompt, then its path under it.
+    /// On a terminal (`width`), the prompt is cut to what is left of the line and the path broken
+    /// after a `/` when it is too long; piped, the prompt's first 50 characters.
+    static func sessionEntry(head: String, firstPrompt: String, path: String, width: Int?) -> String {
+        let first = firstPrompt.replacingOccurrences(of: "\n", with: " ")
+        guard let width else {
+            return "\(head)  \(first.prefix(50))\(first.count > 50 ? "…" : "")\n    \(path)"
+        }
+        var lines = Layout.fold(head, width: width, hanging: 2)
+        let room = width - DisplayWidth.of(lines[lines.count - 1]) - 2
+        if !first.isEmpty && room >= 16 {
+            lines[lines.count - 1] += "  " + Layout.cut(first, width: room)
+        } else if !first.isEmpty {
+            lines.append("    " + Layout.cut(first, width: width - 4))
+        }
+        return (lines + Layout.wrap("    " + path, width: width, hanging: 2)).joined(separator: "\n")
     }
 
     var prompt: String {
@@ -226,7 +238,7 @@ final class REPL {
 
     /// Says where the transcript is, gives up the journal's lock, and gives the exit status.
     func finish() -> Int32 {
-        if let p = journal?.path { (editor.isInteractive ? out : err).dim("transcript: \(p)") }
+        if let p = journal?.path { (editor.isInteractive ? out : err).dim(folding: "transcript: \(p)") }
         journal?.release()
         return exitStatus
     }
@@ -289,7 +301,13 @@ final class REPL {
     func apply(_ command: Command) throws {
         // A fork's name is decided here, so the transcript records the one the session used.
         let command = command == .fork(nil) ? .fork(session.newBranchName()) : command
-        out.line(block: try session.apply(command))
+        if case .help(let name) = command, let width = out.width, let lines = HelpView.lines(name, width: width) {
+            for l in lines {
+                out.line(l.style == .form ? "\(bold: l.text)" : l.style == .example ? "\(dim: l.text)" : "\(l.text)")
+            }
+            return
+        }
+        out.line(block: fitted(try session.apply(command), for: command))
         let before = transcript.events.count
         switch command {
         case .reset: transcript.noteReset()
@@ -300,6 +318,13 @@ final class REPL {
         }
         transcript.noteSettings(session)
         if transcript.events.count != before { autosave() }
+    }
+
+    /// A command's answer folded to the terminal's width (lines broken between their fields, the
+    /// rest indented under them); unchanged when piped, and for the system prompt, shown as written.
+    func fitted(_ text: String, for command: Command) -> String {
+        guard let width = out.width, command != .showSystem else { return text }
+        return Layout.foldBlock(text, width: width).joined(separator: "\n")
     }
 
     /// An app command. Returns false to leave.
@@ -379,7 +404,12 @@ final class REPL {
             let violations = session.record(turn)
             showOutput(turn.output, violations: violations)
             let cost = session.stats.turns.last?.cost
-            out.dim("\(TurnRenderer.statusLine(result, model: session.model)) · cost \(PriceTable.format(cost))")
+            let fields =
+                TurnRenderer.statusFields(result, model: session.model) + [("cost \(PriceTable.format(cost))", 0)]
+            // On a terminal, one line that never wraps: what does not fit is left out, least useful first.
+            out.dim(
+                "\(out.width.map { Layout.statusLine(fields, width: $0) } ?? fields.map(\.text).joined(separator: " · "))"
+            )
         case .failure(let error):
             turn = failedTurn(
                 prompt, results: results, error: error, latency: Date().timeIntervalSince(started), counters: counters,

@@ -24,7 +24,8 @@ extension REPL {
             return true
         }
         out.dim(
-            "remote batch: \(counted(runner.rows.count, "row")) × \(runner.variants.count) variant\(runner.variants.count == 1 ? "" : "s") → \(runner.outPath)"
+            folding:
+                "remote batch: \(counted(runner.rows.count, "row")) × \(runner.variants.count) variant\(runner.variants.count == 1 ? "" : "s") → \(runner.outPath)"
         )
         // Ctrl-C stops an upload; a batch being created is created and recorded all the same.
         let out = self.out
@@ -63,7 +64,7 @@ extension REPL {
         }
         let summary: BatchSummary
         (record, summary) = try await remote.collect(record, prices: session.prices)
-        out.line(block: summary.report())
+        out.line(block: report(summary))
         out.dim("  batches: \(ids) (cost at the Batch API's half price)")
         if summary.failed > 0 { failedTurns += 1 }
         return summary.failed == 0

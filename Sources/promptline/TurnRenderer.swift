@@ -175,16 +175,25 @@ final class TurnRenderer: @unchecked Sendable {
 
     /// The dim one-line summary after a turn.
     static func statusLine(_ r: QueryResult, model: String) -> String {
-        var parts = [r.info.model ?? model, String(format: "%.2f s", r.requestTime)]
-        if let t = r.timeToFirstToken { parts.append(String(format: "ttft %.2f s", t)) }
-        parts.append(tokens(r.inputTokens, r.outputTokens))
-        if let n = r.info.reasoningTokens, n > 0 { parts.append("\(n) reasoning") }
-        if let n = r.info.cachedInputTokens, n > 0 { parts.append("\(n) cached") }
-        parts.append("\(r.retries) \(r.retries == 1 ? "retry" : "retries")")
-        if let f = r.info.forcedCall { parts.append("forced via \(f.rawValue)") }
+        statusFields(r, model: model).map(\.text).joined(separator: " · ")
+    }
+
+    /// The status line's fields, each with its priority for a narrow terminal (lower is kept
+    /// first): model, latency, tokens and cost; then what went unusually (finish reason); then
+    /// ttft, retries and the forced-call strategy; then the reasoning and cached counts.
+    static func statusFields(_ r: QueryResult, model: String) -> [(text: String, priority: Int)] {
+        var parts: [(text: String, priority: Int)] = [
+            (r.info.model ?? model, 0), (String(format: "%.2f s", r.requestTime), 0),
+        ]
+        if let t = r.timeToFirstToken { parts.append((String(format: "ttft %.2f s", t), 2)) }
+        parts.append((tokens(r.inputTokens, r.outputTokens), 0))
+        if let n = r.info.reasoningTokens, n > 0 { parts.append(("\(n) reasoning", 4)) }
+        if let n = r.info.cachedInputTokens, n > 0 { parts.append(("\(n) cached", 4)) }
+        parts.append(("\(r.retries) \(r.retries == 1 ? "retry" : "retries")", r.retries > 0 ? 1 : 2))
+        if let f = r.info.forcedCall { parts.append(("forced via \(f.rawValue)", 3)) }
         if let f = r.info.finishReason, !["stop", "end_turn", "tool_calls", "tool_use", "completed"].contains(f) {
-            parts.append("finish: \(f)")
+            parts.append(("finish: \(f)", 1))
         }
-        return parts.joined(separator: " · ")
+        return parts
     }
 }

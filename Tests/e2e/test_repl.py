@@ -253,7 +253,8 @@ def test_unknown_command_and_help(bin_dir, server, home):
     for c in [":system", ":set", ":func", ":mode", ":stats", ":quit"]:
         child.expect_exact(c)
     child.sendline(":help func")
-    child.expect_exact("example: :func")
+    child.expect_exact("e.g. :func tools/review.yaml")
+    child.expect_exact("arguments:")
     child.sendline("::literal colon")
     child.expect_exact("echo: :literal colon")
     child.sendline(":quit")

@@ -37,6 +37,12 @@ void ct_wait_repost_interrupt(void);
 int ct_isatty(int fd);
 /* Columns of the terminal on fd (TIOCGWINSZ), or 0 when unknown. */
 int ct_terminal_width(int fd);
+/* Typing ahead while output is drawn: ct_echo_suspend turns the terminal's echo off on fd, so
+   keys typed during a turn are not drawn over its spinner; they stay queued for the next prompt,
+   which shows them. Returns 1 when it turned echo off, 0 when it was off, -1 for no terminal.
+   ct_echo_resume turns it back on (call it only after ct_echo_suspend returned 1). */
+int ct_echo_suspend(int fd);
+void ct_echo_resume(int fd);
 /* Writes all len bytes of buf to fd, retrying after EINTR and short writes: the one write loop
    of the project (terminal output, transcripts, line editor). Returns 0, or -1 with errno set. */
 int ct_write_all(int fd, const void *buf, size_t len);
