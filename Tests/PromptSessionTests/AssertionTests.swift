@@ -140,4 +140,21 @@ final class AssertionTests: XCTestCase {
         XCTAssertTrue(s.assertions.isEmpty)
         XCTAssertNil(s.assertionResult(for: .text("x"), finishReason: nil, cost: nil, latency: nil))
     }
+
+    func testVerdictsRoundTripThroughTheTranscriptAndOldTurnsHaveNone() throws {
+        let q = QueryResult(
+            output: .text("Paris"), requestTime: 1, inputTokens: 1, outputTokens: 1, timeToFirstToken: nil, retries: 0,
+            info: QueryInfo())
+        var turn = TranscriptEvent.Turn(prompt: "p", outcome: .success(q))
+        let plain = try TranscriptEvent(json: TranscriptEvent.turn(turn).json, index: 0)
+        guard case .turn(let old) = plain else { return XCTFail("not a turn") }
+        XCTAssertNil(old.assertions)
+        turn.assertions = Assertion.evaluate(
+            [try Assertion.parse("contains Paris"), try Assertion.parse("regex ^x")], threshold: nil,
+            input: AssertionInput(output: turn.output))
+        let back = try TranscriptEvent(json: TranscriptEvent.turn(turn).json, index: 0)
+        guard case .turn(let t) = back else { return XCTFail("not a turn") }
+        XCTAssertEqual(t.assertions, turn.assertions)
+        XCTAssertEqual(t.assertions?.verdicts.map(\.pass), [true, false])
+    }
 }

@@ -1,0 +1,39 @@
+"""Assertions end to end, piped against the test server (which replies "echo: PROMPT"): the
+verdicts print under the status line, are kept with the turn in the transcript, and a bad
+assertion is one line that leaves the session going."""
+import json
+
+from conftest import read_transcript, run_piped, session_files
+
+
+def test_verdicts_after_a_turn_and_in_the_transcript(bin_dir, server, home):
+    stdin = "\n".join([
+        ":assert contains Paris",
+        ":assert not-icontains LONDON weight=2",
+        ":assert regex ([a-z",
+        ":assert starts-with {{expected}}",
+        ":var expected echo:",
+        ":assert regex ^echo: \\d+$",
+        ":asserts",
+        "Capital of France? Paris",
+        ":assert rm 4",
+        ":assert threshold 0.5",
+        "Capital of Peru?",
+        ":quit",
+    ]) + "\n"
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], dict(home, NO_COLOR="1"), stdin)
+    out = r.stdout
+    assert "is not a valid regular expression (e.g. :assert regex ^[0-9]+$)" in r.stderr
+    assert "  1. contains \"Paris\"\n  2. not-icontains \"LONDON\" weight=2\n  3. starts-with \"{{expected}}\"\n" in out
+    assert "✓ contains \"Paris\"\n✓ not-icontains \"LONDON\"\n✓ starts-with \"echo:\"\n" in out
+    assert "✗ regex \"^echo: \\d+$\" — the output does not match" in out
+    assert "assertions: 3/4 passed · score 0.80 · FAIL" in out
+    # Second turn: no Paris (weight 1 of 4 fails), threshold 0.5 lets the row pass.
+    assert "✗ contains \"Paris\" — the output does not contain \"Paris\"" in out
+    assert "assertions: 2/3 passed · score 0.75 · PASS" in out
+    turns = [e for e in read_transcript(session_files(home)[0])["events"] if e["type"] == "turn"]
+    first = turns[0]["assertions"]
+    assert [v["pass"] for v in first["verdicts"]] == [True, True, True, False]
+    assert first["pass"] is False and abs(first["score"] - 0.8) < 1e-9
+    assert turns[1]["assertions"]["pass"] is True
+    assert json.dumps(turns).count("\"assertions\"") == 2
