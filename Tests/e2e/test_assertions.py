@@ -37,3 +37,25 @@ def test_verdicts_after_a_turn_and_in_the_transcript(bin_dir, server, home):
     assert first["pass"] is False and abs(first["score"] - 0.8) < 1e-9
     assert turns[1]["assertions"]["pass"] is True
     assert json.dumps(turns).count("\"assertions\"") == 2
+
+
+def test_batch_lines_carry_verdicts_and_the_summary_a_pass_rate(bin_dir, server, home, tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps({"country": c}) + "\n" for c in ["France", "Peru", "Chad", "Fiji"]))
+    out = tmp_path / "out.jsonl"
+    stdin = "\n".join([
+        ":assert contains {{country}}",
+        ":assert regex ^echo: Capital of [A-F]",
+        f":batch {data} out={out} model=a,b -- Capital of {{{{country}}}}?",
+        ":quit",
+    ]) + "\n"
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], dict(home, NO_COLOR="1"), stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 8
+    for x in lines:
+        assert [v["type"] for v in x["assertions"]] == ["contains", "regex"]
+        assert x["assertions"][0]["value"] == x["vars"]["country"]
+        assert x["pass"] is (x["vars"]["country"][0] in "ABCDEF")
+    assert "pass rate" in r.stdout
+    assert r.stdout.count("75% (3/4)") == 2, r.stdout  # France, Chad, Fiji; not Peru
