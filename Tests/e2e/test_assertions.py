@@ -3,7 +3,7 @@ verdicts print under the status line, are kept with the turn in the transcript, 
 assertion is one line that leaves the session going."""
 import json
 
-from conftest import read_transcript, run_piped, session_files
+from conftest import read_transcript, run_piped, session_files, start_plain
 
 
 def test_verdicts_after_a_turn_and_in_the_transcript(bin_dir, server, home):
@@ -59,3 +59,14 @@ def test_batch_lines_carry_verdicts_and_the_summary_a_pass_rate(bin_dir, server,
         assert x["pass"] is (x["vars"]["country"][0] in "ABCDEF")
     assert "pass rate" in r.stdout
     assert r.stdout.count("75% (3/4)") == 2, r.stdout  # France, Chad, Fiji; not Peru
+
+
+def test_tab_completes_assertion_types_and_rm(bin_dir, server, home):
+    child = start_plain(bin_dir, server, home)
+    child.send(":assert icont\tParis\r")
+    child.expect_exact('assertion 1: icontains "Paris"')
+    child.send(":assert not-sta\tSorry\r")
+    child.expect_exact('assertion 2: not-starts-with "Sorry"')
+    child.send(":assert rm a\t\r")
+    child.expect_exact("2 assertions removed")
+    child.sendline(":quit")
