@@ -120,7 +120,8 @@ public struct BatchRunner {
             } catch let e as SessionError {
                 throw SessionError("row \(i + 1): \(e.message)")
             }
-            let own = try Self.rowAssertions(row, at: i)
+            // An `expected` column is promptfoo's default only when nothing else says what to check.
+            let own = session.assertions.isEmpty || row["assert"] != nil ? try Self.rowAssertions(row, at: i) : []
             for k in variants.indices {
                 var r = bases[k]
                 r.messages = system + [.user(prompt)]
@@ -170,10 +171,13 @@ public struct BatchRunner {
         return r
     }
 
-    /// A row's `assert` column: a JSON list of `{type, value[, weight, threshold]}` objects.
+    /// A row's `assert` column: a JSON list of `{type, value[, weight, threshold]}` objects; a
+    /// row without one but with an `expected` column is checked with `equals {{expected}}`.
     /// - Throws: ``SessionError`` naming the row, before anything is sent.
     static func rowAssertions(_ row: [String: String], at i: Int) throws -> [Assertion] {
-        guard let text = row["assert"] else { return [] }
+        guard let text = row["assert"] else {
+            return row["expected"] == nil ? [] : [Assertion(.equals, "{{expected}}")]
+        }
         guard let list = (try? JSONValue.parse(text))?.arrayValue else {
             throw SessionError(
                 "row \(i + 1): the assert column must be a list of {\"type\": …, \"value\": …} objects "

@@ -103,3 +103,28 @@ final class BatchAssertionTests: XCTestCase {
         XCTAssertEqual(server.requests.count, 0)
     }
 }
+
+extension BatchAssertionTests {
+    func testAnExpectedColumnIsCheckedWithEqualsWhenNothingElseIsSet() async throws {
+        let server = try await echoServer()
+        let c = QueryClient(provider: .openAI, baseURL: server.baseURL + "/v1", defaultModel: "m", retryPolicy: .none)
+        let s = Session(provider: .openAI, model: "m")
+        let rows = (0..<10).map { i in
+            ["country": "C\(i)", "expected": i % 3 == 0 ? "echo: Capital of C\(i)?" : "Paris"]
+        }
+        let out = dir + "/out.jsonl"
+        let summary = try await runner(s, c, rows: rows, out: out).run(session: s)
+        let results = try lines(out)
+        for r in results {
+            let row = try XCTUnwrap(r["row"]?.intValue)
+            XCTAssertEqual(r["pass"], .bool(row % 3 == 0))
+            XCTAssertEqual(r["assertions"]?.arrayValue?.first?["type"], "equals")
+        }
+        XCTAssertTrue(summary.report().contains("pass rate 40% (4/10)"), summary.report())
+        // With session assertions, the column is only a variable.
+        _ = try s.apply(.addAssertion(try Assertion.parse("contains {{expected}}")))
+        let out2 = dir + "/out2.jsonl"
+        _ = try await runner(s, c, rows: rows, out: out2).run(session: s)
+        XCTAssertEqual(try lines(out2).map { $0["assertions"]?.arrayValue?.count }, Array(repeating: 1, count: 10))
+    }
+}
