@@ -70,3 +70,18 @@ def test_tab_completes_assertion_types_and_rm(bin_dir, server, home):
     child.send(":assert rm a\t\r")
     child.expect_exact("2 assertions removed")
     child.sendline(":quit")
+
+
+def test_a_key_in_an_assertion_never_reaches_the_transcript_or_results(bin_dir, server, home, tmp_path):
+    key = "sk-assertkey0123456789abcdef"
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"country": "France"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    stdin = f":assert not-contains {key}\nhello\n:batch {data} out={out} -- {{{{country}}}}\n:quit\n"
+    env = dict(home, NO_COLOR="1", OPENAI_API_KEY=key)
+    r = run_piped(bin_dir, ["--base-url", server.url + "/v1", "--model", "echo-model"], env, stdin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    transcript = open(session_files(home)[0]).read()
+    assert "\"assertions\"" in transcript and key not in transcript
+    results = out.read_text()
+    assert "not-contains" in results and key not in results
