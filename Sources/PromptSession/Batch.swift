@@ -124,6 +124,8 @@ public struct BatchResult: Sendable {
     public var outputTokens: Int?
     public var latency: Double?
     public var cost: Double?
+    /// The assertions' verdicts (the session's and the row's); nil when there are none.
+    public var assertions: AssertionResult?
 
     public var failed: Bool { if case .error = output { true } else { false } }
 
@@ -177,6 +179,11 @@ public struct BatchResult: Sendable {
         o["output_tokens"] = outputTokens.map { .integer(Int64($0)) } ?? .null
         o["latency"] = latency.map { .double($0) } ?? .null
         o["cost"] = cost.map { .double($0) } ?? .null
+        if let a = assertions {
+            o["assertions"] = .array(a.verdicts.map(\.json))
+            o["pass"] = .bool(a.pass)
+            o["score"] = .double(a.score)
+        }
         if o["error"] == nil { o["error"] = .null }
         return .object(o)
     }
@@ -195,6 +202,9 @@ public struct BatchSummary: Sendable {
         public var outputTokens = 0
         public var cost: Double?
         public var latencies: [Double] = []
+        /// Rows whose assertions were checked, and those that passed them.
+        public var graded = 0
+        public var passed = 0
     }
     public var variants: [String]
     public var totals: [String: Totals] = [:]
@@ -214,6 +224,10 @@ public struct BatchSummary: Sendable {
         t.outputTokens = t.outputTokens.adding(r.outputTokens ?? 0)
         if let c = r.cost { t.cost = (t.cost ?? 0) + c }
         if let l = r.latency, !r.failed { t.latencies.append(l) }
+        if let a = r.assertions {
+            t.graded += 1
+            if a.pass { t.passed += 1 }
+        }
         totals[r.variant] = t
     }
 
@@ -240,26 +254,40 @@ public struct BatchSummary: Sendable {
     /// What ``figures(_:)`` gives, in order.
     public static let figureNames = ["ok", "failed", "tokens in", "tokens out", "cost", "latency p50", "latency p95"]
 
+    /// The figures a summary shows: ``figureNames``, and the pass rate when rows were checked.
+    public var shownFigureNames: [String] { Self.figureNames + (graded ? ["pass rate"] : []) }
+
     /// One variant's figures: ok, failed, tokens in and out, cost, latency p50 and p95.
     public func figures(_ v: String) -> [String] {
         let t = totals[v] ?? Totals()
         let p = { (q: Double) in SessionStats.percentile(t.latencies, q).map { String(format: "%.2f s", $0) } ?? "–" }
         return [
             "\(t.ok)", "\(t.failed)", "\(t.inputTokens)", "\(t.outputTokens)", PriceTable.format(t.cost), p(50), p(95),
+            Self.passRate(t),
         ]
     }
+
+    /// `75% (3/4)`, or – when no row was checked.
+    static func passRate(_ t: Totals) -> String {
+        guard t.graded > 0 else { return "–" }
+        return String(format: "%.0f%%", Double(t.passed) * 100 / Double(t.graded)) + " (\(t.passed)/\(t.graded))"
+    }
+
+    /// Whether any row of the run was checked against assertions.
+    var graded: Bool { totals.values.contains { $0.graded > 0 } }
 
     /// The one variant of a plain run.
     public func line(_ v: String) -> String {
         let f = figures(v)
         return
             "  \(f[0]) ok, \(f[1]) failed · tokens in \(f[2]) out \(f[3]) · cost \(f[4]) · latency p50 \(f[5]) p95 \(f[6])"
+            + (graded ? " · pass rate \(f[7])" : "")
     }
 
     /// Variants side by side: a row per figure, a column per variant.
     func table() -> [String] {
-        let names = [""] + Self.figureNames
-        let columns = variants.map { [$0] + figures($0) }
+        let names = [""] + shownFigureNames
+        let columns = variants.map { Array(([$0] + figures($0)).prefix(names.count)) }
         let labelWidth = names.map(\.count).max() ?? 0
         let widths = columns.map { c in c.map(\.count).max() ?? 0 }
         return names.indices.map { row in

@@ -39,6 +39,8 @@ public struct BatchRunner {
         public var vars: [String: String]
         public var prompt: String
         public var request: QueryRequest
+        /// The row's own assertions (its `assert` column), checked beside the session's.
+        public var assertions: [Assertion] = []
     }
 
     /// Runs what the results file does not have yet. Cancelling the task stops it cleanly: the
@@ -142,10 +144,12 @@ public struct BatchRunner {
             } catch let e as SessionError {
                 throw SessionError("row \(i + 1): \(e.message)")
             }
+            // An `expected` column is promptfoo's default only when nothing else says what to check.
+            let own = session.assertions.isEmpty || row["assert"] != nil ? try Self.rowAssertions(row, at: i) : []
             for k in variants.indices {
                 var r = bases[k]
                 r.messages = system + [.user(prompt)]
-                jobs.append(Job(row: i, variant: k, vars: row, prompt: prompt, request: r))
+                jobs.append(Job(row: i, variant: k, vars: row, prompt: prompt, request: r, assertions: own))
             }
         }
         return jobs
@@ -173,11 +177,36 @@ public struct BatchRunner {
         }
     }
 
-    /// The result line of a finished job: its output checked against the session's schemas.
+    /// The result line of a finished job: its output checked against the session's schemas,
+    /// and against the session's assertions and the row's own, the row's variables filling them.
     func record(_ job: Job, _ result: Result<QueryResult, Error>, session: Session) -> BatchResult {
-        BatchResult(
+        var r = BatchResult(
             job: job, label: variants[job.variant].label, model: variants[job.variant].model, result: result,
             check: session.check, prices: session.prices)
+        let finish = (try? result.get())?.info.finishReason
+        r.assertions = session.assertionResult(
+            for: r.output, finishReason: finish, cost: r.cost, latency: r.latency, vars: job.vars,
+            extraAssertions: job.assertions)
+        return r
+    }
+
+    /// A row's `assert` column: a JSON list of `{type, value[, weight, threshold]}` objects; a
+    /// row without one but with an `expected` column is checked with `equals {{expected}}`.
+    /// - Throws: ``SessionError`` naming the row, before anything is sent.
+    static func rowAssertions(_ row: [String: String], at i: Int) throws -> [Assertion] {
+        guard let text = row["assert"] else {
+            return row["expected"] == nil ? [] : [Assertion(.equals, "{{expected}}")]
+        }
+        guard let list = (try? JSONValue.parse(text))?.arrayValue else {
+            throw SessionError(
+                "row \(i + 1): the assert column must be a list of {\"type\": …, \"value\": …} objects "
+                    + "(e.g. [{\"type\":\"contains\",\"value\":\"Paris\"}])")
+        }
+        do {
+            return try list.map(Assertion.init(json:))
+        } catch let e as SessionError {
+            throw SessionError("row \(i + 1): \(e.message)")
+        }
     }
 
     /// The (row, variant, prompt) keys the results file already has without an error. A torn last line

@@ -60,6 +60,14 @@ public enum Command: Equatable, Sendable {
     case branches
     /// `:switch name`.
     case switchBranch(String)
+    /// `:assert TYPE VALUE [weight=W] [threshold=T]`: checked after every turn.
+    case addAssertion(Assertion)
+    /// `:asserts` (and `:assert` alone).
+    case asserts
+    /// `:assert rm N` (nil: `:assert rm all`).
+    case removeAssertion(Int?)
+    /// `:assert threshold X` (nil: `:assert threshold off`).
+    case assertThreshold(Double?)
 }
 
 /// A parsed `:command` that acts on the app rather than the session: the terminal, files,
@@ -242,6 +250,16 @@ public enum CommandParser {
         :switch name
             go to another branch of the conversation
         e.g. :switch main
+
+        :assert TYPE VALUE [weight=W] [threshold=T] | rm N | rm all | threshold X
+            check every turn's output (promptfoo's types: equals, contains, icontains, contains-all,
+            contains-any, starts-with, regex, is-json, contains-json, levenshtein, cost, latency,
+            finish-reason, tool-call, schema-valid; not-TYPE negates); {{NAME}} uses a variable
+        e.g. :assert icontains paris
+
+        :asserts
+            list the assertions, numbered, and the threshold
+        e.g. :asserts
 
         :func-via [auto | tools | named | json-schema]
             how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool +
@@ -463,7 +481,36 @@ public enum CommandParser {
                     "\(first) cannot be a variable name (letters, digits, _ - and ., not starting with a digit)")
             }
             return words.count == 1 ? .vars(first) : .setVar(name: first, value: words[1])
+        case "asserts":
+            try noArgs()
+            return .asserts
+        case "assert": return try assertCommand(rest)
         default: return nil
+        }
+    }
+
+    /// `:assert …`: add one, remove one or all, or set the row threshold.
+    static func assertCommand(_ rest: String) throws -> Command {
+        if rest.isEmpty { return .asserts }
+        let words = rest.split(separator: " ").map(String.init)
+        switch words[0] {
+        case "rm":
+            guard words.count == 2 else { throw SessionError(":assert rm takes a number or all (e.g. :assert rm 2)") }
+            if words[1] == "all" { return .removeAssertion(nil) }
+            guard let n = Int(words[1]), n >= 1 else {
+                throw SessionError(":assert rm takes a number from :asserts, or all (e.g. :assert rm 2)")
+            }
+            return .removeAssertion(n)
+        case "threshold":
+            guard words.count == 2 else {
+                throw SessionError(":assert threshold takes a score from 0 to 1, or off (e.g. :assert threshold 0.75)")
+            }
+            if words[1] == "off" { return .assertThreshold(nil) }
+            guard let t = Double(words[1]), (0...1).contains(t) else {
+                throw SessionError(":assert threshold takes a score from 0 to 1, or off (e.g. :assert threshold 0.75)")
+            }
+            return .assertThreshold(t)
+        default: return .addAssertion(try Assertion.parse(rest))
         }
     }
 

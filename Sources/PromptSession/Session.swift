@@ -19,6 +19,10 @@ public final class Session {
     public var toolbox = Toolbox()
     /// Template variables (`:var`): `{{name}}` in prompts and the system prompt.
     public var vars: [String: String] = [:]
+    /// `:assert`: checked against every turn's output and every `:batch` row's.
+    public var assertions: [Assertion] = []
+    /// `:assert threshold`: a row passes when its weighted score reaches it (else: all must pass).
+    public var assertThreshold: Double?
     /// The last prompt as typed (its template, when it had placeholders), for :retry, :compare
     /// and :batch — also one that could not be sent for a variable not set (a row sets it).
     public internal(set) var lastTemplate: String?
@@ -76,6 +80,7 @@ public final class Session {
         case .showMock, .loadMock, .mockOff, .showSchema, .loadSchema, .schemaOff: return try applyMockOrSchema(command)
         case .vars, .setVar, .removeVar: return try applyVars(command)
         case .undo, .fork, .branches, .switchBranch: return try applyBranch(command)
+        case .addAssertion, .asserts, .removeAssertion, .assertThreshold: return try applyAssertion(command)
         case .showModel: return "model \(model) (\(provider.rawValue))"
         case .setModel(let name): return try setModel(name)
         case .mode(let m):

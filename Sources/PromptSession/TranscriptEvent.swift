@@ -102,6 +102,8 @@ public enum TranscriptEvent: Equatable, Sendable {
         /// Response facts (model, id, created, fingerprint, finish reason, usage, notes, how a call
         /// was forced); nil for a failed or cancelled turn.
         public var info: QueryInfo?
+        /// The session's assertions checked against the output (`:assert`); nil when none were set.
+        public var assertions: AssertionResult? = nil
     }
 
     /// `:compare`: one prompt, run once per variant.
@@ -298,6 +300,7 @@ extension TranscriptEvent {
             if !info.thinkingBlocks.isEmpty { i["thinking_blocks"] = .array(info.thinkingBlocks) }
             e["info"] = .object(i)
         }
+        if let a = t.assertions { e["assertions"] = a.json }
         return e
     }
 
@@ -457,7 +460,8 @@ extension TranscriptEvent {
             at: try date(e, i), prompt: prompt, toolResults: try decodeToolResults(e, "events[\(i)]"),
             template: e["template"]?.stringValue,
             request: try decodeRequest(e, "events[\(i)]"), retry: e["retry"] == true,
-            output: output, figures: try decodeFigures(e, "events[\(i)]"), info: info)
+            output: output, figures: try decodeFigures(e, "events[\(i)]"), info: info,
+            assertions: e["assertions"].flatMap(AssertionResult.init(json:)))
     }
 
     static func decodeVariant(_ v: JSONValue, _ i: Int) throws -> Comparison.Variant {

@@ -61,8 +61,8 @@ extension REPL {
     func report(_ s: BatchSummary) -> String {
         guard let width = out.width else { return s.report() }
         var lines = Layout.wrap(s.headline, width: width, hanging: 2)
-        let names = BatchSummary.figureNames
-        let figures = s.variants.map { s.figures($0) }
+        let names = s.shownFigureNames
+        let figures = s.variants.map { Array(s.figures($0).prefix(names.count)) }
         if s.variants.count > 1 {
             let columns = TextTable(
                 header: [""] + s.variants, rows: names.indices.map { k in [names[k]] + figures.map { $0[k] } },

@@ -41,6 +41,13 @@ enum Completion {
                 return session.toolbox.tools.map(\.name).filter { $0.hasPrefix(current) }
             }
             return words.count == 2 ? (["rm", "off"].filter { $0.hasPrefix(current) } + paths(current)) : []
+        case ":assert":
+            if words.count == 3 && words[1] == "rm" {
+                return (["all"] + session.assertions.indices.map { "\($0 + 1)" }).filter { $0.hasPrefix(current) }
+            }
+            guard words.count == 2 else { return [] }
+            let types = Assertion.Kind.allCases.map(\.rawValue)
+            return (["rm", "threshold"] + types + types.map { "not-" + $0 }).filter { $0.hasPrefix(current) }
         case ":choice":
             let names = ["auto", "none", "required"] + session.toolbox.tools.map(\.name)
             return names.filter { $0.hasPrefix(current) }

@@ -410,6 +410,9 @@ final class REPL {
             out.dim(
                 "\(out.width.map { Layout.statusLine(fields, width: $0) } ?? fields.map(\.text).joined(separator: " · "))"
             )
+            turn.assertions = session.assertionResult(
+                for: turn.output, finishReason: result.info.finishReason, cost: cost, latency: result.requestTime)
+            if let a = turn.assertions { showVerdicts(a) }
         case .failure(let error):
             turn = failedTurn(
                 prompt, results: results, error: error, latency: Date().timeIntervalSince(started), counters: counters,
@@ -420,6 +423,14 @@ final class REPL {
         transcript.noteTurn(turn, requestBody: body)
         autosave()
         return turn
+    }
+
+    /// The assertions' verdicts under the status line: a line each, then the turn's score.
+    func showVerdicts(_ a: AssertionResult) {
+        for v in a.verdicts { out.line("\(v.line)") }
+        let passed = a.verdicts.filter(\.pass).count
+        let score = String(format: "%.2f", a.score)
+        out.dim("assertions: \(passed)/\(a.verdicts.count) passed · score \(score) · \(a.pass ? "PASS" : "FAIL")")
     }
 
     /// Sends `request`, rendering its events; Ctrl-C cancels it.
