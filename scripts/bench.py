@@ -156,7 +156,7 @@ ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--
 
 
 def want(section):
-    """--only=start,turns,stream,transcript,repl,memory,local runs just those sections."""
+    """--only=start,turns,stream,transcript,markdown,repl,memory,local runs just those sections."""
     return ONLY is None or section in ONLY
 
 
@@ -198,6 +198,9 @@ def main():
             run_bench("stream", "20000" if quick else "100000")
         if want("transcript"):
             run_bench("transcript", "1000" if quick else "10000")
+        if want("markdown"):
+            # The Markdown renderer on a 1 MB reply: budget 50 us per 16-byte chunk, 50 MB/s.
+            run_bench("markdown", "3" if quick else "7")
 
         if want("repl"):
             # 3b. The REPL renderer writing to /dev/null: one turn streaming N chunks.

@@ -6,6 +6,7 @@
 //   promptline-bench stream N       N chunks through the SSE parser + decoder + accumulator
 //                                   (in memory), and through the loopback server end to end
 //   promptline-bench transcript N   build, save and load an N-turn transcript
+//   promptline-bench markdown [RUNS] the Markdown renderer on a 1 MB reply, in 16-byte chunks and whole
 //
 // Each prints one JSON object per line: {"name", "unit", "median", "min", "max", …}.
 import Foundation
@@ -314,8 +315,9 @@ case "stream-core":
         try client.makeRequest(messages: [.user("x")], functionSpec: nil, options: [:], stream: true)
     ) { _ in }
 case "transcript": try benchTranscript(n)
+case "markdown": benchMarkdown(runs: args.count > 2 ? n : 7)
 case "write-transcript": try writeTranscript(n, to: args[3])
 default:
-    FileHandle.standardError.write("usage: promptline-bench turns|stream|transcript N\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: promptline-bench turns|stream|transcript|markdown N\n".data(using: .utf8)!)
     exit(2)
 }

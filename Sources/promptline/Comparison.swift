@@ -2,6 +2,7 @@ import Foundation
 import LineEditor
 import PromptSession
 import QueryCore
+import Terminal
 
 /// `:compare`: one prompt, run once per combination of settings, concurrently (4 at a time),
 /// shown side by side when the terminal is wide enough and stacked otherwise. Function-call
