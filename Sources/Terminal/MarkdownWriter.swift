@@ -47,25 +47,28 @@ struct MarkStyle: Equatable {
 
 /// A piece of a line prefix (a quote's gutter, a list's indentation and bullet).
 struct Piece {
-    var text: String
+    var bytes: [UInt8]
     var style: MarkStyle
     let width: Int
 
     init(text: String, style: MarkStyle) {
-        self.text = text
+        bytes = Array(text.utf8)
         self.style = style
-        width = text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F } ? text.utf8.count : DisplayWidth.of(text)
+        width = bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F } ? bytes.count : DisplayWidth.of(text)
     }
 
     init(text: String, style: MarkStyle, width: Int) {
-        self.text = text
+        bytes = Array(text.utf8)
         self.style = style
         self.width = width
     }
 
     /// `count` times a character one cell wide (a rule, a border).
     init(repeating c: String, count: Int, style: MarkStyle) {
-        text = String(repeating: c, count: max(count, 0))
+        let one = Array(c.utf8)
+        bytes = []
+        bytes.reserveCapacity(one.count * max(count, 0))
+        for _ in 0..<max(count, 0) { bytes.append(contentsOf: one) }
         self.style = style
         width = max(count, 0)
     }
@@ -278,7 +281,7 @@ struct LineWriter {
 
     private mutating func emit(_ p: Piece) {
         setStyle(p.style)
-        out.append(contentsOf: p.text.utf8)
+        out.append(contentsOf: p.bytes)
         col += p.width
     }
 
