@@ -75,7 +75,8 @@ let package = Package(
         .executableTarget(
             name: "promptline-bench",
             dependencies: [
-                "TestHTTPServer", "QueryCore", "PromptSession", .product(name: "Logging", package: "swift-log"),
+                "TestHTTPServer", "QueryCore", "PromptSession", "Terminal",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

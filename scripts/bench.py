@@ -156,7 +156,7 @@ ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--
 
 
 def want(section):
-    """--only=start,turns,stream,transcript,batch,sessions,repl,memory,local runs just those sections."""
+    """--only=start,turns,stream,transcript,batch,sessions,markdown,repl,memory,local runs just those sections."""
     return ONLY is None or section in ONLY
 
 
@@ -220,6 +220,10 @@ def main():
                     into.append((time.perf_counter() - t0) * 1000)
             record("sessions.list_repl_added", "ms", [a - b for a, b in zip(listing, empty)], budget=100, sessions=n, turns=2000)
             subprocess.run(["rm", "-rf", data], check=False)
+
+        if want("markdown"):
+            # The Markdown renderer on a 1 MB reply: budget 50 us per 16-byte chunk, 50 MB/s.
+            run_bench("markdown", "3" if quick else "7")
 
         if want("repl"):
             # 3b. The REPL renderer writing to /dev/null: one turn streaming N chunks.

@@ -76,6 +76,9 @@ public enum AppCommand: Equatable, Sendable {
     case editor(String)
     /// `:set-view reasoning on|off`: whether the model's reasoning is shown (it is always kept).
     case view(reasoning: Bool)
+    /// `:set-view markdown on|off`: whether replies are rendered as Markdown on a terminal (the
+    /// text kept, copied and saved is always the one the server sent).
+    case viewMarkdown(Bool)
     case save(path: String?, force: Bool)
     case export(path: String, force: Bool)
     case load(path: String)
@@ -339,6 +342,11 @@ public enum CommandParser {
             transcript either way
         e.g. :set-view reasoning off
 
+        :set-view markdown on | off
+            render replies as Markdown on a terminal (headings, lists, tables, highlighted code) or
+            print them as sent; piped output is always as sent
+        e.g. :set-view markdown off
+
         :set-editor emacs | vi
             line-editing keys
         e.g. :set-editor vi
@@ -521,10 +529,12 @@ public enum CommandParser {
             return .editor(rest)
         case "set-view":
             let words = rest.split(separator: " ")
-            guard words.count == 2, words[0] == "reasoning", words[1] == "on" || words[1] == "off" else {
-                throw SessionError(":set-view takes reasoning on or reasoning off")
+            guard words.count == 2, words[0] == "reasoning" || words[0] == "markdown",
+                words[1] == "on" || words[1] == "off"
+            else {
+                throw SessionError(":set-view takes reasoning on|off or markdown on|off")
             }
-            return .view(reasoning: words[1] == "on")
+            return words[0] == "markdown" ? .viewMarkdown(words[1] == "on") : .view(reasoning: words[1] == "on")
         case "save", "save!":
             if name == "save!" && rest.isEmpty { throw SessionError(":save! needs a path") }
             return .save(path: rest.isEmpty ? nil : rest, force: name == "save!")

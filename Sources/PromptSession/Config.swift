@@ -84,6 +84,7 @@ public struct PriceTable: Equatable, Sendable {
 /// schema: person.schema.json  # :schema (structured output)
 /// max_tool_rounds: 8          # how many times a turn sends tool results back
 /// vars: {audience: engineers}  # template variables ({{audience}} in prompts)
+/// markdown: true              # render replies as Markdown on a terminal (:set-view markdown)
 /// prices:                     # USD per million tokens
 ///   my-model: {input: 0.5, output: 1.5}
 /// ```
@@ -109,6 +110,8 @@ public struct Config: Equatable {
     public var maxToolRounds: Int?
     /// Template variables set at start (`--var` adds to and overrides them).
     public var vars: [String: String] = [:]
+    /// Whether replies are rendered as Markdown on a terminal (`:set-view markdown`); nil: yes.
+    public var markdown: Bool?
 
     public init() {}
 
@@ -203,12 +206,15 @@ public struct Config: Equatable {
         case "base_urls": self.baseURLs = try Config.baseURLs(v)
         case "options": self.options = try Config.options(v)
         case "prices": try Config.prices(v, into: &prices)
+        case "markdown":
+            guard let b = v.bool else { throw SessionError("line \(Config.line(v)): markdown must be true or false") }
+            self.markdown = b
         default:
             guard try setToolKey(key, v) else {
                 throw SessionError(
                     "line \(Config.line(k)): unknown key \(key) (provider, model, base_urls, options, "
                         + "system, mode, history_size, func_via, local_model, turn_timeout, prices, tools, "
-                        + "choice, mock, schema, max_tool_rounds, vars)"
+                        + "choice, mock, schema, max_tool_rounds, vars, markdown)"
                 )
             }
         }

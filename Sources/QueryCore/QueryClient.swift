@@ -566,7 +566,8 @@ public struct QueryClient: Sendable {
     static func sendFailure(_ e: TransportError, url: String) -> AttemptFailure {
         guard e.kind == .connectionRefused, let u = URL(string: url) else {
             // A proxy's refusal (407, a CONNECT it will not open) is the same on every attempt.
-            return AttemptFailure(error: .transport(kind: e.kind, message: e.message), retryable: e.kind != .proxyRefused)
+            return AttemptFailure(
+                error: .transport(kind: e.kind, message: e.message), retryable: e.kind != .proxyRefused)
         }
         let message = "cannot connect to \(u.host ?? "?"):\(u.port.map(String.init) ?? "-") (connection refused)"
         return AttemptFailure(

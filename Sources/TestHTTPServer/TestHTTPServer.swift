@@ -413,16 +413,21 @@ public final class TestHTTPServer: @unchecked Sendable {
         }
 
         func next() {
+            // Sends in a row are written in a loop, not by recursion: a body cut into 1-byte
+            // chunks has tens of thousands of them.
+            while case .send(let bytes)? = steps.first {
+                steps.removeFirst()
+                if hasHead {
+                    context.writeAndFlush(
+                        NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: nil)
+                }
+            }
             guard let step = steps.popFirst() else {
                 if hasHead { context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil) }
                 return
             }
             switch step {
-            case .send(let bytes):
-                if hasHead {
-                    context.writeAndFlush(
-                        NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: nil)
-                }
+            case .send:
                 next()
             case .delay(let ms):
                 context.eventLoop.scheduleTask(in: .milliseconds(Int64(ms))) { self.next() }

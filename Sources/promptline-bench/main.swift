@@ -8,6 +8,7 @@
 //   promptline-bench transcript N   build, save and load an N-turn transcript
 //   promptline-bench sessions N     list N saved sessions of 2,000 turns (:sessions, --resume last)
 //   promptline-bench batch-faults N N rows at concurrency 32, clean and under faults on schedule
+//   promptline-bench markdown [RUNS] the Markdown renderer on a 1 MB reply, in 16-byte chunks and whole
 //
 // Each prints one JSON object per line: {"name", "unit", "median", "min", "max", …}.
 import Foundation
@@ -317,11 +318,12 @@ case "stream-core":
     ) { _ in }
 case "transcript": try benchTranscript(n)
 case "batch-faults": try await benchBatchFaults(n)
+case "markdown": benchMarkdown(runs: args.count > 2 ? n : 7)
 case "write-transcript": try writeTranscript(n, to: args[3])
 case "sessions":
     try benchSessions(n, turns: args.count > 3 ? Int(args[3]) ?? 2000 : 2000, keep: args.count > 4 ? args[4] : nil)
 default:
     FileHandle.standardError.write(
-        "usage: promptline-bench turns|stream|transcript|batch-faults|sessions N\n".data(using: .utf8)!)
+        "usage: promptline-bench turns|stream|transcript|batch-faults|sessions|markdown N\n".data(using: .utf8)!)
     exit(2)
 }

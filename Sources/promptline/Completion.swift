@@ -32,7 +32,8 @@ enum Completion {
         case ":func-via": return ForcedCallStrategy.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
         case ":provider": return Provider.allCases.map(\.rawValue).filter { $0.hasPrefix(current) }
         case ":set-editor": return ["emacs", "vi"].filter { $0.hasPrefix(current) }
-        case ":set-view": return (words.count == 2 ? ["reasoning"] : ["on", "off"]).filter { $0.hasPrefix(current) }
+        case ":set-view":
+            return (words.count == 2 ? ["markdown", "reasoning"] : ["on", "off"]).filter { $0.hasPrefix(current) }
         case ":help": return CommandParser.help.map(\.name).filter { $0.hasPrefix(current) }
         case ":func", ":save", ":load", ":export", ":mock", ":schema":
             return paths(current)

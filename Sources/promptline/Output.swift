@@ -53,6 +53,28 @@ final class Output: @unchecked Sendable {
         }
     }
 
+    /// Writes a reply the Markdown renderer made: the model's text already sanitised by it, with
+    /// its styling added after (``RenderedText`` comes from nowhere else).
+    func write(_ r: RenderedText) {
+        lock.withLock {
+            streamSanitizer = TerminalSanitizer()
+            emitLocked(r.text, transient: false)
+        }
+    }
+
+    /// The terminal's columns now (80 when unknown).
+    var columns: Int {
+        let c = Int(ct_terminal_width(fd))
+        return c > 0 ? c : 80
+    }
+
+    /// Whether links may be OSC 8 hyperlinks: with colour, and not inside tmux or screen (which
+    /// may drop them, and the URL with them) or on the Linux console.
+    var hyperlinks: Bool {
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        return color && !["screen", "tmux", "linux"].contains { term.hasPrefix($0) }
+    }
+
     /// Writes streamed, untrusted text dimmed (a model's reasoning, apart from its answer).
     func write(dim s: String) {
         lock.withLock {
@@ -207,80 +229,5 @@ struct TerminalText: ExpressibleByStringInterpolation {
         }
         /// A value that may span lines (a model's multi-line reply shown in a block).
         mutating func appendInterpolation(lines v: String) { runs.append(Run(text: v, style: .plain, multiline: true)) }
-    }
-}
-
-/// Makes untrusted text safe for a terminal: ANSI escape sequences (CSI, OSC — e.g. OSC 52
-/// clipboard writes, title changes —, DCS, SOS, PM, APC and two-byte ones) and their 8-bit C1
-/// forms are removed, other C1 controls and the bidi controls (U+202A–U+202E, U+2066–U+2069,
-/// U+200E, U+200F, U+061C: they reorder what is shown) are dropped, C0 controls and DEL become
-/// visible `^X`, and other text passes unchanged. Newline and tab are kept, or folded to a
-/// space in `oneLine` mode (with CR and U+2028/U+2029). It keeps state between calls, so a
-/// sequence split across deltas is removed too.
-struct TerminalSanitizer {
-    private enum State { case text, esc, csi, osc, oscEsc, str, strEsc }
-    private var state = State.text
-    let oneLine: Bool
-
-    init(oneLine: Bool = false) { self.oneLine = oneLine }
-
-    static func isBidiControl(_ v: UInt32) -> Bool {
-        (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v) || v == 0x200E || v == 0x200F || v == 0x061C
-    }
-
-    mutating func clean(_ s: String) -> String {
-        var out = String.UnicodeScalarView()
-        for u in s.unicodeScalars {
-            let v = u.value
-            switch state {
-            case .text:
-                if v == 0x1B {
-                    state = .esc
-                } else if v == 0x9B {
-                    state = .csi  // 8-bit CSI
-                } else if v == 0x9D {
-                    state = .osc  // 8-bit OSC
-                } else if v == 0x90 || v == 0x98 || v == 0x9E || v == 0x9F {
-                    state = .str  // 8-bit DCS, SOS, PM, APC
-                } else if v == 0x0A || v == 0x09 || v == 0x2028 || v == 0x2029 {
-                    if oneLine {
-                        out.append(" ")
-                    } else if v == 0x0A || v == 0x09 {
-                        out.append(u)
-                    } else {
-                        out.append("\n")
-                    }
-                } else if v == 0x0D {
-                    if oneLine { out.append(" ") }  // otherwise dropped: CR would let text overwrite what came before
-                } else if v < 0x20 || v == 0x7F {
-                    out.append(contentsOf: "^".unicodeScalars)
-                    out.append(Unicode.Scalar(v == 0x7F ? 0x3F : v + 0x40)!)
-                } else if (0x80...0x9F).contains(v) || Self.isBidiControl(v) {
-                    continue  // other C1 controls; bidi controls
-                } else {
-                    out.append(u)
-                }
-            case .esc:
-                switch v {
-                case 0x5B: state = .csi  // [
-                case 0x5D: state = .osc  // ]
-                case 0x50, 0x58, 0x5E, 0x5F: state = .str  // DCS, SOS, PM, APC
-                case 0x20...0x2F: state = .esc  // intermediate bytes
-                case 0x1B: state = .esc
-                default: state = .text  // a two-byte sequence: dropped
-                }
-            case .csi:
-                if (0x40...0x7E).contains(v) { state = .text } else if v == 0x1B { state = .esc }
-            case .osc:
-                if v == 0x07 || v == 0x9C { state = .text } else if v == 0x1B { state = .oscEsc }
-            case .oscEsc:
-                state = v == 0x5C ? .text : .osc
-            case .str:
-                if v == 0x9C { state = .text } else if v == 0x1B { state = .strEsc }
-            case .strEsc:
-                state = v == 0x5C ? .text : .str
-            }
-        }
-        return String(out)
     }
 }

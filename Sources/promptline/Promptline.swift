@@ -280,6 +280,7 @@ struct Promptline: AsyncParsableCommand {
         let store = TranscriptStore(directory: TranscriptStore.defaultDirectory())
         let repl = REPL(
             session: session, client: client, makeClient: makeClient, editor: editor, stream: !noStream, store: store)
+        repl.rendersMarkdown = config.markdown ?? true
         if let resume { try orExit(err) { try Self.resume(resume, repl: repl, store: store, err: err) } }
         Self.announce(localServer, settings: settings, client: client, interactive: interactive, err: err)
         if let batch {

@@ -28,6 +28,8 @@ final class REPL {
     var heldResults: [ToolResult] = []
     /// `:set-view reasoning on|off`.
     var showsReasoning = true
+    /// `:set-view markdown on|off` (config `markdown`): replies rendered as Markdown on a terminal.
+    var rendersMarkdown = true
     /// Makes the client for a provider (`:provider`, and `:compare provider=…`).
     let makeClient: (Provider) throws -> QueryClient
 
@@ -166,7 +168,8 @@ final class REPL {
         f.dateFormat = "yyyy-MM-dd HH:mm"
         for t in recent {
             let head = "\(f.string(from: t.updated))  \(t.model)  \(counted(t.turnCount, "turn"))"
-            out.line(block: Self.sessionEntry(head: head, firstPrompt: t.firstPrompt ?? "", path: t.path, width: out.width))
+            out.line(
+                block: Self.sessionEntry(head: head, firstPrompt: t.firstPrompt ?? "", path: t.path, width: out.width))
         }
     }
 
@@ -352,6 +355,11 @@ final class REPL {
         case .view(let reasoning):
             showsReasoning = reasoning
             out.line("reasoning \(reasoning ? "shown (dimmed, before the answer)" : "hidden (still counted and kept)")")
+        case .viewMarkdown(let on):
+            rendersMarkdown = on
+            out.line(
+                "markdown \(on ? "rendered on a terminal (piped output stays as sent)" : "off: replies printed as sent")"
+            )
         case .save, .export, .load, .sessions:
             try fileCommand(command)
         case .batch(let b):
@@ -437,7 +445,8 @@ final class REPL {
     func send(_ request: QueryRequest, with client: QueryClient) async -> (Result<QueryResult, Error>, TurnCounters) {
         let renderer = TurnRenderer(
             out: out, turnLimit: client.turnTimeout, showsCalls: request.functionSpec != nil,
-            structured: request.functionSpec == nil && request.outputSchema != nil, showsReasoning: showsReasoning)
+            structured: request.functionSpec == nil && request.outputSchema != nil, showsReasoning: showsReasoning,
+            markdown: rendersMarkdown)
         let counter = TurnCounters()
         renderer.start()
         let task = Task { () -> Result<QueryResult, Error> in
@@ -453,7 +462,7 @@ final class REPL {
         }
         let outcome = await InterruptHub.shared.whileRunning(cancel: { task.cancel() }, { await task.value })
         renderer.stop()
-        if case .success(let result) = outcome { renderer.showResult(result) }
+        if case .success(let result) = outcome { renderer.showResult(result) } else { renderer.finishText() }
         return (outcome, counter)
     }
 

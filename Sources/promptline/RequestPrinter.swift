@@ -1,6 +1,7 @@
 import Foundation
 import PromptSession
 import QueryCore
+import Terminal
 
 /// `:request`: the last request as a runnable curl command, as JSON, or as the QueryCore call
 /// that reproduces it. The key is never printed: curl and Swift read it from the environment;

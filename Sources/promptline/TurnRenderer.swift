@@ -1,5 +1,6 @@
 import Foundation
 import QueryCore
+import Terminal
 
 /// Shows one turn as it happens: a spinner until the first byte (with the time waited and the
 /// turn's limit), streamed text, the forced function's name and arguments, retry notices, then
@@ -29,16 +30,33 @@ final class TurnRenderer: @unchecked Sendable {
     private let showsReasoning: Bool
     private var sawReasoning = false
     private var reasoningBytes = 0
+    /// Renders the reply's Markdown on a terminal (`:set-view markdown`); nil: text as sent.
+    private var markdown: MarkdownRenderer?
 
     init(
         out: Output, turnLimit: Double? = nil, showsCalls: Bool = true, structured: Bool = false,
-        showsReasoning: Bool = true
+        showsReasoning: Bool = true, markdown: Bool = false
     ) {
         self.out = out
         self.turnLimit = turnLimit
         self.showsCalls = showsCalls
         self.structured = structured
         self.showsReasoning = showsReasoning
+        if markdown && out.isTTY {
+            self.markdown = MarkdownRenderer(width: out.columns, color: out.color, hyperlinks: out.hyperlinks)
+        }
+    }
+
+    /// The reply's text: rendered, or as sent.
+    private func writeText(_ t: String) {
+        if let r = markdown?.feed(t) { out.write(r) } else { out.write(t) }
+    }
+
+    /// Writes what the Markdown renderer still holds (a last line, a table, an open fence's frame).
+    func finishText() {
+        lock.withLock {
+            if let r = markdown?.finish() { out.write(r) }
+        }
     }
 
     /// Starts the "waiting" spinner (TTY only).
@@ -111,7 +129,7 @@ final class TurnRenderer: @unchecked Sendable {
                     out.finishLine()  // the answer starts on a line of its own, after the reasoning
                 }
                 sawText = true
-                out.write(t)
+                writeText(t)
             case .functionArguments(_, let name, let fragment):
                 if let name {
                     clearSpinnerLocked()
@@ -155,11 +173,13 @@ final class TurnRenderer: @unchecked Sendable {
         switch result.output {
         case .text(let t):
             // Structured output is shown by the REPL, pretty-printed, once checked.
-            if !sawText && !t.isEmpty && !structured { out.write(t) }
+            if !sawText && !t.isEmpty && !structured { lock.withLock { writeText(t) } }
+            finishText()
             out.finishLine()
         case .toolCalls(_, let text):
             // The calls are shown by the REPL with their checks; text beside them, here.
-            if !sawText && !text.isEmpty { out.write(text) }
+            if !sawText && !text.isEmpty { lock.withLock { writeText(text) } }
+            finishText()
             out.finishLine()
         case .functionCall(let call):
             if functionName == nil { out.line("\(bold: "→ \(call.name)")") }
