@@ -52,6 +52,28 @@ public struct ResolvedSettings: Equatable, Sendable {
     /// `--ca-file`, else `SSL_CERT_FILE`: certificate authorities trusted besides the system's.
     public var caFile: String?
 
+    /// Values given with `--var`, `--set` or the config file under a name that says it is a
+    /// secret (`…key…`, `…token…`, `…secret…`, `…password…`): redacted like the API keys, even
+    /// when no environment variable holds them.
+    public var secretValues: [String] {
+        var values: [String] = []
+        for c in startupCommands {
+            switch c {
+            case .setVar(let name, let value) where Self.looksSecret(name): values.append(value)
+            case .set(let key, let value) where Self.looksSecret(key): values.append(value)
+            default: break
+            }
+        }
+        for (k, v) in options where Self.looksSecret(k) { if let s = v.stringValue { values.append(s) } }
+        return values.filter { $0.count >= 8 }
+    }
+
+    /// Whether a variable or option name says its value is a secret.
+    public static func looksSecret(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return ["key", "token", "secret", "password", "passwd", "credential"].contains { n.contains($0) }
+    }
+
     public struct Endpoint: Equatable, Sendable {
         public var baseURL: String?
         public var apiKey: String?

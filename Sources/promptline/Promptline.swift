@@ -353,7 +353,7 @@ struct Promptline: AsyncParsableCommand {
             connectTimeout: 10, readTimeout: s.readTimeout, proxy: s.proxy, caFile: s.caFile)
         let retry = RetryPolicy(maxAttempts: s.maxAttempts)
         let serverKinds = ServerKindCache()
-        let environmentKeys = REPL.environmentKeys(environment)
+        let environmentKeys = REPL.environmentKeys(environment) + s.secretValues
         return { p in
             let endpoint = s.endpoints[p] ?? .init()
             var client = QueryClient(

@@ -21,6 +21,26 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(s.endpoints[.openAI], .init(baseURL: nil, apiKey: nil))
     }
 
+    func testValuesUnderSecretNamesAreSecretsWhereverTheyCameFrom() throws {
+        var f = Flags()
+        f.vars = ["api_token=tok-1234567890abcdef", "country=France-and-more"]
+        f.sets = ["x_secret=\"sec-1234567890\"", "temperature=0.2"]
+        let c = try config(
+            """
+            vars: {db_password: hunter2-hunter2, city: Paris-the-city}
+            options: {provider_key: key-abcdefghij}
+            """)
+        let s = try ResolvedSettings.resolve(flags: f, environment: [:], config: c)
+        let secrets = Set(s.secretValues)
+        XCTAssertTrue(secrets.contains("tok-1234567890abcdef"))
+        XCTAssertTrue(secrets.contains("hunter2-hunter2"))
+        XCTAssertTrue(secrets.contains("key-abcdefghij"))
+        XCTAssertTrue(secrets.contains { $0.contains("sec-1234567890") })
+        XCTAssertFalse(secrets.contains { $0.contains("France") || $0.contains("Paris") || $0.contains("0.2") })
+        let redactor = Redactor(s.secretValues)
+        XCTAssertEqual(redactor.redact("token tok-1234567890abcdef here"), "token [redacted] here")
+    }
+
     func testTheConfigFileOverridesDefaults() throws {
         let c = try config(
             """
