@@ -115,15 +115,36 @@ final class Output: @unchecked Sendable {
         for l in width.map({ Layout.fold(text, width: $0, hanging: 2) }) ?? [text] { dim("\(l)") }
     }
 
-    /// An error: always exactly one line (newlines in a server's message are folded), with a
-    /// red `error:` when colour is on.
+    /// An error: one line (newlines in a server's message are folded), with a red `error:` when
+    /// colour is on. On a terminal narrower than the message it is folded between words with a
+    /// hanging indent, after it was redacted and sanitised (a key is never split before it is
+    /// redacted); piped, always exactly one line.
     func error(_ t: TerminalText) {
-        line(
-            TerminalText(
-                runs: [
-                    .init(text: "error:", style: .red, multiline: false),
-                    .init(text: " ", style: .plain, multiline: false),
-                ] + t.runs.map { TerminalText.Run(text: $0.text, style: $0.style, multiline: false) }))
+        let runs = t.runs.map { TerminalText.Run(text: $0.text, style: $0.style, multiline: false) }
+        guard let width, t.runs.allSatisfy({ $0.style == .plain }) else {
+            line(
+                TerminalText(
+                    runs: [
+                        .init(text: "error:", style: .red, multiline: false),
+                        .init(text: " ", style: .plain, multiline: false),
+                    ] + runs))
+            return
+        }
+        let text = lock.withLock {
+            runs.map { r in
+                var sanitizer = TerminalSanitizer(oneLine: true)
+                return sanitizer.clean(_redactor.redact(r.text))
+            }.joined()
+        }
+        let lines = Layout.fold("error: " + text, width: width, hanging: 2)
+        for (i, l) in lines.enumerated() {
+            let body = i == 0 ? String(l.dropFirst("error:".count)) : l
+            line(
+                TerminalText(
+                    runs: (i == 0 ? [.init(text: "error:", style: .red, multiline: false)] : []) + [
+                        .init(text: body, style: .plain, multiline: false)
+                    ]))
+        }
     }
 
     /// Ends the current line if something was written on it.

@@ -274,3 +274,21 @@ def test_piped_output_is_not_laid_out(bin_dir, server, home):
     assert usage and "e.g. :batch countries.csv remote poll=60" in usage[0], "one line per command, as before"
     status = [l for l in lines if l.startswith("m · ")]
     assert status and "retries" in status[0] and "cost" in status[0], "every field, on one line"
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+def test_an_error_is_folded_to_the_width_after_it_is_redacted(bin_dir, server, home, tmp_path, cols):
+    """A long error (a server's message echoing the key) folds between words on a terminal, and
+    the key is redacted before the fold, so no part of it reaches the screen."""
+    key = "sk-layout-FOLDED-key-0123456789abcdef"
+    server.enqueue({"status": 400, "json": {"error": {"message": ("this request was refused for reasons that take a "
+                                                                   f"long while to explain, key {key}, ") * 3}}})
+    t = Term(bin_dir, server, dict(plain(home), OPENAI_API_KEY=key), cols, tmp_path)
+    rows = t.run("hi")
+    t.assert_fits()
+    text = "\n".join(rows)
+    assert rows[0].startswith("error: ") and "[redacted]" in text, text
+    assert "FOLDED" not in text and "0123456789abcdef" not in text, text
+    if cols < 120:
+        assert len([r for r in rows if r.startswith("  ")]) >= 1, "continuation lines are indented"
+    t.quit()
