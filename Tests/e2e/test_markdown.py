@@ -83,7 +83,7 @@ def assert_not_repainted(seen):
 
 def test_a_reply_cut_into_1_byte_chunks_renders_as_when_sent_whole(bin_dir, server, home):
     server.enqueue(whole(REPLY), per_character(REPLY))
-    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], home, timeout=30)
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], home, timeout=120)
     child.expect_exact(PROMPT)
     first = reply_part(turn(child), "\x1b[1;35mTitle")
     second = reply_part(turn(child), "\x1b[1;35mTitle")
@@ -103,7 +103,7 @@ def test_a_reply_cut_into_1_byte_chunks_renders_as_when_sent_whole(bin_dir, serv
 
 def test_no_color_keeps_the_structure_without_escapes(bin_dir, server, home):
     server.enqueue(per_character(REPLY))
-    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], plain(home), timeout=30)
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], plain(home), timeout=120)
     child.expect_exact(PROMPT)
     seen = reply_part(turn(child), "# Title")
     assert "\x1b" not in seen

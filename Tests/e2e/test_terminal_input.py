@@ -53,7 +53,7 @@ def test_tab_completes_batch_files_var_files_and_max_tool_rounds(bin_dir, server
     child.send(":batch ro\t")
     time.sleep(0.3)
     child.sendline("out=./r.jsonl -- Capital of {{country}}?")
-    child.expect_exact("batch: 1 rows × 1 variant → ./r.jsonl")
+    child.expect_exact("batch: 1 row × 1 variant → ./r.jsonl")
     child.expect_exact("batch done")
     child.expect_exact("1 ok, 0 failed")
     child.expect_exact(PROMPT)
