@@ -46,6 +46,28 @@ public enum DisplayWidth {
         return total
     }
 
+    /// ``visible(_:)`` of UTF-8 bytes, without making a string when the text is ASCII.
+    static func visible(utf8 bytes: [UInt8]) -> Int {
+        var total = 0
+        var state = EscapeState.text
+        for b in bytes {
+            guard b < 0x80 else { return visible(String(decoding: bytes, as: UTF8.self)) }
+            switch state {
+            case .text:
+                if b == 0x1B { state = .escape } else if b >= 0x20 && b != 0x7F { total += 1 }
+            case .escape:
+                state = b == 0x5B ? .csi : b == 0x5D ? .osc : .text
+            case .csi:
+                if (0x40...0x7E).contains(b) { state = .text }
+            case .osc:
+                if b == 0x07 { state = .text } else if b == 0x1B { state = .oscEscape }
+            case .oscEscape:
+                state = b == 0x5C ? .text : .osc
+            }
+        }
+        return total
+    }
+
     private enum EscapeState { case text, escape, csi, osc, oscEscape }
 
     /// The width of a single scalar, as `wcwidth` would give it for a UTF-8 locale.
