@@ -6,6 +6,8 @@
 public enum DisplayWidth {
     /// Cells taken by `s` as printed (no escape sequences expected).
     public static func of(_ s: some StringProtocol) -> Int {
+        // Printable ASCII is one cell a byte; anything else is measured per character.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return s.utf8.count }
         var total = 0
         for ch in s { total += of(ch) }
         return total

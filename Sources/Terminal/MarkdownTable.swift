@@ -59,7 +59,14 @@ enum TableLayout {
     /// A cell's inline Markdown, styled, as lines no wider than `width`, each with its width.
     static func lines(_ cell: [UInt8], width: Int, bold: Bool, like w: LineWriter) -> [(bytes: [UInt8], cells: Int)] {
         var cw = LineWriter(width: width, color: w.color, hyperlinks: w.hyperlinks)
+        return lines(cell, bold: bold, in: &cw)
+    }
+
+    /// ``lines(_:width:bold:like:)`` written with `cw`, a writer at the start of a line (so one
+    /// writer and its buffers serve every cell of a table).
+    static func lines(_ cell: [UInt8], bold: Bool, in cw: inout LineWriter) -> [(bytes: [UInt8], cells: Int)] {
         var inline = InlineMarkdown(base: MarkStyle(flags: bold ? MarkStyle.bold : 0))
+        cw.out.removeAll(keepingCapacity: true)
         cw.beginLine([], continuation: [])
         for b in cell { inline.put(b, &cw) }
         inline.endLine(&cw)
@@ -74,10 +81,11 @@ enum TableLayout {
 
     /// Each cell laid out unwrapped (the first row bold, as the header), with its widest line.
     static func natural(_ rows: [[[UInt8]]], like w: LineWriter) -> [[Laid]] {
-        rows.enumerated().map { r, row in
+        var cw = LineWriter(width: Int.max / 2, color: w.color, hyperlinks: w.hyperlinks)
+        return rows.enumerated().map { r, row in
             row.map { cell in
-                let l = lines(cell, width: Int.max / 2, bold: r == 0, like: w)
-                return (l, l.map(\.cells).max() ?? 0)
+                let l = lines(cell, bold: r == 0, in: &cw)
+                return (l, l.map { $0.cells }.max() ?? 0)
             }
         }
     }
