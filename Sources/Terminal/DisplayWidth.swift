@@ -6,6 +6,8 @@
 public enum DisplayWidth {
     /// Cells taken by `s` as printed (no escape sequences expected).
     public static func of(_ s: some StringProtocol) -> Int {
+        // Printable ASCII is one cell a byte; anything else is measured per character.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return s.utf8.count }
         var total = 0
         for ch in s { total += of(ch) }
         return total
@@ -41,6 +43,28 @@ public enum DisplayWidth {
                 if ch == "\u{07}" { state = .text } else if ch == "\u{1B}" { state = .oscEscape }
             case .oscEscape:
                 state = ch == "\\" ? .text : .osc
+            }
+        }
+        return total
+    }
+
+    /// ``visible(_:)`` of UTF-8 bytes, without making a string when the text is ASCII.
+    static func visible(utf8 bytes: [UInt8]) -> Int {
+        var total = 0
+        var state = EscapeState.text
+        for b in bytes {
+            guard b < 0x80 else { return visible(String(decoding: bytes, as: UTF8.self)) }
+            switch state {
+            case .text:
+                if b == 0x1B { state = .escape } else if b >= 0x20 && b != 0x7F { total += 1 }
+            case .escape:
+                state = b == 0x5B ? .csi : b == 0x5D ? .osc : .text
+            case .csi:
+                if (0x40...0x7E).contains(b) { state = .text }
+            case .osc:
+                if b == 0x07 { state = .text } else if b == 0x1B { state = .oscEscape }
+            case .oscEscape:
+                state = b == 0x5C ? .text : .osc
             }
         }
         return total

@@ -200,16 +200,14 @@ public struct MarkdownRenderer {
             startInline(head, at: w.color ? head.contentStart : head.indentEnd, base: MarkStyle.heading)
         case .bullet, .ordered:
             context = place(head, item: true)
-            let marker: String
+            let marker: Piece
             if case .ordered(let number) = head.kind {
-                marker = number + " "
+                marker = Piece(text: number + " ", style: MarkStyle(flags: MarkStyle.bullet))
             } else {
-                marker = ["•", "◦", "▪"][(lists.count - 1) % 3] + " "
+                marker = Self.bullets[(lists.count - 1) % 3]
             }
-            let pieces = prefix(Context(quoteDepth: head.quoteDepth, indent: context.indent - marker.count))
-            w.beginLine(
-                pieces + [Piece(text: marker, style: MarkStyle(flags: MarkStyle.bullet))], continuation: prefix(context)
-            )
+            let pieces = prefix(Context(quoteDepth: head.quoteDepth, indent: context.indent - marker.width))
+            w.beginLine(pieces + [marker], continuation: prefix(context))
             beginInline(head, at: head.contentStart, base: 0)
         case .paragraph:
             context = place(head, item: false)
@@ -255,7 +253,8 @@ public struct MarkdownRenderer {
         return Context(quoteDepth: head.quoteDepth, indent: lists.last?.contentColumn ?? 0)
     }
 
-    static let gutter = Piece(text: "│ ", style: MarkStyle(flags: MarkStyle.frame))
+    static let gutter = Piece(text: "│ ", style: MarkStyle(flags: MarkStyle.frame), width: 2)
+    static let bullets = ["• ", "◦ ", "▪ "].map { Piece(text: $0, style: MarkStyle(flags: MarkStyle.bullet), width: 2) }
 
     func quoteGutter(_ depth: Int) -> [Piece] { Array(repeating: Self.gutter, count: depth) }
 
@@ -300,12 +299,12 @@ public struct MarkdownRenderer {
         let label = info.split(separator: " ").first.map(String.init) ?? ""
         let frame = MarkStyle(flags: MarkStyle.frame)
         let room = max(w.width - prefixWidth(context), 8)
-        var top = [Piece(text: "╭─", style: frame)]
+        var top = [Piece(text: "╭─", style: frame, width: 2)]
         if !label.isEmpty {
             let name = DisplayWidth.truncate(label, to: max(room - 6, 1))
             top += [
-                Piece(text: " ", style: frame), Piece(text: name, style: MarkStyle(flags: MarkStyle.bold)),
-                Piece(text: " ", style: frame),
+                Piece(text: " ", style: frame, width: 1), Piece(text: name, style: MarkStyle(flags: MarkStyle.bold)),
+                Piece(text: " ", style: frame, width: 1),
             ]
         }
         let used = top.reduce(0) { $0 + $1.width }
@@ -317,7 +316,8 @@ public struct MarkdownRenderer {
         let room = max(w.width - prefixWidth(f.context), 8)
         w.rawLine(
             prefix(f.context) + [
-                Piece(text: "╰", style: Self.frame), Piece(repeating: "─", count: room - 1, style: Self.frame),
+                Piece(text: "╰", style: Self.frame, width: 1),
+                Piece(repeating: "─", count: room - 1, style: Self.frame),
             ])
     }
 

@@ -4,6 +4,9 @@
 enum TableLayout {
     enum Align { case left, center, right }
 
+    /// A cell laid out: its lines, each with its width, and the widest.
+    typealias Laid = (lines: [(bytes: [UInt8], cells: Int)], width: Int)
+
     /// The cells of a row (`| a | b |`): split at `|` (not `\|`, not inside a code span), trimmed.
     static func cells(_ row: [UInt8]) -> [[UInt8]] {
         var r = row[...]
@@ -56,7 +59,14 @@ enum TableLayout {
     /// A cell's inline Markdown, styled, as lines no wider than `width`, each with its width.
     static func lines(_ cell: [UInt8], width: Int, bold: Bool, like w: LineWriter) -> [(bytes: [UInt8], cells: Int)] {
         var cw = LineWriter(width: width, color: w.color, hyperlinks: w.hyperlinks)
+        return lines(cell, bold: bold, in: &cw)
+    }
+
+    /// ``lines(_:width:bold:like:)`` written with `cw`, a writer at the start of a line (so one
+    /// writer and its buffers serve every cell of a table).
+    static func lines(_ cell: [UInt8], bold: Bool, in cw: inout LineWriter) -> [(bytes: [UInt8], cells: Int)] {
         var inline = InlineMarkdown(base: MarkStyle(flags: bold ? MarkStyle.bold : 0))
+        cw.out.removeAll(keepingCapacity: true)
         cw.beginLine([], continuation: [])
         for b in cell { inline.put(b, &cw) }
         inline.endLine(&cw)
@@ -64,21 +74,29 @@ enum TableLayout {
         var out: [(bytes: [UInt8], cells: Int)] = []
         for piece in cw.out.split(separator: 0x0A, omittingEmptySubsequences: false).dropLast() {
             let bytes = Array(piece)
-            out.append((bytes, DisplayWidth.visible(String(decoding: bytes, as: UTF8.self))))
+            out.append((bytes, DisplayWidth.visible(utf8: bytes)))
         }
         return out.isEmpty ? [([], 0)] : out
     }
 
+    /// Each cell laid out unwrapped (the first row bold, as the header), with its widest line.
+    static func natural(_ rows: [[[UInt8]]], like w: LineWriter) -> [[Laid]] {
+        var cw = LineWriter(width: Int.max / 2, color: w.color, hyperlinks: w.hyperlinks)
+        return rows.enumerated().map { r, row in
+            row.map { cell in
+                let l = lines(cell, bold: r == 0, in: &cw)
+                return (l, l.map { $0.cells }.max() ?? 0)
+            }
+        }
+    }
+
     /// Column widths: each column's widest cell, narrowed (widest first, to 3 at least) until the
     /// table fits in `room` columns.
-    static func widths(_ rows: [[[UInt8]]], room: Int, like w: LineWriter) -> [Int] {
-        let n = rows.first?.count ?? 0
+    static func widths(_ natural: [[Laid]], room: Int) -> [Int] {
+        let n = natural.first?.count ?? 0
         var widths = [Int](repeating: 1, count: n)
-        for row in rows {
-            for (c, cell) in row.enumerated() {
-                let natural = lines(cell, width: Int.max / 2, bold: false, like: w).map(\.cells).max() ?? 0
-                widths[c] = max(widths[c], natural)
-            }
+        for row in natural {
+            for (c, cell) in row.enumerated() { widths[c] = max(widths[c], cell.width) }
         }
         let target = room - 3 * n - 1
         while widths.reduce(0, +) > target, let widest = widths.indices.max(by: { widths[$0] < widths[$1] }),
@@ -128,28 +146,35 @@ extension MarkdownRenderer {
             let c = TableLayout.cells(r)
             return Array((c + [[UInt8]](repeating: [], count: max(n - c.count, 0))).prefix(n))
         }
-        let widths = TableLayout.widths(rows, room: w.width - prefixWidth(t.context), like: w)
+        let natural = TableLayout.natural(rows, like: w)
+        let widths = TableLayout.widths(natural, room: w.width - prefixWidth(t.context))
         let prefix = prefix(t.context)
         border("┌", "┬", "┐", widths, prefix)
         for (r, row) in rows.enumerated() {
-            tableRow(row, widths: widths, aligns: aligns, header: r == 0, prefix: prefix)
+            // A cell as wide as its column or narrower is laid out as it was measured.
+            let cells = row.enumerated().map { c, cell in
+                natural[r][c].width <= widths[c]
+                    ? natural[r][c].lines : TableLayout.lines(cell, width: widths[c], bold: r == 0, like: w)
+            }
+            tableRow(cells, widths: widths, aligns: aligns, prefix: prefix)
             if r == 0 { border("├", "┼", "┤", widths, prefix) }
         }
         border("└", "┴", "┘", widths, prefix)
     }
 
     private mutating func border(_ l: String, _ m: String, _ r: String, _ widths: [Int], _ prefix: [Piece]) {
-        let s = l + widths.map { String(repeating: "─", count: $0 + 2) }.joined(separator: m) + r
-        let cells = widths.reduce(0) { $0 + $1 + 3 } + 1
-        w.rawLine(prefix + [Piece(text: s, style: Self.frame, width: cells)])
+        var line = Piece(text: l, style: Self.frame, width: widths.reduce(0) { $0 + $1 + 3 } + 1)
+        for (k, width) in widths.enumerated() {
+            if k > 0 { line.bytes += m.utf8 }
+            line.bytes += Piece(repeating: "─", count: width + 2, style: Self.frame).bytes
+        }
+        line.bytes += r.utf8
+        w.rawLine(prefix + [line])
     }
 
     private mutating func tableRow(
-        _ row: [[UInt8]], widths: [Int], aligns: [TableLayout.Align], header: Bool, prefix: [Piece]
+        _ cells: [[(bytes: [UInt8], cells: Int)]], widths: [Int], aligns: [TableLayout.Align], prefix: [Piece]
     ) {
-        let cells = row.enumerated().map {
-            TableLayout.lines($0.element, width: widths[$0.offset], bold: header, like: w)
-        }
         let height = cells.map(\.count).max() ?? 1
         let bar = Piece(text: "│", style: Self.frame, width: 1)
         for k in 0..<height {

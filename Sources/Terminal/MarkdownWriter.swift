@@ -66,9 +66,19 @@ struct Piece {
     /// `count` times a character one cell wide (a rule, a border).
     init(repeating c: String, count: Int, style: MarkStyle) {
         let one = Array(c.utf8)
-        bytes = []
-        bytes.reserveCapacity(one.count * max(count, 0))
-        for _ in 0..<max(count, 0) { bytes.append(contentsOf: one) }
+        let total = one.count * max(count, 0)
+        bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, filled in
+            guard let base = buffer.baseAddress, total > 0 else { return }
+            one.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: one.count) }
+            var done = one.count
+            // Doubling: a few block copies, not a loop per character.
+            while done < total {
+                let n = min(done, total - done)
+                (base + done).update(from: base, count: n)
+                done += n
+            }
+            filled = total
+        }
         self.style = style
         width = max(count, 0)
     }

@@ -16,7 +16,12 @@ public struct TerminalSanitizer {
     /// scalar from the blocks that hold C1 controls (U+0080–U+00BF), U+061C (U+0600–U+063F) or
     /// the bidi controls and line separators (U+2000–U+2FFF), told by their UTF-8 lead bytes.
     static func isPlain(_ s: String) -> Bool {
-        for b in s.utf8 {
+        if let plain = s.utf8.withContiguousStorageIfAvailable(isPlain) { return plain }
+        return isPlain(s.utf8)
+    }
+
+    private static func isPlain(_ bytes: some Sequence<UInt8>) -> Bool {
+        for b in bytes {
             if b < 0x20 {
                 if b != 0x0A && b != 0x09 { return false }
             } else if b == 0x7F || b == 0xC2 || b == 0xD8 || b == 0xE2 {
