@@ -7,53 +7,7 @@ import XCTest
 /// `:batch` with assertions against the in-process echo server: each result line carries its
 /// verdicts, pass and score; a row's `assert` column adds to the session's; the summary's pass
 /// rate per variant is the count worked out here.
-final class BatchAssertionTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "pl-batch-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
-
-    /// A server that answers each chat request with "echo: <the last user message>", the model
-    /// named in it, and usage.
-    func echoServer() async throws -> TestHTTPServer {
-        let s = try await TestHTTPServer.start(defaultReply: { req in
-            let body = req.json ?? .null
-            let last = body["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
-            return .json(
-                200,
-                [
-                    "id": "c", "object": "chat.completion", "created": 1, "model": body["model"] ?? "m",
-                    "choices": [
-                        [
-                            "index": 0, "message": ["role": "assistant", "content": .string("echo: " + last)],
-                            "finish_reason": "stop",
-                        ]
-                    ],
-                    "usage": ["prompt_tokens": 10, "completion_tokens": 3],
-                ])
-        })
-        addTeardownBlock { s.stop() }
-        return s
-    }
-
-    func runner(
-        _ s: Session, _ c: QueryClient, rows: [[String: String]], template: String = "Capital of {{country}}?",
-        variants: [Session.Variant]? = nil, concurrency: Int = 8, out: String
-    ) throws -> BatchRunner {
-        let v = try variants ?? s.variants([])
-        return BatchRunner(
-            template: template, rows: rows, variants: v, clients: v.map { _ in c }, concurrency: concurrency,
-            outPath: out)
-    }
-
-    func lines(_ path: String) throws -> [JSONValue] {
-        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { try JSONValue.parse(String($0)) }
-    }
-
+final class BatchAssertionTests: BatchTestCase {
     func testResultLinesCarryVerdictsAndTheSummaryAPassRatePerVariant() async throws {
         let server = try await echoServer()
         let c = QueryClient(provider: .openAI, baseURL: server.baseURL + "/v1", defaultModel: "m", retryPolicy: .none)

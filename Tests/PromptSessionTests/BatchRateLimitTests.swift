@@ -9,37 +9,7 @@ import XCTest
 /// sends every row exactly once, gives no row another's answer, lowers its concurrency on 429s
 /// and takes a small multiple of the clean run's time; `retry-after` pauses the run exactly as
 /// long as asked.
-final class BatchRateLimitTests: XCTestCase {
-    var dir = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "pl-ratelimit-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
-
-    /// Answers each chat request with "echo: <the last user message>".
-    func echoServer() async throws -> TestHTTPServer {
-        let s = try await TestHTTPServer.start(defaultReply: { req in
-            let last = req.json?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
-            return .json(
-                200,
-                [
-                    "id": "c", "object": "chat.completion", "created": 1, "model": "m",
-                    "choices": [
-                        [
-                            "index": 0, "message": ["role": "assistant", "content": .string("echo: " + last)],
-                            "finish_reason": "stop",
-                        ]
-                    ],
-                    "usage": ["prompt_tokens": 10, "completion_tokens": 3],
-                ])
-        })
-        addTeardownBlock { s.stop() }
-        return s
-    }
-
+final class BatchRateLimitTests: BatchTestCase {
     static let faults: [(every: Int, reply: TestHTTPServer.Reply)] = [
         (7, .body(500, #"{"error":{"message":"boom"}}"#)),
         (11, .body(429, #"{"error":{"message":"slow down"}}"#, headers: [("retry-after", "0")])),
