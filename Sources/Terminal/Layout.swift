@@ -58,9 +58,6 @@ public enum Layout {
         return fields.indices.filter(chosen.contains).map { fields[$0].text }.joined(separator: separator)
     }
 
-    /// `text` cut to `width` cells with `…` (``DisplayWidth/truncate(_:to:)``).
-    public static func cut(_ text: String, width: Int) -> String { DisplayWidth.truncate(text, to: width) }
-
     // MARK: - Helpers
 
     /// Words packed greedily into lines: the first starts after `indent` spaces, the others after

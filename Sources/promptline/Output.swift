@@ -130,12 +130,8 @@ final class Output: @unchecked Sendable {
                     ] + runs))
             return
         }
-        let text = lock.withLock {
-            runs.map { r in
-                var sanitizer = TerminalSanitizer(oneLine: true)
-                return sanitizer.clean(_redactor.redact(r.text))
-            }.joined()
-        }
+        // Plain runs render to their redacted, sanitised text (no styling codes).
+        let text = render(TerminalText(runs: runs))
         let lines = Layout.fold("error: " + text, width: width, hanging: 2)
         for (i, l) in lines.enumerated() {
             let body = i == 0 ? String(l.dropFirst("error:".count)) : l
@@ -185,7 +181,8 @@ final class Output: @unchecked Sendable {
             // Never wider than the line: a wrapped spinner would leave its first half behind.
             let room = max(1, (width ?? Layout.defaultWidth) - DisplayWidth.of(frame) - 2)
             emitLocked(
-                "\r" + renderLocked("\(frame) \(dim: Layout.cut(text, width: room))") + "\u{1B}[K\r", transient: true)
+                "\r" + renderLocked("\(frame) \(dim: DisplayWidth.truncate(text, to: room))") + "\u{1B}[K\r",
+                transient: true)
         }
     }
 

@@ -184,9 +184,9 @@ final class REPL {
         var lines = Layout.fold(head, width: width, hanging: 2)
         let room = width - DisplayWidth.of(lines[lines.count - 1]) - 2
         if !first.isEmpty && room >= 16 {
-            lines[lines.count - 1] += "  " + Layout.cut(first, width: room)
+            lines[lines.count - 1] += "  " + DisplayWidth.truncate(first, to: room)
         } else if !first.isEmpty {
-            lines.append("    " + Layout.cut(first, width: width - 4))
+            lines.append("    " + DisplayWidth.truncate(first, to: width - 4))
         }
         return (lines + Layout.wrap("    " + path, width: width, hanging: 2)).joined(separator: "\n")
     }
