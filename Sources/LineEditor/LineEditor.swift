@@ -53,8 +53,12 @@ public final class LineEditor {
         mode = configuration.mode
         inputFD = Self.openInput()
         plain = PlainReader(fd: inputFD)
-        // Before el_init, or libedit drops every non-ASCII character.
-        setlocale(LC_CTYPE, "")
+        // Before el_init, or libedit drops every non-ASCII character. With no locale in the
+        // environment (LANG unset: the C locale) libedit cannot convert the prompt's `›` and
+        // crashed at the first prompt; UTF-8 is then taken, as the terminal's text is.
+        if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
+            _ = setlocale(LC_CTYPE, "C.UTF-8")
+        }
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
         guard ct_isatty(STDIN_FILENO) == 1, ct_isatty(STDOUT_FILENO) == 1, term != "dumb",
             let el = le_init(configuration.programName)

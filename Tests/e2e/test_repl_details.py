@@ -8,7 +8,7 @@ import time
 
 import pexpect
 
-from conftest import read_transcript, run_piped, session_files, spawn
+from conftest import plain, read_transcript, run_piped, session_files, spawn
 
 PROMPT = "› "
 
@@ -154,3 +154,16 @@ def test_counts_of_one_are_singular(bin_dir, server, home, tmp_path):
     assert "row 3 has 1 field, the header 2" in r.stderr, r.stderr
     assert "  1 turn  hi" in r.stdout, r.stdout
     assert "1 turns" not in r.stdout + r.stderr
+
+
+def test_no_locale_in_the_environment_still_edits_lines(bin_dir, server, home):
+    """With LANG and LC_* unset (the C locale) libedit could not convert the prompt's `›` and
+    promptline crashed at its first prompt; it now takes UTF-8, as the terminal's text is."""
+    env = {k: v for k, v in plain(home).items() if k != "LANG" and not k.startswith("LC_")}
+    child = spawn(bin_dir, ["--base-url", server.url + "/v1", "--model", "m"], env, timeout=30)
+    child.expect_exact("› ")
+    child.sendline("héllo")
+    child.expect_exact("echo: héllo")
+    child.expect_exact("› ")
+    child.sendline(":quit")
+    child.expect(pexpect.EOF)
