@@ -95,6 +95,10 @@ public enum AppCommand: Equatable, Sendable {
     case batchCancel(String)
     /// `:batches`: the remote batches, promptline's and the account's recent ones.
     case batches
+    /// `:eval diff OLD NEW`: what changed between two runs' results.
+    case evalDiff(old: String, new: String)
+    /// `:report OUT [RESULTS] [against=OLD]`: a run's results as one HTML page.
+    case report(path: String, results: String?, against: String?)
     /// `:edit`: the last prompt in the line editor, sent again as edited.
     case edit
     /// `:copy`: the last reply to the clipboard (OSC 52).
@@ -329,6 +333,16 @@ public enum CommandParser {
             wait for a remote batch sent earlier (also from a closed promptline) and collect its results
         e.g. :batch resume batch_abc123
 
+        :eval diff OLD NEW
+            compare two results files: the rows that went pass→fail and fail→pass per variant, and each
+            assertion's passes before and after
+        e.g. :eval diff old.jsonl new.jsonl
+
+        :report OUT.html [RESULTS] [against=OLD]
+            write one self-contained HTML page of a run (default: the last batch): the matrix, every
+            output with its verdicts, filters, and the changes since the previous run (or OLD)
+        e.g. :report report.html
+
         :batches
             the remote batches: those promptline sent (run, rows, results file) and the account's recent ones
         e.g. :batches
@@ -555,6 +569,8 @@ public enum CommandParser {
         case "batches":
             try noArgs()
             return .batches
+        case "eval": return try evalCommand(rest)
+        case "report": return try reportCommand(rest)
         case "edit", "copy":
             try noArgs()
             return name == "edit" ? .edit : .copy
@@ -569,6 +585,27 @@ public enum CommandParser {
             return .quit
         default: return nil
         }
+    }
+
+    static func evalCommand(_ rest: String) throws -> AppCommand {
+        let words = rest.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        guard words.count == 3, words[0] == "diff" else {
+            throw SessionError(":eval takes diff OLD NEW (two results files), e.g. :eval diff old.jsonl new.jsonl")
+        }
+        return .evalDiff(old: words[1], new: words[2])
+    }
+
+    static func reportCommand(_ rest: String) throws -> AppCommand {
+        var words = rest.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        var against: String?
+        if let i = words.firstIndex(where: { $0.hasPrefix("against=") }) {
+            against = String(words.remove(at: i).dropFirst("against=".count))
+            guard against?.isEmpty == false else { throw SessionError("against= needs a results file") }
+        }
+        guard (1...2).contains(words.count) else {
+            throw SessionError(":report takes OUT.html [RESULTS] [against=OLD], e.g. :report report.html")
+        }
+        return .report(path: words[0], results: words.count == 2 ? words[1] : nil, against: against)
     }
 
     static func batch(_ rest: String) throws -> AppCommand {

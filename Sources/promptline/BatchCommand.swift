@@ -52,6 +52,8 @@ extension REPL {
         let summary = try outcome.get()
         out.eraseSpinner()
         out.line(block: report(summary))
+        lastBatchResults = outPath
+        showChangesSincePreviousRun(outPath)
         if summary.failed > 0 { failedTurns += 1 }
         return summary.failed == 0 && !summary.cancelled
     }

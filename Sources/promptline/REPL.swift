@@ -26,6 +26,8 @@ final class REPL {
     /// Results typed in a tool round that was ended before all its calls were answered: sent
     /// with the next prompt, in place of the error results for those calls.
     var heldResults: [ToolResult] = []
+    /// The results file of the last `:batch` (what `:report` shows by default).
+    var lastBatchResults: String?
     /// `:set-view reasoning on|off`.
     var showsReasoning = true
     /// `:set-view markdown on|off` (config `markdown`): replies rendered as Markdown on a terminal.
@@ -370,6 +372,10 @@ final class REPL {
             try await cancelRemoteBatch(id)
         case .batches:
             await listRemoteBatches()
+        case .evalDiff(let old, let new):
+            try evalDiff(old: old, new: new)
+        case .report(let path, let results, let against):
+            try writeReport(to: path, results: results, against: against)
         case .edit:
             try await editLastPrompt()
         case .copy:

@@ -1,0 +1,67 @@
+import Foundation
+import PromptSession
+import QueryCore
+import Terminal
+
+/// `:eval diff`, `:report` and `--report`: a run's results read back, compared with an earlier
+/// run, and written as an HTML page.
+extension REPL {
+    /// `:eval diff OLD NEW`: the rows that flipped and the assertions whose passes changed.
+    func evalDiff(old: String, new: String) throws {
+        let (a, b) = (try EvalRun.load(Session.expand(old)), try EvalRun.load(Session.expand(new)))
+        noteUnreadable(a)
+        noteUnreadable(b)
+        show(EvalDiff(old: a, new: b).report(old: old, new: new))
+    }
+
+    /// `:report OUT [RESULTS] [against=OLD]`: one self-contained HTML file. RESULTS defaults to
+    /// the last batch's results; OLD to the run before it over the same dataset.
+    func writeReport(to path: String, results: String?, against: String?) throws {
+        guard let source = results.map(Session.expand) ?? lastBatchResults else {
+            throw SessionError(
+                ":report needs a results file: run :batch first, or name one (:report out.html results.jsonl)")
+        }
+        let run = try EvalRun.load(source)
+        noteUnreadable(run)
+        let previous = try (against.map(Session.expand) ?? EvalRun.previous(of: source)).map(EvalRun.load)
+        let target = Session.expand(path)
+        try Self.requireFolder(of: target, given: path)
+        // The page shows prompts and outputs, redacted like every file promptline writes.
+        let html = out.redactor.redact(EvalReport.html(run, previous: previous))
+        do {
+            try AtomicFile.write(Array(html.utf8), to: target)
+        } catch {
+            throw SessionError("cannot write \(path): \(error)")
+        }
+        let against = previous.map { " against \($0.path)" } ?? ""
+        out.line("report: \(target) (\(counted(run.cells.count, "result"))\(against)) — open it in a browser")
+    }
+
+    /// After a batch with assertions: what changed since the previous run over the same dataset.
+    func showChangesSincePreviousRun(_ results: String) {
+        guard let before = EvalRun.previous(of: results), let old = try? EvalRun.load(before),
+            let new = try? EvalRun.load(results), new.graded, old.graded
+        else { return }
+        let d = EvalDiff(old: old, new: new)
+        guard d.compared > 0 else { return }
+        show(d.report(old: (before as NSString).lastPathComponent, new: (results as NSString).lastPathComponent))
+    }
+
+    private func show(_ lines: [String]) {
+        for l in lines {
+            if let width = out.width {
+                for w in Layout.wrap(l, width: width, hanging: 4) { out.line("\(w)") }
+            } else {
+                out.line("\(l)")
+            }
+        }
+    }
+
+    private func noteUnreadable(_ run: EvalRun) {
+        guard !run.unreadable.isEmpty else { return }
+        let n = run.unreadable.count
+        err.dim(
+            "\(run.path): \(counted(n, "line")) skipped, not result lines (line \(run.unreadable[0])\(n > 1 ? ", …" : ""))"
+        )
+    }
+}
