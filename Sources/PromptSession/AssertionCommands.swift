@@ -34,17 +34,49 @@ extension Session {
         }
     }
 
+    /// `:grader`: shows, sets or clears the grader's model and provider.
+    func applyGrader(_ words: String?) throws -> String {
+        guard let words else {
+            guard let m = graderModel else {
+                return "grader: the session's own model (\(model), \(provider.rawValue)); :grader MODEL sets another"
+            }
+            return "grader: \(m) (\((graderProvider ?? Provider.forModel(m)).rawValue))"
+        }
+        if words == "off" {
+            (graderModel, graderProvider) = (nil, nil)
+            return "grader: the session's own model (\(model), \(provider.rawValue))"
+        }
+        var parts = words.split(separator: " ").map(String.init)
+        var chosen: Provider?
+        if let i = parts.firstIndex(where: { $0.hasPrefix("provider=") }) {
+            let name = String(parts.remove(at: i).dropFirst("provider=".count))
+            guard let p = Provider(rawValue: name.lowercased()) else {
+                throw SessionError("provider must be openai, openai-responses or anthropic, not \(name.oneLine)")
+            }
+            chosen = p
+        }
+        guard parts.count == 1, !parts[0].contains("=") else {
+            throw SessionError(
+                ":grader takes a model and an optional provider=P (e.g. :grader gpt-4o provider=openai), or off")
+        }
+        (graderModel, graderProvider) = (parts[0], chosen)
+        return
+            "grader: \(parts[0]) (\((chosen ?? Provider.forModel(parts[0])).rawValue)) grades llm-rubric, factuality and answer-relevance"
+    }
+
     /// The session's assertions checked against a turn's output, nil when there are none.
     /// The `tools` and schemas are the session's (those the turn was sent with).
     public func assertionResult(
         for output: TranscriptEvent.Output, finishReason: String?, cost: Double?, latency: Double?,
-        vars extra: [String: String] = [:], extraAssertions: [Assertion] = []
+        vars extra: [String: String] = [:], extraAssertions: [Assertion] = [], prompt: String = "",
+        grades: Grades = Grades()
     ) -> AssertionResult? {
         let all = assertions + extraAssertions
         guard !all.isEmpty else { return nil }
-        let input = AssertionInput(
+        var input = AssertionInput(
             output: output, finishReason: finishReason, cost: cost, latency: latency, functionSpec: functionSpec,
-            tools: toolbox.tools, schema: toolbox.schema, vars: vars.merging(extra) { _, r in r })
+            tools: toolbox.tools, schema: toolbox.schema, vars: vars.merging(extra) { _, r in r }, prompt: prompt)
+        input.grades = grades
         return Assertion.evaluate(all, threshold: assertThreshold, input: input)
     }
 }

@@ -16,9 +16,14 @@ public struct Assertion: Equatable, Sendable {
         case finishReason = "finish-reason"
         case toolCall = "tool-call"
         case schemaValid = "schema-valid"
+        /// Graded by a model: a rubric, a reference answer, the question (default: the prompt).
+        case llmRubric = "llm-rubric"
+        case factuality
+        case answerRelevance = "answer-relevance"
 
-        /// Whether the type needs a value (is-json and contains-json take an optional JSON Schema).
-        var needsValue: Bool { ![.isJSON, .containsJSON, .schemaValid].contains(self) }
+        /// Whether the type needs a value (is-json and contains-json take an optional JSON Schema,
+        /// answer-relevance an optional question).
+        var needsValue: Bool { ![.isJSON, .containsJSON, .schemaValid, .answerRelevance].contains(self) }
     }
 
     public var kind: Kind
@@ -130,6 +135,8 @@ public struct Assertion: Equatable, Sendable {
         case .toolCall: return "get_weather {\"city\":\"Paris\"}"
         case .containsAll, .containsAny: return "Paris,London"
         case .regex: return "^[0-9]+$"
+        case .llmRubric: return "is polite and names one city"
+        case .factuality: return "Paris is the capital of France"
         default: return "Paris"
         }
     }
@@ -179,18 +186,23 @@ public struct AssertionInput: Sendable {
     public var tools: [FunctionSpec]
     public var schema: FunctionSpec?
     public var vars: [String: String]
+    /// The prompt sent (what `answer-relevance` asks about by default).
+    public var prompt: String
+    /// The grader's verdicts on the model-graded assertions, by type and filled value.
+    public var grades = Grades()
 
     public init(
         output: TranscriptEvent.Output, finishReason: String? = nil, cost: Double? = nil, latency: Double? = nil,
         functionSpec: FunctionSpec? = nil, tools: [FunctionSpec] = [], schema: FunctionSpec? = nil,
-        vars: [String: String] = [:]
+        vars: [String: String] = [:], prompt: String = ""
     ) {
         (self.output, self.finishReason, self.cost, self.latency) = (output, finishReason, cost, latency)
         (self.functionSpec, self.tools, self.schema, self.vars) = (functionSpec, tools, schema, vars)
+        self.prompt = prompt
     }
 
     /// The text the text assertions look at: the reply, or a forced function's argument text.
-    var text: String? {
+    public var text: String? {
         switch output {
         case .text(let t): return t
         case .functionCall(let c): return c.rawArguments
@@ -294,6 +306,11 @@ extension Assertion {
             return AssertionVerdict(
                 name: name, value: filled, pass: false, score: 0, reason: "the request was cancelled")
         default: break
+        }
+        if kind.isModelGraded {
+            let (pass, reason, score) = checkGraded(filled, input)
+            return AssertionVerdict(
+                name: name, value: filled, pass: pass != negated, score: negated ? 1 - score : score, reason: reason)
         }
         var (pass, reason) = check(filled, input)
         if negated {

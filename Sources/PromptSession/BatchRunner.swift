@@ -23,6 +23,8 @@ public struct BatchRunner {
     public var clients: [QueryClient]
     public var concurrency: Int
     public var outPath: String
+    /// Grades the model-graded assertions (`llm-rubric`, …), concurrently with the run.
+    public var grader: Grader?
 
     public init(
         template: String, rows: [[String: String]], variants: [Session.Variant], clients: [QueryClient],
@@ -63,6 +65,14 @@ public struct BatchRunner {
         defer { try? out.close() }
         let gate = BatchConcurrency(maximum: concurrency)
         let clients = clients(through: gate)
+        // The grader's requests take their places in the same gate: the run's load stays `concurrency`.
+        let graded = GradingPlan(
+            session: session,
+            grader: grader.map { g in
+                var g = g
+                g.client.attemptGate = gate
+                return g
+            })
         var state = Progress(done: 0, failed: 0, total: jobs.count, started: Date(), concurrency: concurrency)
         progress(state)
         try await withThrowingTaskGroup(of: Finished.self) { group in
@@ -73,7 +83,7 @@ public struct BatchRunner {
                 let client = clients[job.variant]
                 next += 1
                 running += 1
-                group.addTask { await Self.send(job, client) }
+                group.addTask { await graded.grade(Self.send(job, client)) }
             }
             group.addTask { await stop.wait() }
             // More rows are under way than may be in flight: those waiting to be sent again hold
@@ -86,9 +96,9 @@ public struct BatchRunner {
                     continue
                 case .cancelled:
                     running -= 1
-                case .result(let job, let result):
+                case .result(let job, let result, let grades):
                     running -= 1
-                    let r = record(job, result, session: session)
+                    let r = record(job, result, session: session, grades: grades)
                     try Self.append(r, to: out, redactor: redactor)
                     summary.add(r)
                     state.done += 1
@@ -157,7 +167,7 @@ public struct BatchRunner {
 
     /// What a child task of the run ends with.
     enum Finished: Sendable {
-        case result(Job, Result<QueryResult, Error>)
+        case result(Job, Result<QueryResult, Error>, Grades = Grades())
         /// The request was cancelled (the run stopped): nothing to record.
         case cancelled
         /// The stop was requested (Ctrl-C).
@@ -179,15 +189,43 @@ public struct BatchRunner {
 
     /// The result line of a finished job: its output checked against the session's schemas,
     /// and against the session's assertions and the row's own, the row's variables filling them.
-    func record(_ job: Job, _ result: Result<QueryResult, Error>, session: Session) -> BatchResult {
+    func record(_ job: Job, _ result: Result<QueryResult, Error>, session: Session, grades: Grades = Grades())
+        -> BatchResult
+    {
         var r = BatchResult(
             job: job, label: variants[job.variant].label, model: variants[job.variant].model, result: result,
             check: session.check, prices: session.prices)
         let finish = (try? result.get())?.info.finishReason
         r.assertions = session.assertionResult(
             for: r.output, finishReason: finish, cost: r.cost, latency: r.latency, vars: job.vars,
-            extraAssertions: job.assertions)
+            extraAssertions: job.assertions, prompt: job.prompt, grades: grades)
         return r
+    }
+
+    /// What a run's finished requests are graded with: the session's model-graded assertions
+    /// and each row's, the session's variables under the row's.
+    struct GradingPlan: Sendable {
+        var assertions: [Assertion]
+        var vars: [String: String]
+        var grader: Grader?
+
+        init(session: Session, grader: Grader?) {
+            (assertions, vars, self.grader) = (session.assertions, session.vars, grader)
+        }
+
+        /// `finished` with the grader's verdicts on its output, when it has model-graded assertions.
+        func grade(_ finished: Finished) async -> Finished {
+            guard let grader, case .result(let job, let result, _) = finished, case .success(let q) = result else {
+                return finished
+            }
+            let all = (assertions + job.assertions).filter { $0.kind.isModelGraded }
+            guard !all.isEmpty else { return finished }
+            let text = AssertionInput(output: TranscriptEvent.Turn(prompt: job.prompt, outcome: .success(q)).output)
+                .text
+            let grades = await Assertion.grades(
+                all, text: text, vars: vars.merging(job.vars) { _, r in r }, prompt: job.prompt, grader: grader)
+            return .result(job, result, grades)
+        }
     }
 
     /// A row's `assert` column: a JSON list of `{type, value[, weight, threshold]}` objects; a

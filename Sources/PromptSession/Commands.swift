@@ -12,6 +12,8 @@ public enum SessionMode: String, Sendable, Equatable, CaseIterable {
 /// A parsed `:command` that acts on the session (see ``Session/apply(_:)``).
 public enum Command: Equatable, Sendable {
     case help(String?)
+    /// `:grader [MODEL [provider=P] | off]`: who grades the model-graded assertions.
+    case grader(String?)
     case showSystem
     case setSystem(String)
     case loadSystem(path: String)
@@ -268,6 +270,11 @@ public enum CommandParser {
             list the assertions, numbered, and the threshold
         e.g. :asserts
 
+        :grader [MODEL [provider=P] | off]
+            the model that grades llm-rubric, factuality and answer-relevance assertions (a forced call of
+            grade(pass, score, reason)); default, and off: the session's own model
+        e.g. :grader gpt-4o provider=openai
+
         :func-via [auto | tools | named | json-schema]
             how :func forces the call: auto (json-schema on llama.cpp, tools elsewhere), one tool +
             tool_choice, the named tool_choice, or the schema as response_format
@@ -507,6 +514,7 @@ public enum CommandParser {
             try noArgs()
             return .asserts
         case "assert": return try assertCommand(rest)
+        case "grader", "set-grader": return .grader(rest.isEmpty ? nil : rest)
         default: return nil
         }
     }

@@ -23,6 +23,11 @@ public final class Session {
     public var assertions: [Assertion] = []
     /// `:assert threshold`: a row passes when its weighted score reaches it (else: all must pass).
     public var assertThreshold: Double?
+    /// `:grader`: the model (and provider) that grades model-graded assertions; nil: the session's.
+    public var graderModel: String?
+    public var graderProvider: Provider?
+    /// What grading this session's turns cost, counted apart from the turns.
+    public let graderUsage = GraderUsage()
     /// The last prompt as typed (its template, when it had placeholders), for :retry, :compare
     /// and :batch — also one that could not be sent for a variable not set (a row sets it).
     public internal(set) var lastTemplate: String?
@@ -81,6 +86,7 @@ public final class Session {
         case .vars, .setVar, .removeVar: return try applyVars(command)
         case .undo, .fork, .branches, .switchBranch: return try applyBranch(command)
         case .addAssertion, .asserts, .removeAssertion, .assertThreshold: return try applyAssertion(command)
+        case .grader(let words): return try applyGrader(words)
         case .showModel: return "model \(model) (\(provider.rawValue))"
         case .setModel(let name): return try setModel(name)
         case .mode(let m):
@@ -93,7 +99,10 @@ public final class Session {
             let n = history.count
             clearConversation()
             return "conversation cleared (\(counted(n, "message"))); settings and stats stay"
-        case .stats: return stats.report()
+        case .stats:
+            let grading =
+                graderUsage.current.requests > 0 ? "\n" + graderUsage.line + " (not in the figures above)" : ""
+            return stats.report() + grading
         case .provider(let name):
             guard let name else { return "provider \(provider.rawValue) (model \(model))" }
             guard let p = Provider(rawValue: name.lowercased()) else {

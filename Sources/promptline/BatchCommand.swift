@@ -32,10 +32,13 @@ extension REPL {
         } else {
             try AtomicFile.makeDirectory(outDirectory)
         }
-        let runner = BatchRunner(
+        var runner = BatchRunner(
             template: template, rows: file.rows, variants: variants, clients: clients, concurrency: b.concurrency ?? 4,
             outPath: outPath)
         if b.remote { return try await sendRemoteBatch(runner, dataset: b.path, poll: b.poll) }
+        if Assertion.needGrader(session.assertions, rows: file.rows) {
+            runner.grader = try await grader(usage: GraderUsage())
+        }
         let stop = BatchStop()
         out.dim(
             folding:
@@ -52,6 +55,7 @@ extension REPL {
         let summary = try outcome.get()
         out.eraseSpinner()
         out.line(block: report(summary))
+        if let g = runner.grader, g.usage.current.requests > 0 { out.dim(folding: "  " + g.usage.line) }
         lastBatchResults = outPath
         showChangesSincePreviousRun(outPath)
         if summary.failed > 0 { failedTurns += 1 }

@@ -65,3 +65,29 @@ extension REPL {
         )
     }
 }
+
+extension REPL {
+    /// The grader for model-graded assertions: `:grader`'s model and provider, else the session's
+    /// own; its forced call resolved for its server (json-schema on llama.cpp), never `:func-via`'s.
+    func grader(usage: GraderUsage? = nil) async throws -> Grader {
+        let provider = session.graderModel.map { session.graderProvider ?? Provider.forModel($0) } ?? session.provider
+        var c = provider == session.provider ? client : try makeClient(provider)
+        c.forcedCall = .auto
+        return Grader(
+            client: await c.resolvingForcedCall(), model: session.graderModel ?? session.model, prices: session.prices,
+            usage: usage ?? session.graderUsage)
+    }
+
+    /// The grader's verdicts on a turn's output, when the session has model-graded assertions.
+    func turnGrades(_ output: TranscriptEvent.Output, prompt: String) async -> Grades {
+        guard Assertion.needGrader(session.assertions) else { return Grades() }
+        do {
+            let text = AssertionInput(output: output).text
+            return await Assertion.grades(
+                session.assertions, text: text, vars: session.vars, prompt: prompt, grader: try grader())
+        } catch {
+            err.error("the grader: \(REPL.explain(error)) — :grader names another model")
+            return Grades()
+        }
+    }
+}

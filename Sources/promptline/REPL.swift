@@ -424,8 +424,10 @@ final class REPL {
             out.dim(
                 "\(out.width.map { Layout.statusLine(fields, width: $0) } ?? fields.map(\.text).joined(separator: " · "))"
             )
+            let grades = await turnGrades(turn.output, prompt: prompt)
             turn.assertions = session.assertionResult(
-                for: turn.output, finishReason: result.info.finishReason, cost: cost, latency: result.requestTime)
+                for: turn.output, finishReason: result.info.finishReason, cost: cost, latency: result.requestTime,
+                prompt: prompt, grades: grades)
             if let a = turn.assertions { showVerdicts(a) }
         case .failure(let error):
             turn = failedTurn(

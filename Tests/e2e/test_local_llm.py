@@ -451,3 +451,30 @@ def test_a_remote_batch_against_llama_cpp_says_it_has_no_batch_api(bin_dir, home
         f"error: {proxy.url}/v1 has no Batch API (404 for /files or /batches); remote batches need OpenAI's API, "
         "e.g. --base-url https://api.openai.com/v1 with OPENAI_API_KEY"], r.stderr
     assert "no remote batches (:batch FILE remote sends one)" in r.stdout
+
+
+def test_llm_rubric_on_llama_cpp_always_gives_a_parseable_verdict(bin_dir, home, local, proxy, tmp_path):
+    """The grader's answer is a forced call whose shape the json-schema grammar guarantees: 100
+    rows, 100 verdicts that parse (what the model judged is not asserted)."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(100)))
+    out = tmp_path / "graded.jsonl"
+    stdin = (":assert llm-rubric names a colour\n"
+             f":batch {rows} concurrency=4 out={out} -- Name a colour (number {{{{n}}}}), in one word.\n:stats\n")
+    r = run_piped(bin_dir, args(proxy, local, "--set", "max_tokens=8"), home, stdin, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    lines = [json.loads(l) for l in out.read_text().splitlines()]
+    assert sorted(l["row"] for l in lines) == list(range(100))
+    for l in lines:
+        [v] = l["assertions"]
+        assert v["type"] == "llm-rubric" and isinstance(v["pass"], bool) and 0 <= v["score"] <= 1, v
+        assert not v["reason"].startswith(("the grader failed", "the grader's answer was not")), v
+    grading = [e for e in proxy.exchanges if "grade" in json.dumps(json.loads(e["request"] or b"{}").get("response_format", {}))]
+    assert len(grading) == 100, "one grade request per row, forced with the json-schema grammar"
+    for e in grading:
+        content = json.loads(e["response"])["choices"][0]["message"]["content"]
+        verdict = json.loads(content)
+        assert set(verdict) == {"reason", "pass", "score"}, verdict
+    # Counted apart: the grader's line after the batch summary, its tokens exactly the server's.
+    graded_in = sum(json.loads(e["response"])["usage"]["prompt_tokens"] for e in grading)
+    assert re.search(rf"grader: 100 requests · tokens in {graded_in} out \d+ · cost \S+", r.stdout), r.stdout[-2000:]
