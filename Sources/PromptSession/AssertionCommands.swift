@@ -69,7 +69,7 @@ extension Session {
     public func assertionResult(
         for output: TranscriptEvent.Output, finishReason: String?, cost: Double?, latency: Double?,
         vars extra: [String: String] = [:], extraAssertions: [Assertion] = [], prompt: String = "",
-        grades: Grades = Grades()
+        grades: Grades = Grades(), threshold: Double? = nil
     ) -> AssertionResult? {
         let all = assertions + extraAssertions
         guard !all.isEmpty else { return nil }
@@ -77,6 +77,6 @@ extension Session {
             output: output, finishReason: finishReason, cost: cost, latency: latency, functionSpec: functionSpec,
             tools: toolbox.tools, schema: toolbox.schema, vars: vars.merging(extra) { _, r in r }, prompt: prompt)
         input.grades = grades
-        return Assertion.evaluate(all, threshold: assertThreshold, input: input)
+        return Assertion.evaluate(all, threshold: threshold ?? assertThreshold, input: input)
     }
 }

@@ -126,6 +126,8 @@ public struct BatchResult: Sendable {
     public var cost: Double?
     /// The assertions' verdicts (the session's and the row's); nil when there are none.
     public var assertions: AssertionResult?
+    /// Which of a row's repeated sends this is, from 0 (nil: the row is sent once).
+    public var repetition: Int?
 
     public var failed: Bool { if case .error = output { true } else { false } }
 
@@ -163,6 +165,7 @@ public struct BatchResult: Sendable {
     public var json: JSONValue {
         var o: JSONObject = ["row": .integer(Int64(row))]
         if !variant.isEmpty { o["variant"] = .string(variant) }
+        if let n = repetition { o["repeat"] = .integer(Int64(n + 1)) }
         o["vars"] = .object(JSONObject(vars.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
         o["prompt"] = .string(prompt)
         switch output {
@@ -188,9 +191,27 @@ public struct BatchResult: Sendable {
         return .object(o)
     }
 
-    /// What a rerun skips by: the row, the variant and the prompt sent (another template, or
-    /// other data in the row, is another request).
-    static func key(row: Int, variant: String, prompt: String) -> String { "\(row)|\(variant)|\(prompt)" }
+    /// What a rerun skips by: the row, the variant, the prompt sent (another template, or other
+    /// data in the row, is another request) and which of its repeated sends it is.
+    static func key(row: Int, variant: String, prompt: String, repetition: Int = 0) -> String {
+        "\(row)|\(variant)|\(prompt)" + (repetition > 0 ? "|#\(repetition + 1)" : "")
+    }
+}
+
+extension BatchSummary.Totals {
+    public var passRate: Double? { graded > 0 ? Double(passed) / Double(graded) : nil }
+    public var meanScore: Double? { graded > 0 ? scoreSum / Double(graded) : nil }
+    /// Rows with at least one passing send.
+    public var passAtN: Int { runs.values.filter { $0.passed > 0 }.count }
+    /// The mean over rows of the share of sends that agreed with the row's most common output.
+    public var stability: Double? {
+        runs.isEmpty ? nil : runs.values.reduce(0) { $0 + $1.agreement } / Double(runs.count)
+    }
+}
+
+extension JSONValue {
+    /// A result line's output as ``EvalRun/Cell`` reads it (what repeated sends are compared by).
+    var outputText: String { EvalRun.Cell.output(of: self) }
 }
 
 /// Totals of a batch run, per variant, for the summary.
@@ -202,9 +223,30 @@ public struct BatchSummary: Sendable {
         public var outputTokens = 0
         public var cost: Double?
         public var latencies: [Double] = []
-        /// Rows whose assertions were checked, and those that passed them.
+        /// Rows whose assertions were checked, those that passed them, and their scores' sum.
         public var graded = 0
         public var passed = 0
+        public var scoreSum = 0.0
+        /// Each row's sends (several with `repeat=N`): how many passed, and each output's count.
+        public var runs: [Int: RowRuns] = [:]
+    }
+
+    /// A row's repeated sends under one variant.
+    public struct RowRuns: Sendable {
+        public var sent = 0
+        public var passed = 0
+        public var outputs: [String: Int] = [:]
+
+        /// The share of the sends that gave the most common output.
+        public var agreement: Double { sent > 0 ? Double(outputs.values.max() ?? 0) / Double(sent) : 0 }
+    }
+
+    /// A row × variant whose assertions failed, and the first assertion that did.
+    public struct Failure: Sendable {
+        public var row: Int
+        public var variant: String
+        public var repetition: Int?
+        public var verdict: String
     }
     public var variants: [String]
     public var totals: [String: Totals] = [:]
@@ -216,26 +258,66 @@ public struct BatchSummary: Sendable {
     public var concurrency = (asked: 0, lowest: 0)
     public var cancelled = false
     public var outPath: String
+    /// Each row's sends under each variant (`repeat=N`).
+    public var repeats = 1
+    /// The rows whose assertions failed, in the order they finished.
+    public var failures: [Failure] = []
+
+    public init(variants: [String], outPath: String) { (self.variants, self.outPath) = (variants, outPath) }
 
     mutating func add(_ r: BatchResult) {
-        var t = totals[r.variant] ?? Totals()
-        if r.failed { t.failed += 1 } else { t.ok += 1 }
-        t.inputTokens = t.inputTokens.adding(r.inputTokens ?? 0)
-        t.outputTokens = t.outputTokens.adding(r.outputTokens ?? 0)
-        if let c = r.cost { t.cost = (t.cost ?? 0) + c }
-        if let l = r.latency, !r.failed { t.latencies.append(l) }
-        if let a = r.assertions {
+        let failing = r.assertions.flatMap { a in a.pass ? nil : a.verdicts.first { !$0.pass }?.line ?? "✗ score" }
+        add(
+            variant: r.variant, row: r.row, failed: r.failed, tokens: (r.inputTokens, r.outputTokens), cost: r.cost,
+            latency: r.latency, verdict: r.assertions.map { ($0.pass, $0.score) }, output: r.json.outputText,
+            failing: failing.map { Failure(row: r.row, variant: r.variant, repetition: r.repetition, verdict: $0) })
+    }
+
+    /// A line already in the results file (a rerun does not send it again).
+    mutating func add(_ c: EvalRun.Cell) {
+        let failing = c.pass == false ? c.verdicts.first { !$0.pass }?.line ?? "✗ score" : nil
+        add(
+            variant: c.variant, row: c.row, failed: c.error != nil, tokens: (c.inputTokens, c.outputTokens),
+            cost: c.cost, latency: c.latency, verdict: c.pass.map { ($0, c.score ?? ($0 ? 1 : 0)) }, output: c.output,
+            failing: failing.map {
+                Failure(row: c.row, variant: c.variant, repetition: repeats > 1 ? c.repetition - 1 : nil, verdict: $0)
+            })
+    }
+
+    // swift-format-ignore: one argument per figure of a result
+    private mutating func add(
+        variant: String, row: Int, failed: Bool, tokens: (Int?, Int?), cost: Double?, latency: Double?,
+        verdict: (pass: Bool, score: Double)?, output: String, failing: Failure?
+    ) {
+        var t = totals[variant] ?? Totals()
+        if failed { t.failed += 1 } else { t.ok += 1 }
+        t.inputTokens = t.inputTokens.adding(tokens.0 ?? 0)
+        t.outputTokens = t.outputTokens.adding(tokens.1 ?? 0)
+        if let c = cost { t.cost = (t.cost ?? 0) + c }
+        if let l = latency, !failed { t.latencies.append(l) }
+        var runs = t.runs[row] ?? RowRuns()
+        runs.sent += 1
+        runs.outputs[failed ? "\u{0}error" : output, default: 0] += 1
+        if let v = verdict {
             t.graded += 1
-            if a.pass { t.passed += 1 }
+            t.scoreSum += v.score
+            if v.pass {
+                t.passed += 1
+                runs.passed += 1
+            }
         }
-        totals[r.variant] = t
+        t.runs[row] = runs
+        totals[variant] = t
+        if let failing { failures.append(failing) }
     }
 
     public var failed: Int { totals.values.reduce(0) { $0 + $1.failed } }
 
-    /// One line per variant (ok, failed, tokens, cost, latency p50/p95), then where the results are.
+    /// One line per variant (ok, failed, tokens, cost, latency p50/p95), the failing rows, then
+    /// where the results are.
     public func report() -> String {
-        ([headline] + (variants.count > 1 ? table() : [line(variants.first ?? "")]) + ["  results: \(outPath)"])
+        ([headline] + (variants.count > 1 ? table() : [line(variants.first ?? "")]) + failingRows()
+            + ["  results: \(outPath)"])
             .joined(separator: "\n")
     }
 
@@ -254,23 +336,55 @@ public struct BatchSummary: Sendable {
     /// What ``figures(_:)`` gives, in order.
     public static let figureNames = ["ok", "failed", "tokens in", "tokens out", "cost", "latency p50", "latency p95"]
 
-    /// The figures a summary shows: ``figureNames``, and the pass rate when rows were checked.
-    public var shownFigureNames: [String] { Self.figureNames + (graded ? ["pass rate"] : []) }
+    /// The figures a summary shows: ``figureNames``; the pass rate and mean score when rows were
+    /// checked; pass@N and the outputs' agreement when each row was sent N times.
+    public var shownFigureNames: [String] {
+        Self.figureNames + (graded ? ["pass rate", "mean score"] : [])
+            + (repeats > 1 ? (graded ? ["pass@\(repeats)"] : []) + ["stability"] : [])
+    }
 
-    /// One variant's figures: ok, failed, tokens in and out, cost, latency p50 and p95.
+    /// One variant's figures, as ``shownFigureNames`` names them.
     public func figures(_ v: String) -> [String] {
         let t = totals[v] ?? Totals()
         let p = { (q: Double) in SessionStats.percentile(t.latencies, q).map { String(format: "%.2f s", $0) } ?? "–" }
-        return [
+        var f = [
             "\(t.ok)", "\(t.failed)", "\(t.inputTokens)", "\(t.outputTokens)", PriceTable.format(t.cost), p(50), p(95),
-            Self.passRate(t),
         ]
+        if graded { f += [Self.passRate(t), t.meanScore.map { String(format: "%.2f", $0) } ?? "–"] }
+        if repeats > 1 {
+            if graded { f.append(Self.rate(t.passAtN, of: t.runs.count)) }
+            f.append(t.stability.map { String(format: "%.0f%%", $0 * 100) } ?? "–")
+        }
+        return f
     }
 
     /// `75% (3/4)`, or – when no row was checked.
-    static func passRate(_ t: Totals) -> String {
-        guard t.graded > 0 else { return "–" }
-        return String(format: "%.0f%%", Double(t.passed) * 100 / Double(t.graded)) + " (\(t.passed)/\(t.graded))"
+    static func passRate(_ t: Totals) -> String { rate(t.graded > 0 ? t.passed : nil, of: t.graded) }
+
+    static func rate(_ n: Int?, of total: Int) -> String {
+        guard let n, total > 0 else { return "–" }
+        return String(format: "%.0f%%", Double(n) * 100 / Double(total)) + " (\(n)/\(total))"
+    }
+
+    /// The lowest pass rate of any variant (nil when no row was checked), for `--eval`'s threshold.
+    public var lowestPassRate: (variant: String, rate: Double)? {
+        variants.compactMap { v in totals[v]?.passRate.map { (v, $0) } }.min { $0.1 < $1.1 }
+    }
+
+    /// The failing rows, at most `limit`: `row 3 · B: ✗ contains "Paris" — …`.
+    public func failingRows(limit: Int = 10) -> [String] {
+        guard !failures.isEmpty else { return [] }
+        let sorted = failures.sorted {
+            ($0.row, $0.variant, $0.repetition ?? 0) < ($1.row, $1.variant, $1.repetition ?? 0)
+        }
+        var lines = ["failing rows (\(failures.count)):"]
+        for f in sorted.prefix(limit) {
+            let variant = f.variant.isEmpty ? "" : " · \(f.variant)"
+            let run = f.repetition.map { " (run \($0 + 1))" } ?? ""
+            lines.append("  row \(f.row)\(variant)\(run): \(f.verdict)")
+        }
+        if failures.count > limit { lines.append("  … and \(failures.count - limit) more (:report shows them all)") }
+        return lines
     }
 
     /// Whether any row of the run was checked against assertions.
@@ -279,9 +393,10 @@ public struct BatchSummary: Sendable {
     /// The one variant of a plain run.
     public func line(_ v: String) -> String {
         let f = figures(v)
+        let more = zip(shownFigureNames, f).dropFirst(Self.figureNames.count).map { " · \($0) \($1)" }
         return
             "  \(f[0]) ok, \(f[1]) failed · tokens in \(f[2]) out \(f[3]) · cost \(f[4]) · latency p50 \(f[5]) p95 \(f[6])"
-            + (graded ? " · pass rate \(f[7])" : "")
+            + more.joined()
     }
 
     /// Variants side by side: a row per figure, a column per variant.

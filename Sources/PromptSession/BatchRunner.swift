@@ -25,6 +25,21 @@ public struct BatchRunner {
     public var outPath: String
     /// Grades the model-graded assertions (`llm-rubric`, …), concurrently with the run.
     public var grader: Grader?
+    /// Each row's assertions and threshold, given apart from its variables (an eval file's
+    /// tests); nil: from the row's `assert` and `expected` columns.
+    public var rowChecks: [RowChecks]?
+    /// How many times each row is sent under each variant (`repeat=N`: pass@N and stability).
+    public var repeats = 1
+
+    /// What a row is checked with besides the session's assertions.
+    public struct RowChecks: Sendable {
+        public var assertions: [Assertion]
+        /// The weighted score the row must reach; nil: the session's rule.
+        public var threshold: Double?
+        public init(assertions: [Assertion], threshold: Double? = nil) {
+            (self.assertions, self.threshold) = (assertions, threshold)
+        }
+    }
 
     public init(
         template: String, rows: [[String: String]], variants: [Session.Variant], clients: [QueryClient],
@@ -43,6 +58,10 @@ public struct BatchRunner {
         public var request: QueryRequest
         /// The row's own assertions (its `assert` column), checked beside the session's.
         public var assertions: [Assertion] = []
+        /// The row's own threshold (an eval file's test); nil: the session's.
+        public var threshold: Double?
+        /// Which of the row's `repeats` sends this is, from 0.
+        public var repetition = 0
     }
 
     /// Runs what the results file does not have yet. Cancelling the task stops it cleanly: the
@@ -54,13 +73,19 @@ public struct BatchRunner {
         -> BatchSummary
     {
         var summary = BatchSummary(variants: variants.map(\.label), outPath: outPath)
+        summary.repeats = repeats
         let done = try Self.completed(in: outPath)
         let redactor = self.redactor  // the file holds prompts redacted
-        let jobs = try makeJobs(session: session).filter {
-            !done.contains(
-                BatchResult.key(row: $0.row, variant: variants[$0.variant].label, prompt: redactor.redact($0.prompt)))
+        var jobs: [Job] = []
+        for job in try makeJobs(session: session) {
+            // What the file has already counts in the summary: it is this run's result too.
+            if let line = done[key(job, redactor)], let cell = EvalRun.Cell(json: line) {
+                summary.add(cell)
+            } else {
+                jobs.append(job)
+            }
         }
-        summary.skipped = rows.count * variants.count - jobs.count
+        summary.skipped = rows.count * variants.count * repeats - jobs.count
         let out = try Self.openForAppend(outPath)
         defer { try? out.close() }
         let gate = BatchConcurrency(maximum: concurrency)
@@ -133,6 +158,13 @@ public struct BatchRunner {
     /// (0.5 s and more, against milliseconds for a loopback answer) leave no place idle.
     static let rowsPerPlace = 8
 
+    /// The key `job`'s line has in the results file (which holds prompts redacted).
+    func key(_ job: Job, _ redactor: Redactor) -> String {
+        BatchResult.key(
+            row: job.row, variant: variants[job.variant].label, prompt: redactor.redact(job.prompt),
+            repetition: job.repetition)
+    }
+
     /// Every (row, variant) request, filled and built before the first is sent.
     func makeJobs(session: Session) throws -> [Job] {
         // Each variant's request is built once (the session's function, tools, schema and the
@@ -148,21 +180,38 @@ public struct BatchRunner {
         var jobs: [Job] = []
         for (i, row) in rows.enumerated() {
             let vars = session.vars.merging(row) { _, r in r }
-            let prompt: String
-            do {
-                prompt = try Template.fill(template, vars)
-            } catch let e as SessionError {
-                throw SessionError("row \(i + 1): \(e.message)")
-            }
-            // An `expected` column is promptfoo's default only when nothing else says what to check.
-            let own = session.assertions.isEmpty || row["assert"] != nil ? try Self.rowAssertions(row, at: i) : []
+            var filled: [String: String] = [:]  // by template: the variants' prompts may differ
+            let checks = try rowChecks?[i] ?? defaultChecks(row, at: i, session: session)
             for k in variants.indices {
+                let t = variants[k].template ?? template
+                let prompt = try filled[t] ?? Self.fill(t, vars, row: i)
+                filled[t] = prompt
                 var r = bases[k]
                 r.messages = system + [.user(prompt)]
-                jobs.append(Job(row: i, variant: k, vars: row, prompt: prompt, request: r, assertions: own))
+                for n in 0..<repeats {
+                    var job = Job(
+                        row: i, variant: k, vars: row, prompt: prompt, request: r, assertions: checks.assertions)
+                    (job.threshold, job.repetition) = (checks.threshold, n)
+                    jobs.append(job)
+                }
             }
         }
         return jobs
+    }
+
+    static func fill(_ template: String, _ vars: [String: String], row i: Int) throws -> String {
+        do {
+            return try Template.fill(template, vars)
+        } catch let e as SessionError {
+            throw SessionError("row \(i + 1): \(e.message)")
+        }
+    }
+
+    /// A dataset row's own checks: its `assert` column, or `expected` when nothing else says what
+    /// to check (promptfoo's default).
+    func defaultChecks(_ row: [String: String], at i: Int, session: Session) throws -> RowChecks {
+        RowChecks(
+            assertions: session.assertions.isEmpty || row["assert"] != nil ? try Self.rowAssertions(row, at: i) : [])
     }
 
     /// What a child task of the run ends with.
@@ -195,10 +244,11 @@ public struct BatchRunner {
         var r = BatchResult(
             job: job, label: variants[job.variant].label, model: variants[job.variant].model, result: result,
             check: session.check, prices: session.prices)
+        if repeats > 1 { r.repetition = job.repetition }
         let finish = (try? result.get())?.info.finishReason
         r.assertions = session.assertionResult(
             for: r.output, finishReason: finish, cost: r.cost, latency: r.latency, vars: job.vars,
-            extraAssertions: job.assertions, prompt: job.prompt, grades: grades)
+            extraAssertions: job.assertions, prompt: job.prompt, grades: grades, threshold: job.threshold)
         return r
     }
 
@@ -247,20 +297,21 @@ public struct BatchRunner {
         }
     }
 
-    /// The (row, variant, prompt) keys the results file already has without an error. A torn last line
-    /// (a run killed mid-write) is not one of them.
-    static func completed(in path: String) throws -> Set<String> {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        var keys: Set<String> = []
+    /// The lines the results file already has without an error, by their (row, variant, prompt,
+    /// repetition) key. A torn last line (a run killed mid-write) is not one of them.
+    static func completed(in path: String) throws -> [String: JSONValue] {
+        guard let data = FileManager.default.contents(atPath: path) else { return [:] }
+        var lines: [String: JSONValue] = [:]
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             guard let v = try? JSONValue.parse(String(line)), let row = v["row"]?.intValue,
                 v["error"] == nil || v["error"] == .null
             else { continue }
-            keys.insert(
-                BatchResult.key(
-                    row: row, variant: v["variant"]?.stringValue ?? "", prompt: v["prompt"]?.stringValue ?? ""))
+            let key = BatchResult.key(
+                row: row, variant: v["variant"]?.stringValue ?? "", prompt: v["prompt"]?.stringValue ?? "",
+                repetition: max(0, (v["repeat"]?.intValue ?? 1) - 1))
+            lines[key] = v
         }
-        return keys
+        return lines
     }
 
     static func openForAppend(_ path: String) throws -> FileHandle {

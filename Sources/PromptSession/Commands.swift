@@ -99,6 +99,8 @@ public enum AppCommand: Equatable, Sendable {
     case batches
     /// `:eval diff OLD NEW`: what changed between two runs' results.
     case evalDiff(old: String, new: String)
+    /// `:eval FILE [report=OUT.html]`: an eval file run in the session, as `--eval` runs it.
+    case evalRun(path: String, report: String?)
     /// `:report OUT [RESULTS] [against=OLD]`: a run's results as one HTML page.
     case report(path: String, results: String?, against: String?)
     /// `:edit`: the last prompt in the line editor, sent again as edited.
@@ -110,6 +112,9 @@ public enum AppCommand: Equatable, Sendable {
 
 /// `:batch`'s arguments.
 public struct BatchCommand: Equatable, Sendable {
+    /// The most sends of a row `repeat=` asks for.
+    public static let maxRepeats = 100
+
     public var path: String
     public var concurrency: Int?
     public var out: String?
@@ -121,6 +126,8 @@ public struct BatchCommand: Equatable, Sendable {
     public var remote = false
     /// Seconds between polls of a remote batch.
     public var poll: Double?
+    /// Sends of each row under each variant (`repeat=N`: pass@N and stability).
+    public var repeats = 1
 
     public init(
         path: String, concurrency: Int? = nil, out: String? = nil, axes: [CompareAxis] = [], template: String? = nil,
@@ -325,10 +332,10 @@ public enum CommandParser {
             run the last (or the given) prompt once per combination, side by side
         e.g. :compare temperature=0,0.7,1.2
 
-        :batch FILE [concurrency=N] [out=PATH] [key=v1,v2 …] [-- template]
+        :batch FILE [concurrency=N] [out=PATH] [repeat=N] [key=v1,v2 …] [-- template]
             run the template (default: the last prompt as typed) over every row of FILE (JSONL or CSV;
             a row's fields are its variables); results are appended to out as they finish, and a
-            rerun skips the rows already there
+            rerun skips the rows already there; repeat=N sends each row N times (pass@N, stability)
         e.g. :batch countries.csv concurrency=8 model=gpt-4o-mini,gpt-4o
 
         :batch FILE remote [out=PATH] [poll=SECONDS] [key=v1,v2 …] [-- template]
@@ -339,6 +346,11 @@ public enum CommandParser {
         :batch resume ID  (:batch cancel ID stops it)
             wait for a remote batch sent earlier (also from a closed promptline) and collect its results
         e.g. :batch resume batch_abc123
+
+        :eval FILE [report=OUT.html]
+            run an eval file (prompts, providers, tests with assertions: a subset of promptfoo's
+            config) as --eval does: the matrix, the failing rows, the changes since its last run
+        e.g. :eval capitals.yaml report=capitals.html
 
         :eval diff OLD NEW
             compare two results files: the rows that went pass→fail and fail→pass per variant, and each
@@ -596,11 +608,24 @@ public enum CommandParser {
     }
 
     static func evalCommand(_ rest: String) throws -> AppCommand {
-        let words = rest.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        guard words.count == 3, words[0] == "diff" else {
-            throw SessionError(":eval takes diff OLD NEW (two results files), e.g. :eval diff old.jsonl new.jsonl")
+        var words = rest.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        if words.first == "diff" {
+            guard words.count == 3 else {
+                throw SessionError(":eval diff takes OLD NEW (two results files), e.g. :eval diff old.jsonl new.jsonl")
+            }
+            return .evalDiff(old: words[1], new: words[2])
         }
-        return .evalDiff(old: words[1], new: words[2])
+        var report: String?
+        if let i = words.firstIndex(where: { $0.hasPrefix("report=") }) {
+            report = String(words.remove(at: i).dropFirst("report=".count))
+            guard report?.isEmpty == false else { throw SessionError("report= needs a file name (report=out.html)") }
+        }
+        guard words.count == 1 else {
+            throw SessionError(
+                ":eval takes an eval file (:eval capitals.yaml [report=out.html]) or diff OLD NEW (:eval diff a.jsonl b.jsonl)"
+            )
+        }
+        return .evalRun(path: words[0], report: report)
     }
 
     static func reportCommand(_ rest: String) throws -> AppCommand {
@@ -644,6 +669,13 @@ public enum CommandParser {
                 }
                 b.poll = s
             case "out": b.out = axis.values.joined(separator: ",")
+            case "repeat":
+                guard axis.values.count == 1, let n = Int(axis.values[0]), (1...BatchCommand.maxRepeats).contains(n)
+                else {
+                    throw SessionError(
+                        "repeat takes how many times each row is sent, from 1 to \(BatchCommand.maxRepeats)")
+                }
+                b.repeats = n
             default: b.axes.append(axis)
             }
         }
@@ -651,6 +683,9 @@ public enum CommandParser {
             throw SessionError("concurrency is for a batch sent from here; a remote batch runs at the provider's pace")
         }
         if !b.remote && b.poll != nil { throw SessionError("poll goes with remote: :batch FILE remote poll=30") }
+        if b.remote && b.repeats > 1 {
+            throw SessionError("repeat is for a batch sent from here; a remote batch sends each row once")
+        }
         return .batch(b)
     }
 

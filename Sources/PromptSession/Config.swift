@@ -108,6 +108,8 @@ public struct Config: Equatable {
     public var mock: String?
     public var schema: String?
     public var maxToolRounds: Int?
+    /// `grader: MODEL` or `grader: {model: M, provider: P}`: who grades llm-rubric and its presets.
+    public var grader: String?
     /// Template variables set at start (`--var` adds to and overrides them).
     public var vars: [String: String] = [:]
     /// Whether replies are rendered as Markdown on a terminal (`:set-view markdown`); nil: yes.
@@ -257,9 +259,28 @@ public struct Config: Equatable {
                 throw SessionError("line \(Config.line(v)): max_tool_rounds must be a whole number from 1 to 1000")
             }
             maxToolRounds = n
+        case "grader": grader = try Config.grader(v)
         default: return false
         }
         return true
+    }
+
+    /// `grader`'s words as `:grader` takes them: `MODEL [provider=P]`.
+    static func grader(_ v: Node) throws -> String {
+        if let s = v.string, v.scalar != nil, !s.isEmpty, !s.contains(" ") { return s }
+        guard let m = v.mapping, let model = m["model"]?.string, !model.isEmpty, !model.contains(" ") else {
+            throw SessionError(
+                "line \(line(v)): grader is a model name, or {model: NAME, provider: openai|openai-responses|anthropic}"
+            )
+        }
+        for (k, _) in m where !["model", "provider"].contains(k.string ?? "") {
+            throw SessionError("line \(line(k)): grader takes model and provider, not \(k.string ?? "?")")
+        }
+        guard let p = m["provider"] else { return model }
+        guard let name = p.string, Provider(rawValue: name) != nil else {
+            throw SessionError("line \(line(p)): grader.provider must be openai, openai-responses or anthropic")
+        }
+        return "\(model) provider=\(name)"
     }
 
     static func baseURLs(_ v: Node) throws -> [Provider: String] {

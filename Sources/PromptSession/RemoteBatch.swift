@@ -251,11 +251,7 @@ public struct RemoteBatchRunner: Sendable {
     public func prepare(_ runner: BatchRunner, session: Session, dataset: String) throws -> Prepared? {
         let done = try BatchRunner.completed(in: runner.outPath)
         let redactor = runner.redactor  // the file holds prompts redacted
-        let jobs = try runner.makeJobs(session: session).filter {
-            !done.contains(
-                BatchResult.key(
-                    row: $0.row, variant: runner.variants[$0.variant].label, prompt: redactor.redact($0.prompt)))
-        }
+        let jobs = try runner.makeJobs(session: session).filter { done[runner.key($0, redactor)] == nil }
         guard !jobs.isEmpty else { return nil }
         let record = RemoteBatchRecord(
             run: Self.runID(), created: Date(), baseURL: Redactor.url(runner.clients[0].baseURL), dataset: dataset,
@@ -436,11 +432,14 @@ public struct RemoteBatchRunner: Sendable {
     /// the batch never ran (expired, cancelled, failed) as an error saying so — a rerun of the same
     /// `:batch … remote` sends those again. Each output is checked against the function, tools
     /// and schema its variant was sent with, and priced by `prices`.
+    /// With `session`, each result is checked against its assertions and the row's own (graded by
+    /// `grader` where model-graded) as it is collected.
     public func collect(
-        _ record: RemoteBatchRecord, prices: PriceTable
+        _ record: RemoteBatchRecord, prices: PriceTable, checking session: Session? = nil, grader: Grader? = nil
     ) async throws -> (RemoteBatchRecord, BatchSummary) {
         var record = record
         var summary = BatchSummary(variants: record.variants.map(\.label), outPath: record.outPath)
+        let checks = session.map { Self.hasAssertions(record, $0) } ?? false
         let done = try BatchRunner.completed(in: record.outPath)
         let out = try BatchRunner.openForAppend(record.outPath)
         defer { try? out.close() }
@@ -454,6 +453,7 @@ public struct RemoteBatchRunner: Sendable {
             record.parts[i].status = batch.status
             guard batch.isFinished else { continue }
             var answered: Set<String> = []
+            var lines: [(BatchRunner.Job, Result<QueryResult, Error>)] = []
             for fileID in [batch.outputFileID, batch.errorFileID].compactMap({ $0 }) {
                 // Downloaded to disk and read a line at a time: a large output file never sits
                 // in memory whole.
@@ -466,8 +466,12 @@ public struct RemoteBatchRunner: Sendable {
                         let job = record.jobs[id], !answered.contains(id)
                     else { return }
                     answered.insert(id)
-                    let r = result(job, api.read(outputLine: v, request: request(job, record)), record, prices)
-                    try append(r, done: done, out: out, summary: &summary)
+                    let outcome = api.read(outputLine: v, request: request(job, record)).mapError { $0 as Error }
+                    if checks {
+                        lines.append((job, outcome))  // checked below: grading is async
+                    } else {
+                        try append(result(job, outcome, record, prices), done: done, out: out, summary: &summary)
+                    }
                 }
             }
             let why = Self.notRun(batch)
@@ -477,13 +481,58 @@ public struct RemoteBatchRunner: Sendable {
             where !answered.contains(id) && record.variants[job.variant].provider == part.provider
                 && record.variants[job.variant].model == part.model
             {
-                let r = result(job, .failure(SessionError(why)), record, prices)
-                try append(r, done: done, out: out, summary: &summary)
+                lines.append((job, .failure(SessionError(why))))
             }
+            try await appendAll(
+                lines, record, prices, checking: session, grader: grader, done: done, out: out, summary: &summary)
             record.parts[i].collected = true
             try record.save(in: directory, redactor: redactor)
         }
         return (record, summary)
+    }
+
+    /// Appends collected results, each checked against its assertions when there is a session.
+    func appendAll(
+        _ lines: [(BatchRunner.Job, Result<QueryResult, Error>)], _ record: RemoteBatchRecord, _ prices: PriceTable,
+        checking session: Session?, grader: Grader?, done: [String: JSONValue], out: FileHandle,
+        summary: inout BatchSummary
+    ) async throws {
+        for (job, outcome) in lines {
+            var r = result(job, outcome, record, prices)
+            if let session {
+                r.assertions = await Self.assess(
+                    r, job, finish: (try? outcome.get())?.info.finishReason, variant: record.variants[job.variant],
+                    session: session, grader: grader)
+            }
+            try append(r, done: done, out: out, summary: &summary)
+        }
+    }
+
+    /// Whether a run's results have assertions to check: the session's, or the rows' columns.
+    static func hasAssertions(_ record: RemoteBatchRecord, _ session: Session) -> Bool {
+        !session.assertions.isEmpty
+            || record.jobs.values.contains { $0.vars["assert"] != nil || $0.vars["expected"] != nil }
+    }
+
+    /// A collected result's verdicts: the session's assertions and the row's own (its `assert` or
+    /// `expected` column), against the function, tools and schema its variant was sent with.
+    static func assess(
+        _ r: BatchResult, _ job: BatchRunner.Job, finish: String?, variant: RemoteBatchRecord.Variant,
+        session: Session, grader: Grader?
+    ) async -> AssertionResult? {
+        let own =
+            session.assertions.isEmpty || job.vars["assert"] != nil
+            ? (try? BatchRunner.rowAssertions(job.vars, at: job.row)) ?? [] : []
+        let all = session.assertions + own
+        guard !all.isEmpty else { return nil }
+        let vars = session.vars.merging(job.vars) { _, row in row }
+        var input = AssertionInput(
+            output: r.output, finishReason: finish, cost: r.cost, latency: nil,
+            functionSpec: variant.request.functionSpec,
+            tools: variant.request.tools, schema: variant.request.outputSchema, vars: vars, prompt: job.prompt)
+        input.grades = await Assertion.grades(
+            all, text: input.text, vars: vars, prompt: job.prompt, grader: grader)
+        return Assertion.evaluate(all, threshold: session.assertThreshold, input: input)
     }
 
     /// Why a finished batch did not answer a request.
@@ -512,8 +561,8 @@ public struct RemoteBatchRunner: Sendable {
     }
 
     /// Appends a result unless the results file has it already (a batch collected twice).
-    func append(_ r: BatchResult, done: Set<String>, out: FileHandle, summary: inout BatchSummary) throws {
-        guard !done.contains(BatchResult.key(row: r.row, variant: r.variant, prompt: redactor.redact(r.prompt))) else {
+    func append(_ r: BatchResult, done: [String: JSONValue], out: FileHandle, summary: inout BatchSummary) throws {
+        guard done[BatchResult.key(row: r.row, variant: r.variant, prompt: redactor.redact(r.prompt))] == nil else {
             summary.skipped += 1
             return
         }

@@ -581,11 +581,25 @@ public final class Session {
         public var options: QueryOptions
         /// `provider=a,b` compares wire formats (each variant sent with its own client).
         public var provider: Provider
+        /// The prompt template sent under this variant (an eval file's prompts); nil: the run's.
+        public var template: String?
+
+        public init(
+            label: String, model: String, options: QueryOptions, provider: Provider, template: String? = nil
+        ) {
+            (self.label, self.model, self.options, self.provider, self.template) =
+                (label, model, options, provider, template)
+        }
     }
 
     /// The combinations of `:compare` axes (at most 16), each value typed and checked as `:set` does.
     public func variants(_ axes: [CompareAxis]) throws -> [Variant] {
-        var out = [Variant(label: "", model: model, options: queryOptions, provider: provider)]
+        try variants(axes, from: Variant(label: "", model: model, options: queryOptions, provider: provider))
+    }
+
+    /// The combinations of `axes` applied to `start` (an eval file's prompt × provider).
+    func variants(_ axes: [CompareAxis], from start: Variant) throws -> [Variant] {
+        var out = [start]
         for axis in axes {
             var next: [Variant] = []
             for v in out {

@@ -185,6 +185,7 @@ public struct ResolvedSettings: Equatable, Sendable {
         if let m = flags.mock ?? config.mock { commands.append(.loadMock(path: m)) }
         if let s = flags.schema ?? config.schema { commands.append(.loadSchema(path: s)) }
         if let n = config.maxToolRounds { commands.append(.set(key: "max_tool_rounds", value: String(n))) }
+        if let g = config.grader { commands.append(.grader(g)) }
         return commands
     }
 

@@ -15,7 +15,20 @@ extension REPL {
         }
         let file = try BatchFile.load(Session.expand(b.path))
         guard !file.rows.isEmpty else { throw SessionError("batch file \(b.path) has no rows") }
-        let variants = try session.variants(b.axes)
+        var runner = try await batchRunner(
+            template: template, rows: file.rows, variants: try session.variants(b.axes), concurrency: b.concurrency,
+            out: b.out, defaultOut: defaultBatchOut(b.path))
+        runner.repeats = b.repeats
+        if b.remote { return try await sendRemoteBatch(runner, dataset: b.path, poll: b.poll) }
+        let summary = try await execute(runner)
+        return summary.failed == 0 && !summary.cancelled
+    }
+
+    /// A run's runner: a client per variant (its provider's), the results file's folder made.
+    func batchRunner(
+        template: String, rows: [[String: String]], variants: [Session.Variant], concurrency: Int?, out: String?,
+        defaultOut: String
+    ) async throws -> BatchRunner {
         let base = await turnClient()
         let clients = try variants.map { v -> QueryClient in
             guard v.provider != session.provider else { return base }
@@ -23,28 +36,35 @@ extension REPL {
             c.forcedCall = session.forcedCall
             return c
         }
-        let outPath = b.out.map(Session.expand) ?? defaultBatchOut(b.path)
+        let outPath = out.map(Session.expand) ?? defaultOut
         let outDirectory = (outPath as NSString).deletingLastPathComponent
         // promptline's own batches folder is kept private; a folder given with out= only gets
         // the parts that are missing (0700), an existing one is never changed.
-        if b.out == nil {
+        if out == nil {
             try AtomicFile.makePrivateDirectory(outDirectory)
         } else {
             try AtomicFile.makeDirectory(outDirectory)
         }
-        var runner = BatchRunner(
-            template: template, rows: file.rows, variants: variants, clients: clients, concurrency: b.concurrency ?? 4,
+        return BatchRunner(
+            template: template, rows: rows, variants: variants, clients: clients, concurrency: concurrency ?? 4,
             outPath: outPath)
-        if b.remote { return try await sendRemoteBatch(runner, dataset: b.path, poll: b.poll) }
-        if Assertion.needGrader(session.assertions, rows: file.rows) {
+    }
+
+    /// Runs `runner` here (Ctrl-C stops it cleanly), grading as it goes, then shows the summary,
+    /// the grader's usage and what changed since the previous run over the same data.
+    func execute(_ runner: BatchRunner) async throws -> BatchSummary {
+        var runner = runner
+        let rowsGraded = runner.rowChecks?.contains { Assertion.needGrader($0.assertions) } ?? false
+        if rowsGraded || Assertion.needGrader(session.assertions, rows: runner.rows) {
             runner.grader = try await grader(usage: GraderUsage())
         }
         let stop = BatchStop()
+        let repeats = runner.repeats > 1 ? " × \(runner.repeats) sends" : ""
         out.dim(
             folding:
-                "batch: \(counted(file.rows.count, "row")) × \(variants.count) variant\(variants.count == 1 ? "" : "s") → \(outPath)"
+                "batch: \(counted(runner.rows.count, "row")) × \(runner.variants.count) variant\(runner.variants.count == 1 ? "" : "s")\(repeats) → \(runner.outPath)"
         )
-        let run = { () async -> Result<BatchSummary, Error> in
+        let run = { [runner] () async -> Result<BatchSummary, Error> in
             do {
                 return .success(try await runner.run(session: self.session, stop: stop) { self.showProgress($0) })
             } catch {
@@ -56,10 +76,10 @@ extension REPL {
         out.eraseSpinner()
         out.line(block: report(summary))
         if let g = runner.grader, g.usage.current.requests > 0 { out.dim(folding: "  " + g.usage.line) }
-        lastBatchResults = outPath
-        showChangesSincePreviousRun(outPath)
+        lastBatchResults = runner.outPath
+        showChangesSincePreviousRun(runner.outPath)
         if summary.failed > 0 { failedTurns += 1 }
-        return summary.failed == 0 && !summary.cancelled
+        return summary
     }
 
     /// The summary of a run. On a terminal, laid out to its width: the variants side by side
@@ -80,6 +100,7 @@ extension REPL {
         } else if let v = s.variants.first {
             lines += Layout.fold(s.line(v), width: width, hanging: 2)
         }
+        for f in s.failingRows() { lines += Layout.fold(f, width: width, hanging: 4) }
         lines += Layout.wrap("  results: \(s.outPath)", width: width, hanging: 4)
         return lines.joined(separator: "\n")
     }

@@ -61,12 +61,33 @@ extension REPL {
         if results.allSatisfy({ ($0.failureValue as? QueryError) == .cancelled }) {
             out.dim("cancelled")
         }
-        show(variants, results)
+        var checks: [AssertionResult?] = []
+        for (v, r) in zip(variants, results) { checks.append(await check(v, r, prompt: prompt)) }
+        show(variants, results, checks: checks)
         let records = zip(variants, results).map { v, r in record(v, r) }
         transcript.noteComparison(
             TranscriptEvent.Comparison(at: Date(), prompt: prompt, variants: records),
             requestBodies: zip(requests, clients).map { try? $1.requestBody(for: $0) })
         autosave()
+    }
+
+    /// The session's assertions on a variant's output (nil when there are none).
+    func check(_ v: Session.Variant, _ r: Result<QueryResult, Error>, prompt: String) async -> AssertionResult? {
+        guard !session.assertions.isEmpty else { return nil }
+        let rec = record(v, r)
+        let q = try? r.get()
+        return session.assertionResult(
+            for: rec.output, finishReason: q?.info.finishReason, cost: rec.cost, latency: q?.requestTime,
+            prompt: prompt, grades: await turnGrades(rec.output, prompt: prompt))
+    }
+
+    /// A cell's verdicts under its output: how many passed, then each failed one.
+    static func verdictLines(_ a: AssertionResult?) -> String {
+        guard let a else { return "" }
+        let passed = a.verdicts.filter(\.pass).count
+        let head =
+            (a.pass ? "✓ PASS" : "✗ FAIL") + " \(passed)/\(a.verdicts.count)" + String(format: " · score %.2f", a.score)
+        return "\n" + ([head] + a.verdicts.filter { !$0.pass }.map(\.line)).joined(separator: "\n")
     }
 
     /// A variant's record for the transcript.
@@ -129,12 +150,13 @@ extension REPL {
     /// The variants side by side when the terminal has room for columns of 28 cells or more
     /// (up to 4), stacked otherwise (and when piped); function calls then field by field. On a
     /// terminal every line is laid out to its width, measured in display cells.
-    func show(_ variants: [Session.Variant], _ results: [Result<QueryResult, Error>]) {
+    func show(_ variants: [Session.Variant], _ results: [Result<QueryResult, Error>], checks: [AssertionResult?] = []) {
+        let verdicts = variants.indices.map { checks.indices.contains($0) ? Self.verdictLines(checks[$0]) : "" }
         let width = out.width
         let n = variants.count
         let columnWidth = n > 0 ? ((width ?? 0) - 3 * (n - 1)) / n : 0
         if let width, n <= 4, columnWidth >= 28 {
-            sideBySide(variants, results, columnWidth: columnWidth, width: width)
+            sideBySide(variants, results, verdicts: verdicts, columnWidth: columnWidth, width: width)
         } else {
             for i in 0..<n {
                 let label = "[\(variants[i].label)]"
@@ -145,7 +167,7 @@ extension REPL {
                 } else {
                     out.line("\(bold: label)  \(figures)")
                 }
-                let text = body(results[i])
+                let text = body(results[i]) + verdicts[i]
                 out.line(
                     block: width.map { Layout.wrap(Self.untabbed(text), width: $0).joined(separator: "\n") } ?? text)
             }
@@ -154,7 +176,8 @@ extension REPL {
     }
 
     func sideBySide(
-        _ variants: [Session.Variant], _ results: [Result<QueryResult, Error>], columnWidth: Int, width: Int
+        _ variants: [Session.Variant], _ results: [Result<QueryResult, Error>], verdicts: [String], columnWidth: Int,
+        width: Int
     ) {
         let heads = variants.indices.map { i -> [String] in
             Layout.wrap(variants[i].label, width: columnWidth, hanging: 2)
@@ -165,7 +188,7 @@ extension REPL {
         let columns = variants.indices.map { i -> [String] in
             heads[i] + Array(repeating: "", count: headHeight - heads[i].count)
                 + [String(repeating: "─", count: columnWidth)]
-                + Layout.wrap(Self.untabbed(body(results[i])), width: columnWidth)
+                + Layout.wrap(Self.untabbed(body(results[i]) + verdicts[i]), width: columnWidth)
         }
         let rows = columns.map(\.count).max() ?? 0
         for r in 0..<rows {

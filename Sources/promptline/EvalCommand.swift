@@ -6,6 +6,52 @@ import Terminal
 /// `:eval diff`, `:report` and `--report`: a run's results read back, compared with an earlier
 /// run, and written as an HTML page.
 extension REPL {
+    /// `:eval FILE` and `--eval FILE`: the file's prompts × providers × tests run as one batch,
+    /// the matrix and failing rows shown, the report written when asked. Returns whether every
+    /// variant's pass rate reached the file's threshold (and no request failed when nothing is
+    /// checked); `results` names the results file (default: beside the sessions, per eval file).
+    func runEval(_ path: String, report: String?, results: String? = nil, concurrency: Int? = nil) async throws -> Bool
+    {
+        let eval = try EvalFile.load(Session.expand(path))
+        if !eval.ignored.isEmpty {
+            let list = eval.ignored.prefix(6).joined(separator: "; ") + (eval.ignored.count > 6 ? "; …" : "")
+            err.dim(folding: "note: \(path): ignored (promptline does not run these): \(list)")
+        }
+        if let d = eval.description { out.line("eval: \(d)") }
+        let safe = String(eval.name.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }.prefix(40))
+        var runner = try await batchRunner(
+            template: eval.prompts[0].template, rows: eval.rows, variants: try eval.variants(session: session),
+            concurrency: concurrency ?? eval.concurrency, out: results,
+            defaultOut: "\(batchesDirectory)/\(transcript.id)-\(safe.isEmpty ? "eval" : safe)-eval.jsonl")
+        (runner.rowChecks, runner.repeats) = (eval.rowChecks, eval.repeats)
+        let summary = try await execute(runner)
+        let passed = thresholdVerdict(summary, threshold: eval.threshold)
+        if let report { try writeReport(to: report, results: runner.outPath, against: nil) }
+        return passed && !summary.cancelled
+    }
+
+    /// Says whether each variant's pass rate reached `threshold`; true when all did.
+    func thresholdVerdict(_ s: BatchSummary, threshold: Double) -> Bool {
+        let percent = String(format: "%.0f%%", threshold * 100)
+        let rates = s.variants.map { v in (v.isEmpty ? "the run" : v, s.totals[v]?.passRate) }
+        guard rates.contains(where: { $0.1 != nil }) else {
+            let ok = s.failed == 0
+            out.line(
+                ok ? "no assertions: every request answered" : "no assertions; \(counted(s.failed, "request")) failed")
+            return ok
+        }
+        let under = rates.filter { ($0.1 ?? 0) < threshold - 1e-9 }
+        let line: String
+        if under.isEmpty {
+            line = "✓ pass rate ≥ \(percent) under every variant"
+        } else {
+            let named = under.map { "\($0.0) \(String(format: "%.0f%%", ($0.1 ?? 0) * 100))" }
+            line = "✗ pass rate under \(percent): " + named.joined(separator: ", ")
+        }
+        show([line])
+        return under.isEmpty
+    }
+
     /// `:eval diff OLD NEW`: the rows that flipped and the assertions whose passes changed.
     func evalDiff(old: String, new: String) throws {
         let (a, b) = (try EvalRun.load(Session.expand(old)), try EvalRun.load(Session.expand(new)))

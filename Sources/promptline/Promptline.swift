@@ -80,11 +80,32 @@ struct Promptline: AsyncParsableCommand {
             "With --batch: the prompt template (default: the resumed session's last).", valueName: "TEXT|@FILE"))
     var template: String?
 
-    @Option(help: ArgumentHelp("With --batch: the results file (default: beside the sessions).", valueName: "PATH"))
+    @Option(
+        help: ArgumentHelp(
+            "Run an eval file (prompts, providers, tests with assertions), print the matrix, then exit: 1 if a pass rate is under its threshold (as :eval).",
+            valueName: "FILE"))
+    var eval: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --eval or --batch: also write the run as one HTML page (as :report).", valueName: "OUT.html"))
+    var report: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --batch or --eval: the results file (default: beside the sessions).", valueName: "PATH"))
     var out: String?
 
-    @Option(help: ArgumentHelp("With --batch: requests at a time, 1 to 64 (default 4).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "With --batch or --eval: requests at a time, 1 to 64 (default 4; an eval file's maxConcurrency).",
+            valueName: "n"))
     var concurrency: Int?
+
+    @Option(
+        name: .customLong("repeat"),
+        help: ArgumentHelp("With --batch: send each row N times (pass@N and stability).", valueName: "N"))
+    var repeats: Int?
 
     @Flag(help: "With --batch: send it through OpenAI's Batch API (as :batch FILE remote), wait, collect.")
     var remote = false
@@ -189,9 +210,20 @@ struct Promptline: AsyncParsableCommand {
     }
 
     func validate() throws {
-        if batch == nil && (template != nil || out != nil || concurrency != nil || remote) {
-            throw ValidationError("--template, --out, --concurrency and --remote go with --batch FILE")
+        if batch == nil && (template != nil || remote || repeats != nil) {
+            throw ValidationError("--template, --remote and --repeat go with --batch FILE")
         }
+        if batch == nil && eval == nil && (out != nil || concurrency != nil || report != nil) {
+            throw ValidationError("--out, --concurrency and --report go with --batch FILE or --eval FILE")
+        }
+        if eval != nil && (batch != nil || batchResume != nil) {
+            throw ValidationError("--eval runs on its own: not with --batch or --batch-resume")
+        }
+        if remote && report != nil { throw ValidationError("--report is for a batch sent from here (not --remote)") }
+        if let n = repeats, !(1...BatchCommand.maxRepeats).contains(n) {
+            throw ValidationError("--repeat must be from 1 to \(BatchCommand.maxRepeats)")
+        }
+        if remote && repeats != nil { throw ValidationError("--repeat is for a batch sent from here (not --remote)") }
         if remote && concurrency != nil {
             throw ValidationError(
                 "--concurrency is for a batch sent from here; a remote batch runs at the provider's pace")
@@ -283,8 +315,24 @@ struct Promptline: AsyncParsableCommand {
         repl.rendersMarkdown = config.markdown ?? true
         if let resume { try orExit(err) { try Self.resume(resume, repl: repl, store: store, err: err) } }
         Self.announce(localServer, settings: settings, client: client, interactive: interactive, err: err)
+        try await runWithoutPrompt(repl, err: err)
+        let status = await repl.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// `--batch`, `--eval` and `--batch-resume`: the run, then exit (0: it went well, 1: not).
+    func runWithoutPrompt(_ repl: REPL, err: Output) async throws {
         if let batch {
-            let ok = try await orExit(err) { () async throws -> Bool in try await repl.runBatch(try batchCommand(batch))
+            let ok = try await orExit(err) { () async throws -> Bool in
+                let done = try await repl.runBatch(try batchCommand(batch))
+                if let report { try repl.writeReport(to: report, results: repl.lastBatchResults, against: nil) }
+                return done
+            }
+            throw ExitCode(ok ? 0 : 1)
+        }
+        if let eval {
+            let ok = try await orExit(err) { () async throws -> Bool in
+                try await repl.runEval(eval, report: report, results: out, concurrency: concurrency)
             }
             throw ExitCode(ok ? 0 : 1)
         }
@@ -294,8 +342,6 @@ struct Promptline: AsyncParsableCommand {
             }
             throw ExitCode(ok ? 0 : 1)
         }
-        let status = await repl.run()
-        if status != 0 { throw ExitCode(status) }
     }
 
     /// `--batch` and its options as the `:batch` command they stand for.
@@ -303,7 +349,9 @@ struct Promptline: AsyncParsableCommand {
         let t = try template.map {
             $0.hasPrefix("@") ? try Session.readText(String($0.dropFirst()), what: "template") : $0
         }
-        return BatchCommand(path: path, concurrency: concurrency, out: out, template: t, remote: remote, poll: poll)
+        var b = BatchCommand(path: path, concurrency: concurrency, out: out, template: t, remote: remote, poll: poll)
+        b.repeats = repeats ?? 1
+        return b
     }
 
     /// Which model answers (on stderr even when piped) and, on a terminal, the banner.

@@ -374,6 +374,8 @@ final class REPL {
             await listRemoteBatches()
         case .evalDiff(let old, let new):
             try evalDiff(old: old, new: new)
+        case .evalRun(let path, let report):
+            if try await !runEval(path, report: report) { failedTurns += 1 }
         case .report(let path, let results, let against):
             try writeReport(to: path, results: results, against: against)
         case .edit:

@@ -63,9 +63,14 @@ extension REPL {
             return false
         }
         let summary: BatchSummary
-        (record, summary) = try await remote.collect(record, prices: session.prices)
+        // Graded after collection: the session's assertions and the rows' own.
+        let rows = record.jobs.values.map(\.vars)
+        let grader = Assertion.needGrader(session.assertions, rows: rows) ? try await grader(usage: GraderUsage()) : nil
+        (record, summary) = try await remote.collect(record, prices: session.prices, checking: session, grader: grader)
         out.line(block: report(summary))
         out.dim("  batches: \(ids) (cost at the Batch API's half price)")
+        if let g = grader, g.usage.current.requests > 0 { out.dim(folding: "  " + g.usage.line) }
+        lastBatchResults = record.outPath
         if summary.failed > 0 { failedTurns += 1 }
         return summary.failed == 0
     }

@@ -37,7 +37,9 @@ public struct EvalDiff: Sendable, Equatable {
             var counts: [String: (before: Int, after: Int, of: Int)] = [:]
             var order: [String] = []
             for c in new.cells where c.variant == variant {
-                guard let now = c.pass, let was = old.cell(row: c.row, variant: variant), let then = was.pass else {
+                guard let now = c.pass, let was = old.cell(row: c.row, variant: variant, repetition: c.repetition),
+                    let then = was.pass
+                else {
                     continue
                 }
                 compared += 1

@@ -8,6 +8,8 @@ public struct EvalRun: Sendable {
     public struct Cell: Sendable, Equatable {
         public var row: Int
         public var variant: String
+        /// Which of the row's repeated sends (`repeat=N`) this is, from 1.
+        public var repetition = 1
         public var vars: [String: String]
         public var prompt: String
         /// The text, a forced function's arguments or the tool calls, as the line holds them.
@@ -63,7 +65,7 @@ public struct EvalRun: Sendable {
                 run.unreadable.append(n + 1)
                 continue
             }
-            let key = "\(cell.row)|\(cell.variant)"
+            let key = "\(cell.row)|\(cell.variant)|\(cell.repetition)"
             if let i = at[key] {
                 run.cells[i] = cell
             } else {
@@ -75,7 +77,9 @@ public struct EvalRun: Sendable {
         // Lines are written as requests finish: the run is read back in row order, variants by name.
         run.variants.sort { $0.compare($1, options: .numeric) == .orderedAscending }
         let rank = Dictionary(uniqueKeysWithValues: run.variants.enumerated().map { ($1, $0) })
-        run.cells.sort { ($0.row, rank[$0.variant] ?? 0) < ($1.row, rank[$1.variant] ?? 0) }
+        run.cells.sort {
+            ($0.row, rank[$0.variant] ?? 0, $0.repetition) < ($1.row, rank[$1.variant] ?? 0, $1.repetition)
+        }
         guard !run.cells.isEmpty else {
             throw SessionError("\(path) holds no result lines (a :batch or --eval results file is JSON lines)")
         }
@@ -101,9 +105,9 @@ public struct EvalRun: Sendable {
         return t
     }
 
-    /// The cell of `row` under `variant`.
-    public func cell(row: Int, variant: String) -> Cell? {
-        cells.first { $0.row == row && $0.variant == variant }
+    /// The cell of `row` under `variant` (its `repetition`-th send).
+    public func cell(row: Int, variant: String, repetition: Int = 1) -> Cell? {
+        cells.first { $0.row == row && $0.variant == variant && $0.repetition == repetition }
     }
 
     /// The rows, in order.
@@ -119,6 +123,7 @@ extension EvalRun.Cell {
         guard case .object = json, let row = json["row"]?.intValue else { return nil }
         self.row = row
         variant = json["variant"]?.stringValue ?? ""
+        repetition = max(1, json["repeat"]?.intValue ?? 1)
         var vars: [String: String] = [:]
         if case .object(let o)? = json["vars"] {
             for (k, v) in o { vars[k] = v.stringValue ?? v.serialized() }
