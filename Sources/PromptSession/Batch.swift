@@ -128,6 +128,8 @@ public struct BatchResult: Sendable {
     public var assertions: AssertionResult?
     /// Which of a row's repeated sends this is, from 0 (nil: the row is sent once).
     public var repetition: Int?
+    /// Why the model stopped, as the server said (`finish-reason` is checked against it).
+    public var finishReason: String?
 
     public var failed: Bool { if case .error = output { true } else { false } }
 
@@ -149,6 +151,7 @@ public struct BatchResult: Sendable {
             output = TranscriptEvent.Turn(prompt: job.prompt, outcome: .success(q)).output
             violations = check(output).map(\.description)
             (inputTokens, outputTokens) = (q.inputTokens, q.outputTokens)
+            finishReason = q.info.finishReason
             self.latency = latency ? q.requestTime : nil
             cost =
                 prices.cost(
@@ -182,6 +185,7 @@ public struct BatchResult: Sendable {
         o["output_tokens"] = outputTokens.map { .integer(Int64($0)) } ?? .null
         o["latency"] = latency.map { .double($0) } ?? .null
         o["cost"] = cost.map { .double($0) } ?? .null
+        if let f = finishReason { o["finish_reason"] = .string(f) }
         if let a = assertions {
             o["assertions"] = .array(a.verdicts.map(\.json))
             o["pass"] = .bool(a.pass)
@@ -189,6 +193,41 @@ public struct BatchResult: Sendable {
         }
         if o["error"] == nil { o["error"] = .null }
         return .object(o)
+    }
+
+    /// A line of a results file read back (to grade it again): everything but the verdicts.
+    /// A function call's name is not in the line; it is `functionName`, the session's function.
+    init?(line v: JSONValue, functionName: String) {
+        guard let row = v["row"]?.intValue, v["error"] == nil || v["error"] == .null else { return nil }
+        var vars: [String: String] = [:]
+        if case .object(let o)? = v["vars"] {
+            for (k, x) in o { vars[k] = x.stringValue ?? x.serialized() }
+        }
+        let text = v["output"]?.stringValue ?? ""
+        let output: TranscriptEvent.Output
+        if let calls = v["tool_calls"]?.arrayValue, !calls.isEmpty {
+            output = .toolCalls(
+                calls.map { c in
+                    let args = c["arguments"] ?? .object([:])
+                    return FunctionCall(
+                        name: c["name"]?.stringValue ?? "", arguments: args, rawArguments: args.serialized())
+                },
+                text: text)
+        } else if let args = v["arguments"], args != .null {
+            let raw = args.stringValue ?? args.serialized()
+            let parsed = args.stringValue == nil ? args : .null  // a string: arguments that did not parse
+            output = .functionCall(FunctionCall(name: functionName, arguments: parsed, rawArguments: raw))
+        } else {
+            output = .text(text)
+        }
+        self.init(
+            row: row, variant: v["variant"]?.stringValue ?? "", vars: vars, prompt: v["prompt"]?.stringValue ?? "",
+            output: output)
+        violations = (v["schema_violations"]?.arrayValue ?? []).compactMap(\.stringValue)
+        (inputTokens, outputTokens) = (v["input_tokens"]?.intValue, v["output_tokens"]?.intValue)
+        (latency, cost) = (v["latency"]?.doubleValue, v["cost"]?.doubleValue)
+        repetition = v["repeat"]?.intValue.map { $0 - 1 }
+        finishReason = v["finish_reason"]?.stringValue
     }
 
     /// What a rerun skips by: the row, the variant, the prompt sent (another template, or other
@@ -252,6 +291,8 @@ public struct BatchSummary: Sendable {
     public var totals: [String: Totals] = [:]
     /// Rows × variants already in the results file (a resumed run does not send them again).
     public var skipped = 0
+    /// Of those, the lines checked again (their verdicts were missing or ungraded).
+    public var regraded = 0
     /// 429s answered to the run's requests.
     public var rateLimited = 0
     /// The concurrency asked for, and the lowest the run went down to after 429s.
@@ -325,6 +366,7 @@ public struct BatchSummary: Sendable {
     public var headline: String {
         var head = cancelled ? "batch stopped (Ctrl-C)" : "batch done"
         if skipped > 0 { head += "; \(skipped) already in the results file, not sent again" }
+        if regraded > 0 { head += " (\(regraded) graded again)" }
         if rateLimited > 0 {
             head +=
                 "; rate limited \(rateLimited) time\(rateLimited == 1 ? "" : "s")"

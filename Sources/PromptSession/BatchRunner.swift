@@ -77,9 +77,12 @@ public struct BatchRunner {
         let done = try Self.completed(in: outPath)
         let redactor = self.redactor  // the file holds prompts redacted
         var jobs: [Job] = []
+        var regrades: [Regrade] = []
         for job in try makeJobs(session: session) {
             // What the file has already counts in the summary: it is this run's result too.
-            if let line = done[key(job, redactor)], let cell = EvalRun.Cell(json: line) {
+            if let line = done[key(job, redactor)], Self.needsGrading(job, line, session: session) {
+                regrades.append(Regrade(job: job, line: line))
+            } else if let line = done[key(job, redactor)], let cell = EvalRun.Cell(json: line) {
                 summary.add(cell)
             } else {
                 jobs.append(job)
@@ -98,6 +101,8 @@ public struct BatchRunner {
                 g.client.attemptGate = gate
                 return g
             })
+        try await regradeAll(
+            regrades, session: session, grader: graded.grader, out: out, summary: &summary, stop: stop)
         var state = Progress(done: 0, failed: 0, total: jobs.count, started: Date(), concurrency: concurrency)
         progress(state)
         try await withThrowingTaskGroup(of: Finished.self) { group in

@@ -652,7 +652,7 @@ public enum CommandParser {
         let remote = words.count == 2 && words[1] == "remote"
         guard words.count == 1 || remote else {
             throw SessionError(
-                ":batch takes one file: :batch rows.jsonl [remote] [concurrency=N] [out=PATH] [key=v1,v2] [-- template]"
+                ":batch takes one file: :batch rows.jsonl [remote] [concurrency=N] [out=PATH] [repeat=N] [key=v1,v2] [-- template]"
             )
         }
         var b = BatchCommand(path: words[0], template: template, remote: remote)

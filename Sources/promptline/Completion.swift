@@ -24,6 +24,8 @@ enum Completion {
             return session.modelsUsed.filter { $0.hasPrefix(current) }
         case ":batch":
             return batch(words)
+        case ":eval":
+            return eval(words)
         case ":var":
             // :var NAME @file
             guard words.count == 3, current.hasPrefix("@") else { return [] }
@@ -71,6 +73,15 @@ enum Completion {
         if ["resume", "cancel"].contains(words[1]) { return [] }
         if current.hasPrefix("out=") { return paths(String(current.dropFirst(4))).map { "out=" + $0 } }
         return ["remote"].filter { $0.hasPrefix(current) && !current.isEmpty }
+    }
+
+    /// `:eval FILE [report=OUT.html]` or `:eval diff OLD NEW`: files, `diff` first, paths after `report=`.
+    static func eval(_ words: [String]) -> [String] {
+        let current = words.last ?? ""
+        if words.count == 2 { return ["diff"].filter { $0.hasPrefix(current) && !current.isEmpty } + paths(current) }
+        if words[1] == "diff" { return words.count <= 4 ? paths(current) : [] }
+        if current.hasPrefix("report=") { return paths(String(current.dropFirst(7))).map { "report=" + $0 } }
+        return []
     }
 
     static func paths(_ partial: String) -> [String] {

@@ -199,7 +199,7 @@ struct Promptline: AsyncParsableCommand {
             exit(withError: ExitCode(2))
         }
         do {
-            var c = command
+            let c = command
             try await c.run()
         } catch let e as ExitCode {
             exit(withError: e)

@@ -101,6 +101,57 @@ final class GraderTests: BatchTestCase {
         XCTAssertTrue(alone.verdicts[0].reason.contains(":grader"), alone.verdicts[0].reason)
     }
 
+    /// A rerun sends nothing the results file has, but checks again the lines lacking a verdict:
+    /// assertions added since, and model-graded ones whose grader failed; the good verdicts are
+    /// kept, the grader is asked only what is missing, and the new line is the one read back.
+    func testARerunGradesOnlyWhatIsNotGraded() async throws {
+        let server = try await gradingServer()
+        let c = QueryClient(provider: .openAI, baseURL: server.baseURL + "/v1", defaultModel: "m", retryPolicy: .none)
+        let s = Session(provider: .openAI, model: "m")
+        let out = dir + "/out.jsonl"
+        let rows = (0..<20).map { ["country": "C\($0)"] }
+        // 1. Sent without assertions: 20 lines, no verdicts.
+        _ = try await runner(s, c, rows: rows, out: out).run(session: s)
+        XCTAssertEqual(server.requests.count, 20)
+        // 2. A plain assertion and a rubric added; the grader is down: nothing is sent again, the
+        //    plain one is checked from the stored output, the rubric fails as ungraded.
+        _ = try s.apply(.addAssertion(try Assertion.parse("contains 7")))
+        _ = try s.apply(.addAssertion(try Assertion.parse("llm-rubric mentions a seven")))
+        var r = try runner(s, c, rows: rows, out: out)
+        let down = QueryClient(
+            provider: .openAI, baseURL: "http://127.0.0.1:9/v1", defaultModel: "m", retryPolicy: .none)
+        r.grader = Grader(client: down, model: "judge")
+        let second = try await r.run(session: s)
+        XCTAssertEqual(server.requests.count, 20, "nothing sent again")
+        XCTAssertEqual(second.skipped, 20)
+        XCTAssertEqual(second.regraded, 20)
+        XCTAssertTrue(second.headline.contains("(20 graded again)"), second.headline)
+        var run = try EvalRun.load(out)
+        XCTAssertEqual(run.cells.count, 20)
+        let sevens = Set((0..<20).filter { "C\($0)".contains("7") })
+        for cell in run.cells {
+            XCTAssertEqual(cell.verdicts.map(\.pass), [sevens.contains(cell.row), false])
+            XCTAssertTrue(cell.verdicts[1].reason.hasPrefix("the grader failed"), cell.verdicts[1].reason)
+        }
+        // 3. The grader is back: only the 20 rubric verdicts are asked for; the lines are not sent.
+        r.grader = Grader(client: c, model: "judge")
+        let third = try await r.run(session: s)
+        XCTAssertEqual(server.requests.count, 40)
+        XCTAssertEqual(server.requests.suffix(20).compactMap(\.json).filter { $0["model"] == "judge" }.count, 20)
+        XCTAssertEqual(third.regraded, 20)
+        XCTAssertEqual(third.totals[""]?.passed, sevens.count)
+        run = try EvalRun.load(out)
+        for cell in run.cells {
+            XCTAssertEqual(cell.verdicts.map(\.pass), [sevens.contains(cell.row), sevens.contains(cell.row)])
+            XCTAssertEqual(cell.output, "echo: Capital of C\(cell.row)?", "the stored output, graded again")
+        }
+        // 4. Everything graded: a fourth run asks nothing and grades nothing again.
+        let fourth = try await r.run(session: s)
+        XCTAssertEqual(server.requests.count, 40)
+        XCTAssertEqual(fourth.regraded, 0)
+        XCTAssertEqual(fourth.totals[""]?.passed, sevens.count)
+    }
+
     func testTheGraderCommand() throws {
         let s = Session(provider: .openAI, model: "m")
         XCTAssertTrue(try s.apply(.grader(nil)).contains("the session's own model (m, openai)"))

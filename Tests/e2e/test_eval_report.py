@@ -67,7 +67,7 @@ def test_a_second_run_lists_what_flipped_and_the_report_renders_in_a_browser(bin
     assert d.returncode == 0
     assert f"{first} → {second}: 26 graded rows compared · 2 pass→fail · 6 fail→pass" in d.stdout
     assert "    contains 7 [model=a]: 1/13 → 3/13 (+2)" in d.stdout, d.stdout
-    assert ":eval takes diff OLD NEW" in d.stderr
+    assert ":eval diff takes OLD NEW (two results files)" in d.stderr
     assert "cannot read results file" in d.stderr and "nope.jsonl" in d.stderr
 
     page = report.read_text()

@@ -113,7 +113,7 @@ def test_help_is_a_list_that_fits(bin_dir, server, home, tmp_path, cols):
 
     rows = t.run(":help batch")
     t.assert_fits()
-    forms = [":batch FILE [concurrency=N] [out=PATH] [key=v1,v2 …] [-- template]",
+    forms = [":batch FILE [concurrency=N] [out=PATH] [repeat=N] [key=v1,v2 …] [-- template]",
              ":batch FILE remote [out=PATH] [poll=SECONDS] [key=v1,v2 …] [-- template]",
              ":batch resume ID  (:batch cancel ID stops it)"]
     # Too wide for the line, a form is broken between its bracketed groups, never inside one.
@@ -126,7 +126,7 @@ def test_help_is_a_list_that_fits(bin_dir, server, home, tmp_path, cols):
     assert joined == forms
     assert (cols >= 80) == (joined == [r for r in rows if r.startswith(":batch")]), "continued only when narrow"
     assert "arguments:" in rows
-    for arg in ("FILE", "remote", "concurrency=N", "out=PATH", "poll=SECONDS", "key=v1,v2", "-- template",
+    for arg in ("FILE", "remote", "concurrency=N", "out=PATH", "repeat=N", "poll=SECONDS", "key=v1,v2", "-- template",
                 "resume ID", "cancel ID"):
         assert any(r.startswith("    " + arg + " ") for r in rows), arg
     assert "e.g. :batch countries.csv remote poll=60" in " ".join(r.strip() for r in rows)

@@ -45,7 +45,7 @@ def test_keys_typed_during_a_turn_wait_for_the_next_prompt(bin_dir, server, home
     child.expect(pexpect.EOF)
 
 
-def test_tab_completes_batch_files_var_files_and_max_tool_rounds(bin_dir, server, home, tmp_path):
+def test_tab_completes_batch_files_eval_files_var_files_and_max_tool_rounds(bin_dir, server, home, tmp_path):
     (tmp_path / "rows.jsonl").write_text(json.dumps({"country": "France"}) + "\n")
     (tmp_path / "notes.txt").write_text("from the file\n")
     child = start(bin_dir, server, home, tmp_path)
@@ -62,6 +62,15 @@ def test_tab_completes_batch_files_var_files_and_max_tool_rounds(bin_dir, server
     child.sendline("")
     child.expect_exact("note = from the file")
     child.expect_exact(PROMPT)
+    (tmp_path / "evals.yaml").write_text(
+        "prompts: ['Say {{w}}']\nproviders: [openai:echo]\ntests: [{vars: {w: hi}, assert: [{type: contains, value: hi}]}]\n")
+    child.send(":eval ev\t")
+    time.sleep(0.3)
+    child.sendline("report=./e.html")
+    child.expect_exact("batch: 1 row × 1 variant")
+    child.expect_exact("report: ./e.html")
+    child.expect_exact(PROMPT)
+    assert (tmp_path / "e.html").exists()
     child.send(":set max_too\t")
     time.sleep(0.3)
     child.sendline("3")

@@ -45,6 +45,15 @@ public struct Grader: Sendable {
 
     /// The verdict's parts for `output` judged against `rubric`. A grader that fails (the request,
     /// or an answer that is not a valid call) gives a failing verdict saying so.
+    static let notAGrade = "the grader's answer was not a grade call"
+    static let failed = "the grader failed: "
+    static let absent = "no grader to ask (:grader names one; the session's model grades by default)"
+
+    /// Whether a model-graded verdict's reason says no grade was given (a rerun asks again).
+    static func isUngraded(_ reason: String) -> Bool {
+        reason == notAGrade || reason == absent || reason.hasPrefix(failed)
+    }
+
     func grade(rubric: String, output: String) async -> (pass: Bool, score: Double, reason: String) {
         let user = "<rubric>\n\(rubric)\n</rubric>\n\n<output>\n\(output)\n</output>"
         do {
@@ -60,13 +69,13 @@ public struct Grader: Sendable {
                 let score = args["score"]?.doubleValue, score.isFinite
             else {
                 usage.failed()
-                return (false, 0, "the grader's answer was not a grade call")
+                return (false, 0, Self.notAGrade)
             }
             let reason = args["reason"]?.stringValue ?? ""
             return (pass, min(1, max(0, score)), reason.isEmpty ? (pass ? "ok" : "the grader gave no reason") : reason)
         } catch {
             usage.failed()
-            return (false, 0, "the grader failed: \(error)")
+            return (false, 0, Self.failed + "\(error)")
         }
     }
 }
@@ -164,7 +173,7 @@ extension Assertion {
     /// A model-graded check: the grader's verdict, looked up in `input`.
     func checkGraded(_ v: String, _ input: AssertionInput) -> (Bool, String, Double) {
         guard let g = input.grades.verdicts[gradeKey(v)] else {
-            return (false, "no grader to ask (:grader names one; the session's model grades by default)", 0)
+            return (false, Grader.absent, 0)
         }
         return (g.pass, g.reason, g.score)
     }
